@@ -1,0 +1,237 @@
+"""The HTTP side of the source: auth, one shared rate limiter, retries, errors, Streak's paging shapes.
+
+Every request of a run goes through one ``requests`` adapter that waits on one limiter, so the
+client-side rate limit holds across all extract threads *and* across dlt's retries (which re-send
+the prepared request below the session, where a limiter in an auth hook would never see them).
+dlt's ``Client`` supplies the retries: 429 and 5xx with ``Retry-After`` honoured, connection errors
+and timeouts, configured by ``[runtime] request_max_attempts`` etc.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from dlt.sources.helpers.requests import Client
+from pyrate_limiter import InMemoryBucket, Limiter, Rate
+from requests.adapters import HTTPAdapter
+
+from streak_source.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
+
+
+class StreakAPIError(RuntimeError):
+    """A Streak call failed for good (after retries). The message names the endpoint, never the key."""
+
+
+class StreakAuthError(StreakAPIError):
+    """Streak rejected the API key (401)."""
+
+
+class StreakNotFound(StreakAPIError):
+    """404: the entity is gone (e.g. a box deleted while the run was reading it)."""
+
+
+@dataclass
+class RunReport:
+    """What a run did, for the end-of-run summary. Thread-safe: extract workers update it."""
+
+    requests_sent: int = 0
+    """Every HTTP request that left the process, retries included (= the API calls Streak counts)."""
+    boxes_read: int = 0
+    skipped_boxes: set[str] = field(default_factory=set)
+    skipped_calls: Counter[str] = field(default_factory=Counter)
+    """Child calls not made because the box's counters said there was nothing to fetch."""
+    calls_by_endpoint: Counter[str] = field(default_factory=Counter)
+    decode_statuses: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def request_sent(self) -> None:
+        with self._lock:
+            self.requests_sent += 1
+
+    def boxes_listed(self, count: int) -> None:
+        with self._lock:
+            self.boxes_read += count
+
+    def box_vanished(self, box_key: str) -> None:
+        with self._lock:
+            self.skipped_boxes.add(box_key)
+
+    def call_skipped(self, table: str) -> None:
+        with self._lock:
+            self.skipped_calls[table] += 1
+
+    def called(self, endpoint: str) -> None:
+        with self._lock:
+            self.calls_by_endpoint[endpoint] += 1
+
+    def decoded(self, statuses: Mapping[str, int]) -> None:
+        with self._lock:
+            self.decode_statuses.update(statuses)
+
+
+def build_limiter(requests_per_second: float) -> Limiter:
+    """A limiter that paces requests evenly instead of in one burst per second.
+
+    Two windows: at most ``rate`` in any second, and at most a tenth of it in any 100 ms, so the
+    requests leave spread out and a server-side token bucket of the same rate never runs dry.
+    """
+    if requests_per_second <= 0:
+        raise ValueError(f"max_requests_per_second must be > 0, got {requests_per_second!r}")
+    per_second = max(1, round(requests_per_second))
+    window_ms = round(per_second * 1000 / requests_per_second)
+    rates = [Rate(per_second, window_ms)]
+    if per_second >= 20:
+        rates.insert(0, Rate(max(1, per_second // 10), max(1, window_ms // 10)))
+    return Limiter(InMemoryBucket(rates), buffer_ms=1)
+
+
+class RateLimitedAdapter(HTTPAdapter):
+    """Transport adapter: waits for the shared limiter before every real request and counts it."""
+
+    def __init__(self, limiter: Limiter, pool_maxsize: int, report: RunReport) -> None:
+        super().__init__(pool_connections=4, pool_maxsize=pool_maxsize)
+        self._limiter = limiter
+        self._report = report
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        self._limiter.try_acquire("streak", blocking=True)
+        self._report.request_sent()
+        return super().send(request, *args, **kwargs)
+
+
+class _RateLimitedClient(Client):
+    """dlt's retrying client with our adapter mounted on every per-thread session."""
+
+    def __init__(self, adapter: RateLimitedAdapter, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._adapter = adapter
+
+
+class StreakClient:
+    """Reads Streak's API. One instance per run; safe to share between threads."""
+
+    def __init__(
+        self,
+        api_key: str,
+        base_url: str,
+        max_requests_per_second: float = DEFAULT_MAX_REQUESTS_PER_SECOND,
+        max_connections: int = 16,
+        report: RunReport | None = None,
+    ) -> None:
+        if not api_key or not str(api_key).strip():
+            raise StreakAuthError("no Streak API key given")
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.report = report or RunReport()
+        self._adapter = RateLimitedAdapter(
+            build_limiter(max_requests_per_second), max_connections, self.report
+        )
+        self._http = _RateLimitedClient(
+            self._adapter,
+            raise_for_status=False,
+            max_connections=max_connections,
+            session_attrs={"auth": (str(api_key).strip(), "")},
+        )
+        self._http.configure()  # picks up [runtime] request_timeout, request_max_attempts, ...
+
+    def url_for(self, path_template: str, **path_params: str) -> str:
+        quoted = {name: quote(str(value), safe="") for name, value in path_params.items()}
+        return self.base_url + path_template.format(**quoted)
+
+    def get_json(self, path_template: str, params: Mapping[str, Any] | None = None, **path_params: str) -> Any:
+        """GET one endpoint and return its JSON; raise a one-line, key-free error on failure."""
+        url = self.url_for(path_template, **path_params)
+        endpoint = f"GET {path_template}"
+        self.report.called(path_template)
+        try:
+            response = self._http.get(url, params=dict(params or {}))
+        except requests.Timeout as exc:
+            raise StreakAPIError(f"{endpoint}: Streak did not answer in time ({type(exc).__name__})") from None
+        except requests.ConnectionError as exc:
+            raise StreakAPIError(f"{endpoint}: cannot connect to {self.base_url} ({type(exc).__name__})") from None
+        status = response.status_code
+        if status == 401:
+            raise StreakAuthError(f"{endpoint}: Streak rejected the API key (401 Unauthorized)")
+        if status == 404:
+            raise StreakNotFound(f"{endpoint}: not found (404) for {_describe(path_params)}")
+        if status >= 400:
+            raise StreakAPIError(f"{endpoint}: HTTP {status} {_error_text(response)}".rstrip())
+        try:
+            return response.json()
+        except (ValueError, json.JSONDecodeError):
+            raise StreakAPIError(
+                f"{endpoint}: Streak sent a body that is not valid JSON ({len(response.content)} bytes)"
+            ) from None
+
+    # -- Streak's paging shapes ---------------------------------------------------------------
+
+    def iter_plain_list(self, path_template: str, params: Mapping[str, Any] | None = None, **path_params: str) -> list[Any]:
+        """v1 lists: one call, a plain JSON array (an envelope is tolerated)."""
+        body = self.get_json(path_template, params, **path_params)
+        return _items(body, path_template)
+
+    def iter_page_envelopes(
+        self, path_template: str, limit: int, params: Mapping[str, Any] | None = None, **path_params: str
+    ) -> Iterator[list[Any]]:
+        """v2 lists: ``page`` (0-based) + ``limit`` -> ``{results, hasNextPage}``; also plain arrays.
+
+        Stops when ``hasNextPage`` is false, or, where the flag is absent, when a page comes back
+        shorter than ``limit`` (so a server that ignores paging costs exactly one call).
+        """
+        page = 0
+        while True:
+            body = self.get_json(path_template, {**(params or {}), "page": page, "limit": limit}, **path_params)
+            items = _items(body, path_template)
+            yield items
+            has_next = body.get("hasNextPage") if isinstance(body, dict) else None
+            if has_next is False or (has_next is None and len(items) < limit) or not items:
+                return
+            page += 1
+
+    def iter_cursor_pages(
+        self, path_template: str, limit: int, params: Mapping[str, Any] | None = None, **path_params: str
+    ) -> Iterator[list[Any]]:
+        """Contacts/organizations: ``cursor`` + ``limit`` -> ``{results, cursor}`` until cursor is null."""
+        cursor: str | None = None
+        while True:
+            query = {**(params or {}), "limit": limit}
+            if cursor:
+                query["cursor"] = cursor
+            body = self.get_json(path_template, query, **path_params)
+            items = _items(body, path_template)
+            yield items
+            cursor = body.get("cursor") if isinstance(body, dict) else None
+            if not cursor or not items:
+                return
+
+
+def _items(body: Any, path_template: str) -> list[Any]:
+    """The list inside a response: a plain array, or the ``results`` of an envelope."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body, dict) and isinstance(body.get("results"), list):
+        return body["results"]
+    if isinstance(body, dict) and isinstance(body.get("entries"), list):
+        return body["entries"]
+    raise StreakAPIError(f"GET {path_template}: unexpected response shape ({type(body).__name__}, no list of results)")
+
+
+def _error_text(response: requests.Response) -> str:
+    """Streak's ``error`` message, cut short; never echoes request headers."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return f"({body['error'][:200]})"
+    return ""
+
+
+def _describe(path_params: Mapping[str, str]) -> str:
+    return ", ".join(f"{name}={value}" for name, value in path_params.items()) or "this endpoint"

@@ -1,0 +1,342 @@
+"""The sandbox account as plain data: what exists, not how Streak renders it.
+
+The generator (`account.py`) fills these; the renderer (`render.py`) turns them into Streak's JSON.
+Box counters (``taskTotal``, ``commentCount``, ...) are deliberately NOT stored here: the renderer
+derives them from the children a box actually holds, so they cannot disagree with what is served.
+All times are integer epoch milliseconds (UTC); ``None`` means "absent".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+FIELD_TYPES: tuple[str, ...] = (
+    "TEXT_INPUT",
+    "DROPDOWN",
+    "CHECKBOX",
+    "DATE",
+    "PERSON",
+    "FORMULA",
+    "TAG",
+    "TEAM_CONTACT",
+    "TEAM_ORGANIZATION",
+)
+"""Streak's FIELD_TYPE enum (streak_api.md section 6.5)."""
+
+
+@dataclass(slots=True)
+class User:
+    key: str
+    email: str
+    given_name: str
+    family_name: str
+    display_name: str
+    image: str
+    timezone_id: str
+    user_type: str  # HUMAN | AGENT
+    creation_ms: int
+    last_seen_ms: int | None
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_name} {self.family_name}".strip()
+
+
+@dataclass(slots=True)
+class TeamMember:
+    user: User
+    role: str  # Owner | Member | PayerOnly | ArchiveOnly
+    invite_status: str  # Accepted | Pending
+    invite_ms: int
+
+
+@dataclass(slots=True)
+class Option:
+    """A DROPDOWN item or a TAG of a field."""
+
+    key: str
+    label: str
+
+
+@dataclass(slots=True)
+class TeamField:
+    """A custom field of team contacts or organizations (values are strings)."""
+
+    key: str
+    name: str
+    type: str
+    options: list[Option] = field(default_factory=list)
+    updated_ms: int = 0
+
+
+@dataclass(slots=True)
+class Team:
+    key: str
+    name: str
+    creator_key: str
+    creation_ms: int
+    last_saved_ms: int
+    members: list[TeamMember]
+    contact_fields: list[TeamField]
+    organization_fields: list[TeamField]
+
+
+@dataclass(slots=True)
+class Contact:
+    key: str
+    team_key: str
+    given_name: str
+    family_name: str
+    title: str
+    other: str
+    email_addresses: list[str]
+    phone_numbers: list[str]
+    addresses: list[str]
+    linkedin_handle: str | None
+    twitter_handle: str | None
+    photo_url: str | None
+    creator_key: str
+    creation_ms: int
+    last_saved_ms: int
+    enrichment_ms: int | None
+    organization_keys: list[str]
+    fields: dict[str, str]
+
+
+@dataclass(slots=True)
+class Organization:
+    key: str
+    team_key: str
+    name: str
+    other: str
+    domains: list[str]
+    industry: str
+    phone_numbers: list[str]
+    addresses: list[str]
+    employee_count: str
+    logo_url: str | None
+    creator_key: str
+    creation_ms: int
+    last_saved_ms: int
+    enrichment_ms: int | None
+    contact_keys: list[str] = field(default_factory=list)
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Stage:
+    key: str
+    name: str
+    foreground_color: str
+    background_color: str
+
+
+@dataclass(slots=True)
+class PipelineField:
+    key: str
+    name: str
+    type: str
+    options: list[Option]
+    """DROPDOWN items or TAG tags (empty for other types)."""
+    formula: str | None
+    """FORMULA definition (rendered as ``defaultValue``)."""
+    updated_ms: int
+
+
+@dataclass(slots=True)
+class Task:
+    key: str
+    creator_key: str
+    assignee_keys: list[str]
+    text: str
+    done: bool
+    due_ms: int | None
+    creation_ms: int
+    status_change_ms: int
+    reminder_status: str
+
+
+@dataclass(slots=True)
+class Email:
+    """One message of a thread; only what the box's email aggregates need."""
+
+    timestamp: int
+    sent: bool
+    sender: str
+
+
+@dataclass(slots=True)
+class Thread:
+    key: str
+    gmail_thread_key: str
+    gmail_id: str
+    creator_key: str
+    subject: str
+    names: list[str]
+    email_addresses: list[str]
+    emails: list[Email]
+    """Oldest first; never empty."""
+    file_keys: list[str]
+    views: int
+
+
+@dataclass(slots=True)
+class Reaction:
+    emoji: str
+    user_keys: list[str]
+
+
+@dataclass(slots=True)
+class Mention:
+    user_key: str
+    offset: int
+    length: int
+
+
+@dataclass(slots=True)
+class Comment:
+    key: str
+    creator_key: str
+    message: str
+    timestamp: int
+    parent_key: str | None
+    child_keys: list[str]
+    mentions: list[Mention]
+    reactions: list[Reaction]
+
+
+@dataclass(slots=True)
+class Meeting:
+    key: str
+    creator_key: str
+    meeting_type: str  # MEETING_NOTES | CALL_LOG
+    start_ms: int
+    duration_ms: int
+    notes: str
+    creation_ms: int
+
+
+@dataclass(slots=True)
+class File:
+    key: str
+    owner_key: str
+    main_file_name: str
+    extension: str
+    mime_type: str
+    size: int
+    file_type: str  # GMAIL_API | DRIVE
+    thread_key: str | None
+    creation_ms: int
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.main_file_name}.{self.extension}"
+
+
+@dataclass(slots=True)
+class BoxLink:
+    """An entry of ``box.contacts`` / ``box.organizations``."""
+
+    key: str
+    starred: bool
+    autoboxed: bool
+
+
+@dataclass(slots=True)
+class Box:
+    key: str
+    pipeline_key: str
+    name: str
+    notes: str
+    stage_key: str
+    fields: dict[str, Any]
+    """Rendered as is: Streak's encodings per field type (see account.py)."""
+    creator_key: str
+    assignee_keys: list[str]
+    follower_keys: list[str]
+    contact_links: list[BoxLink]
+    organization_links: list[BoxLink]
+    linked_box_keys: list[str]
+    email_addresses: list[str]
+    creation_ms: int
+    last_updated_ms: int
+    stage_change_ms: int
+    tasks: list[Task] = field(default_factory=list)
+    threads: list[Thread] = field(default_factory=list)
+    comments: list[Comment] = field(default_factory=list)
+    meetings: list[Meeting] = field(default_factory=list)
+    files: list[File] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class NewsfeedEntry:
+    key: str
+    creator_key: str
+    timestamp: int
+    scope: str  # BOX | PIPELINE
+    operation: str  # CREATE | UPDATE | DELETE
+    specific: str
+    variables: dict[str, Any]
+    box_key: str | None
+
+
+@dataclass(slots=True)
+class Pipeline:
+    key: str
+    name: str
+    description: str | None
+    creator_key: str
+    team_key: str | None
+    stages: list[Stage]
+    """In creation (key) order; display order is ``stage_order``."""
+    stage_order: list[str]
+    fields: list[PipelineField]
+    acl_user_keys: list[str]
+    creation_ms: int
+    last_updated_ms: int
+    boxes: list[Box] = field(default_factory=list)
+    newsfeed: list[NewsfeedEntry] = field(default_factory=list)
+    """Newest first, at most 50 (Streak's cap)."""
+
+
+@dataclass(slots=True)
+class Snippet:
+    key: str
+    user_key: str
+    name: str
+    text: str
+    snippet_type: str  # TEXT | HTML
+    part_of_pipeline: bool
+    creation_ms: int
+
+
+@dataclass(slots=True)
+class Account:
+    """A whole generated Streak account plus lookup indexes the server needs."""
+
+    seed: int
+    box_count: int
+    anchor_ms: int
+    """The account's "now": all history is before it, future due dates after it."""
+    me: User
+    users: dict[str, User]
+    """Every user of the account (me and every team user), by key."""
+    teams: list[Team]
+    pipelines: list[Pipeline]
+    snippets: list[Snippet]
+    contacts: dict[str, list[Contact]]
+    """Team contacts by team key, in the order the list endpoint serves them (by key)."""
+    organizations: dict[str, list[Organization]]
+    """Team organizations by team key, ordered by key."""
+    boxes_by_key: dict[str, Box] = field(default_factory=dict)
+    pipelines_by_key: dict[str, Pipeline] = field(default_factory=dict)
+    teams_by_key: dict[str, Team] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.pipelines_by_key = {pipeline.key: pipeline for pipeline in self.pipelines}
+        self.teams_by_key = {team.key: team for team in self.teams}
+        self.boxes_by_key = {box.key: box for pipeline in self.pipelines for box in pipeline.boxes}
+
+    def all_boxes(self) -> list[Box]:
+        return [box for pipeline in self.pipelines for box in pipeline.boxes]

@@ -1,0 +1,180 @@
+"""``Sandbox``: the account plus its HTTP server, run by uvicorn in a background thread.
+
+    with Sandbox(boxes=300, seed=7) as sb:
+        requests.get(sb.base_url + "v1/users/me", auth=(sb.api_key, ""))
+        sb.stats()["requests_total"]  # 1
+
+uvicorn runs without signal handlers (it only installs them on the main thread) and without
+touching the host's logging configuration; ``__exit__`` stops it and joins the thread.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from datetime import date
+from typing import Any
+
+import uvicorn
+
+from streak_source.settings import PageSizes
+
+from .account import DEFAULT_BOX_COUNT, DEFAULT_SEED, generate_account
+from .faults import FaultSpec, parse_fault
+from .model import Account
+from .paging import coerce_page_sizes
+from .server import SandboxServer, ServerOptions
+
+STARTUP_TIMEOUT_S = 20.0
+SHUTDOWN_TIMEOUT_S = 20.0
+
+
+class SandboxError(RuntimeError):
+    """The sandbox server could not start or stop."""
+
+
+class Sandbox:
+    """A local, faithful stand-in for Streak's API, serving one generated account."""
+
+    def __init__(
+        self,
+        boxes: int = DEFAULT_BOX_COUNT,
+        seed: int = DEFAULT_SEED,
+        latency_ms: float = 0.0,
+        rate_limit: float | None = None,
+        faults: Iterable[str | FaultSpec] = (),
+        api_keys: str | Iterable[str] = ("demo",),
+        page_sizes: PageSizes | Mapping[str, int] | None = None,
+        anchor_date: date | str | None = None,
+        boxes_paged_as_array: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        keys = (api_keys,) if isinstance(api_keys, str) else tuple(api_keys)
+        self.account: Account = generate_account(seed=seed, boxes=boxes, anchor_date=anchor_date)
+        self._stop = threading.Event()
+        self.server = SandboxServer(
+            self.account,
+            ServerOptions(
+                seed=seed,
+                latency_ms=latency_ms,
+                rate_limit=rate_limit,
+                faults=tuple(f if isinstance(f, FaultSpec) else parse_fault(f) for f in faults),
+                api_keys=keys,
+                page_sizes=coerce_page_sizes(page_sizes),
+                boxes_paged_as_array=boxes_paged_as_array,
+            ),
+            self._stop,
+        )
+        self.api_key: str = keys[0]
+        self.host = host
+        self._requested_port = port
+        self._uvicorn: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+        self._socket: socket.socket | None = None
+        self._failure: BaseException | None = None
+        self.port: int | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Sandbox:
+        if self._thread is not None:
+            raise SandboxError("sandbox already started")
+        # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets whose proto says TCP, and
+        # without it every keep-alive response waits ~40 ms for a delayed ACK (Nagle).
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self._requested_port))
+        except OSError as exc:
+            sock.close()
+            raise SandboxError(
+                f"cannot listen on {self.host}:{self._requested_port}: {exc}"
+            ) from exc
+        self._socket = sock
+        self.port = int(sock.getsockname()[1])
+        config = uvicorn.Config(
+            self.server.app,
+            log_config=None,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            backlog=2048,
+            timeout_graceful_shutdown=2,
+        )
+        self._uvicorn = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._run, name=f"streak-sandbox-{self.port}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while not self._uvicorn.started:
+            if not self._thread.is_alive():
+                raise SandboxError(f"sandbox server thread died during startup: {self._failure!r}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise SandboxError("sandbox server did not start in time")
+            self._thread.join(0.005)
+        return self
+
+    def _run(self) -> None:
+        assert self._uvicorn is not None and self._socket is not None
+        try:
+            self._uvicorn.run(sockets=[self._socket])
+        except BaseException as exc:  # noqa: BLE001 - reported by start()/running
+            self._failure = exc
+
+    def stop(self) -> None:
+        """Stop serving (in-flight hangs end at once) and join the server thread."""
+        self._stop.set()
+        if self._uvicorn is not None:
+            self._uvicorn.should_exit = True
+        if self._thread is not None:
+            self._thread.join(SHUTDOWN_TIMEOUT_S)
+            if self._thread.is_alive():
+                raise SandboxError("sandbox server thread did not stop in time")
+        if self._socket is not None:
+            self._socket.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ what tests and tools need
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:<port>/api/``: append ``v1/...`` / ``v2/...`` paths."""
+        if self.port is None:
+            raise SandboxError("sandbox not started")
+        return f"http://{self.host}:{self.port}/api/"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path.lstrip("/")
+
+    def stats(self) -> dict[str, Any]:
+        """Same as ``GET <base>/__sandbox__/stats``."""
+        return self.server.stats_snapshot()
+
+    def reset_stats(self) -> None:
+        self.server.stats.reset()
+
+    def ground_truth(self) -> dict[str, int]:
+        """Same as ``GET <base>/__sandbox__/account``: row count per destination table."""
+        return dict(self.server.ground_truth)
+
+    @property
+    def needed_calls(self) -> int:
+        return self.server.needed_calls
+
+    @property
+    def gone_box_keys(self) -> list[str]:
+        return self.server.faults.gone_box_keys

@@ -1,0 +1,171 @@
+"""Unit tests of the row-shaping functions: plain dicts in, rows out, no HTTP."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from streak_source.settings import CHILD_ENDPOINTS
+from streak_source.transform import (
+    box_child_row,
+    box_row,
+    child_count,
+    contact_row,
+    convert_timestamps,
+    epoch_ms_to_datetime,
+    newsfeed_row,
+    pipeline_field_rows,
+    pipeline_row,
+    stage_rows,
+    task_row,
+    team_member_rows,
+    team_row,
+    user_row,
+)
+
+MS = 1513720521000
+AT = datetime(2017, 12, 19, 21, 55, 21, tzinfo=timezone.utc)
+
+PIPELINE = {
+    "key": "pipe1",
+    "pipelineKey": "pipe1",
+    "name": "Sales",
+    "creationTimestamp": MS,
+    "stageOrder": ["5002", "5001"],
+    "stages": {
+        "5001": {"key": "5001", "name": "Won", "color": {"foregroundColor": "#fff", "backgroundColor": "#0a0"}},
+        "5002": {"key": "5002", "name": "Lead", "color": {"foregroundColor": "#000", "backgroundColor": "#ccc"}},
+        "5003": {"key": "5003", "name": "Orphan"},
+    },
+    "fields": [
+        {"key": "1001", "name": "Deal size", "type": "TEXT_INPUT"},
+        {"key": "1002", "name": "Source", "type": "DROPDOWN",
+         "dropdownSettings": {"items": [{"key": "9001", "name": "Web"}, {"key": "9002", "name": "Referral"}]}},
+        {"key": "1003", "name": "Tags", "type": "TAG", "tagSettings": {"tags": [{"key": "9003", "tag": "hot"}]}},
+    ],
+}
+
+
+def test_epoch_ms_converts_to_aware_utc() -> None:
+    assert epoch_ms_to_datetime(MS) == AT
+    assert epoch_ms_to_datetime(str(MS)) == AT
+    assert epoch_ms_to_datetime(None) is None
+    assert epoch_ms_to_datetime(True) is None
+    assert epoch_ms_to_datetime("soon") is None
+    assert epoch_ms_to_datetime(-5) is None
+    assert epoch_ms_to_datetime(float("nan")) is None
+    assert epoch_ms_to_datetime(10**16) is None
+
+
+def test_convert_timestamps_only_touches_epoch_fields() -> None:
+    row = convert_timestamps({"creationTimestamp": MS, "dueDate": MS, "timestamp": MS, "duration": MS,
+                              "lastSeenTimestamp": None, "firstEmailTimestamp": "2017-12-19", "flagDate": True})
+    assert row["creationTimestamp"] == AT and row["dueDate"] == AT and row["timestamp"] == AT
+    assert row["duration"] == MS  # not a time, a length
+    assert row["lastSeenTimestamp"] is None
+    assert row["firstEmailTimestamp"] == "2017-12-19"  # not epoch ms: kept as it came
+    assert row["flagDate"] is True
+
+
+def test_user_and_team_rows_use_entity_keys() -> None:
+    user = user_row({"key": "u1", "userKey": "u1", "email": "a@b.c", "creationTimestamp": MS}, is_me=True)
+    assert user == {"user_key": "u1", "email": "a@b.c", "creationTimestamp": AT, "is_me": True}
+    team = {"key": "t1", "name": "Team", "creationDate": MS,
+            "members": [{"userKey": "u1", "role": "Owner", "inviteDate": MS}, {"userKey": "u2", "role": "Member"}]}
+    assert team_row(team) == {"team_key": "t1", "name": "Team", "creationDate": AT}
+    members = team_member_rows(team)
+    assert [m["userKey"] for m in members] == ["u1", "u2"]
+    assert all(m["teamKey"] == "t1" for m in members)
+    assert members[0]["inviteDate"] == AT
+    assert team_member_rows("not a team") == []
+
+
+def test_stage_rows_follow_stage_order_and_unordered_stages_sort_last() -> None:
+    rows = {r["stage_key"]: r for r in stage_rows(PIPELINE)}
+    assert rows["5002"]["stage_order"] == 0
+    assert rows["5001"]["stage_order"] == 1
+    assert rows["5003"]["stage_order"] == 2
+    assert rows["5001"]["name"] == "Won" and rows["5001"]["background_color"] == "#0a0"
+    assert rows["5003"]["foreground_color"] is None
+    assert {r["pipeline_key"] for r in rows.values()} == {"pipe1"}
+
+
+def test_stage_rows_accept_a_list_of_stages() -> None:
+    pipeline = {"key": "p", "stageOrder": ["2"], "stages": [{"key": "2", "name": "Two"}, {"key": "1", "name": "One"}]}
+    assert {r["stage_key"]: r["stage_order"] for r in stage_rows(pipeline)} == {"2": 0, "1": 1}
+
+
+def test_pipeline_row_drops_embedded_schema_and_counts_it() -> None:
+    row = pipeline_row(PIPELINE)
+    assert row["pipeline_key"] == "pipe1" and "key" not in row and "pipelineKey" not in row
+    assert "stages" not in row and "fields" not in row
+    assert row["stage_count"] == 3 and row["field_count"] == 3
+    assert row["creationTimestamp"] == AT
+
+
+def test_pipeline_fields_and_options() -> None:
+    fields, options = pipeline_field_rows(PIPELINE)
+    assert [(f["field_key"], f["field_order"]) for f in fields] == [("1001", 0), ("1002", 1), ("1003", 2)]
+    assert all("dropdownSettings" not in f and "tagSettings" not in f for f in fields)
+    assert [(o["field_key"], o["option_key"], o["label"], o["option_kind"]) for o in options] == [
+        ("1002", "9001", "Web", "DROPDOWN"), ("1002", "9002", "Referral", "DROPDOWN"), ("1003", "9003", "hot", "TAG")]
+    assert {o["pipeline_key"] for o in options} == {"pipe1"}
+
+
+def test_box_row_resolves_stage_and_people() -> None:
+    box = {"key": "b1", "boxKey": "b1", "pipelineKey": "pipe1", "stageKey": "5002", "fields": {"1001": "x"},
+           "lastUpdatedTimestamp": MS,
+           "assignedToSharingEntries": [{"fullName": "Ada L", "email": "ada@x.io"}, {"displayName": "Bob", "email": "b@x.io"}],
+           "creatorSharingEntry": {"email": "c@x.io"}}
+    row = box_row(box, {"5002": "Lead"})
+    assert row["box_key"] == "b1" and "key" not in row and "boxKey" not in row
+    assert row["stage_name"] == "Lead"
+    assert row["owner_name"] == "Ada L" and row["owner_email"] == "ada@x.io"
+    assert row["assigned_to_names"] == "Ada L, Bob"
+    assert row["assigned_to_emails"] == "ada@x.io, b@x.io"
+    assert row["creator_name"] == "c@x.io"
+    assert row["fields"] == {"1001": "x"}
+    assert row["lastUpdatedTimestamp"] == AT
+
+
+def test_box_row_unassigned_and_unknown_stage() -> None:
+    row = box_row({"key": "b2", "stageKey": "9999"}, {"5002": "Lead"})
+    assert row["stage_name"] is None and row["owner_name"] is None and row["assigned_to_names"] is None
+
+
+def test_child_rows_carry_box_and_pipeline_keys() -> None:
+    box = box_row({"key": "b1", "pipelineKey": "pipe1"}, {})
+    row = box_child_row({"key": "c1", "message": "hi", "timestamp": MS}, "comment_key", box, "commentKey")
+    assert row["comment_key"] == "c1" and row["boxKey"] == "b1" and row["pipelineKey"] == "pipe1"
+    assert row["timestamp"] == AT
+
+
+def test_task_row_names_assignees_from_either_shape() -> None:
+    box = {"box_key": "b1", "pipelineKey": "p"}
+    spec = task_row({"key": "t1", "assignedTo": [{"fullName": "Ada", "email": "a@x"}], "dueDate": MS}, box)
+    assert spec["assignee_names"] == "Ada" and spec["assignee_emails"] == "a@x" and spec["dueDate"] == AT
+    legacy = task_row({"key": "t2", "assignedToSharingEntries": [{"displayName": "Bo", "email": "b@x"}],
+                       "dueDate": None}, box)
+    assert legacy["assignee_names"] == "Bo" and legacy["dueDate"] is None
+
+
+def test_contact_full_name_falls_back_to_email() -> None:
+    assert contact_row({"key": "c", "givenName": "Ada", "familyName": "Lovelace"})["full_name"] == "Ada Lovelace"
+    assert contact_row({"key": "c", "emailAddresses": ["x@y.z"]})["full_name"] == "x@y.z"
+    assert contact_row({"key": "c"})["full_name"] is None
+
+
+def test_newsfeed_rows_get_stable_keys_when_streak_sends_none() -> None:
+    entry = {"timestamp": MS, "newsfeedEntryOperation": "UPDATE", "boxKey": "b1"}
+    first, second = newsfeed_row(dict(entry), "p1"), newsfeed_row(dict(entry), "p1")
+    assert first["newsfeed_key"] == second["newsfeed_key"] and first["newsfeed_key"].startswith("p1:")
+    assert newsfeed_row({**entry, "timestamp": MS + 1}, "p1")["newsfeed_key"] != first["newsfeed_key"]
+    assert newsfeed_row({"key": "n1"}, "p1")["newsfeed_key"] == "n1"
+
+
+def test_child_count_is_unknown_when_a_counter_is_missing() -> None:
+    meetings = next(e for e in CHILD_ENDPOINTS if e.table == "box_meetings")
+    assert child_count({"meetingNotesCount": 2, "callLogCount": 1}, meetings.counters) == 3
+    assert child_count({"meetingNotesCount": 0, "callLogCount": 0}, meetings.counters) == 0
+    assert child_count({"meetingNotesCount": 0}, meetings.counters) is None
+    assert child_count({"meetingNotesCount": "2", "callLogCount": 0}, meetings.counters) is None
+    assert child_count({"meetingNotesCount": True, "callLogCount": 0}, meetings.counters) is None
