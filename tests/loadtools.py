@@ -23,7 +23,7 @@ SMALL_PAGES: dict[str, int] = {
 
 # Tables the sandbox's ground truth describes and the load must reproduce row for row.
 ACCOUNT_TABLES = (
-    "users", "teams", "team_members", "pipelines", "stages", "pipeline_fields", "boxes",
+    "users", "teams", "team_members", "pipelines", "stages", "pipeline_fields", "pipeline_field_options", "boxes",
     "box_field_values", "box_tasks", "box_threads", "box_comments", "box_meetings", "box_files",
     "snippets", "contacts", "organizations", "pipeline_newsfeed",
 )

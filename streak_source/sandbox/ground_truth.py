@@ -5,7 +5,7 @@ Row counts (``table_counts``), keyed by the destination table names of docs/tabl
 * ``users`` = distinct users: ``users/me`` plus every user of every team (me is a team member and
   counts once). ``teams`` = teams. ``team_members`` = sum over teams of ``len(team.members)``.
 * ``pipelines``; ``stages`` and ``pipeline_fields`` = sums over pipelines (empty ones included);
-  ``pipeline_fields__options`` = DROPDOWN items + TAG tags over all fields (a deleted option that a
+  ``pipeline_field_options`` = DROPDOWN items + TAG tags over all fields (a deleted option that a
   box still references is not an option).
 * ``boxes``; ``box_field_values`` = (box, field) pairs whose key is present in ``box.fields`` with a
   value that is not null, not ``""`` and not ``[]`` (``false`` and ``0`` ARE values).
@@ -48,7 +48,7 @@ TABLES: Final = (
     "pipelines",
     "stages",
     "pipeline_fields",
-    "pipeline_fields__options",
+    "pipeline_field_options",
     "boxes",
     "box_field_values",
     "box_tasks",
@@ -83,7 +83,7 @@ def table_counts(account: Account) -> dict[str, int]:
         "pipelines": len(account.pipelines),
         "stages": sum(len(p.stages) for p in account.pipelines),
         "pipeline_fields": sum(len(p.fields) for p in account.pipelines),
-        "pipeline_fields__options": sum(
+        "pipeline_field_options": sum(
             len(f.options) for p in account.pipelines for f in p.fields
         ),
         "boxes": len(boxes),

@@ -36,7 +36,16 @@ class SandboxError(RuntimeError):
 
 
 class Sandbox:
-    """A local, faithful stand-in for Streak's API, serving one generated account."""
+    """A local, faithful stand-in for Streak's API, serving one generated account.
+
+    ``boxes``/``seed``/``anchor_date`` pick the account (same three: byte-identical responses);
+    ``latency_ms`` is added to every API call; ``rate_limit`` (requests/s) answers 429 beyond a
+    bucket of one second's worth; ``faults`` are ``--fault`` specs (``faults.FAULT_SYNTAX``);
+    ``api_keys`` are accepted keys, the first is ``api_key``; ``page_sizes`` are the client's
+    ``limit`` per endpoint, used for ``needed_calls`` only; ``boxes_paged_as_array`` serves the
+    paged box list as a plain array. The account is generated here; ``start()`` (or ``with``)
+    serves it.
+    """
 
     def __init__(
         self,
@@ -44,7 +53,7 @@ class Sandbox:
         seed: int = DEFAULT_SEED,
         latency_ms: float = 0.0,
         rate_limit: float | None = None,
-        faults: Iterable[str | FaultSpec] = (),
+        faults: str | Iterable[str | FaultSpec] = (),
         api_keys: str | Iterable[str] = ("demo",),
         page_sizes: PageSizes | Mapping[str, int] | None = None,
         anchor_date: date | str | None = None,
@@ -53,6 +62,7 @@ class Sandbox:
         port: int = 0,
     ) -> None:
         keys = (api_keys,) if isinstance(api_keys, str) else tuple(api_keys)
+        fault_list = (faults,) if isinstance(faults, str) else tuple(faults)
         self.account: Account = generate_account(seed=seed, boxes=boxes, anchor_date=anchor_date)
         self._stop = threading.Event()
         self.server = SandboxServer(
@@ -61,7 +71,7 @@ class Sandbox:
                 seed=seed,
                 latency_ms=latency_ms,
                 rate_limit=rate_limit,
-                faults=tuple(f if isinstance(f, FaultSpec) else parse_fault(f) for f in faults),
+                faults=tuple(f if isinstance(f, FaultSpec) else parse_fault(f) for f in fault_list),
                 api_keys=keys,
                 page_sizes=coerce_page_sizes(page_sizes),
                 boxes_paged_as_array=boxes_paged_as_array,
