@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -329,13 +330,26 @@ def _decode_value(
 
 def _decode_text(value: Any) -> _Decoded:
     if isinstance(value, str):
-        return _Decoded(text=value)
+        return _Decoded(text=value, number=_numeric_text(value))
     if _is_integer(value):  # "42" typed into a text field comes back as the JSON number 42
         return _Decoded(text=_compact_json(value), number=_finite_number(value))
     number = _finite_number(value)
     if number is not None:
         return _Decoded(text=_compact_json(value), number=number)
     return _raw(value, TYPE_MISMATCH)
+
+
+_NUMERIC_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def _numeric_text(text: str) -> float | None:
+    """A text value that is a plain number ("42000", " -3.5 ") also gets ``value_number``, so a
+    "Deal size" kept in a text field can be summed. Thousands separators, currencies and words
+    are left alone: guessing there would corrupt values."""
+    stripped = text.strip()
+    if len(stripped) > 40 or not _NUMERIC_TEXT.fullmatch(stripped):
+        return None
+    return _finite_number(float(stripped))
 
 
 def _decode_dropdown(value: Any, options: Mapping[str, str]) -> _Decoded:

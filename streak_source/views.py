@@ -76,6 +76,7 @@ VALUE_COLUMN_BY_FIELD_TYPE: Final[Mapping[str, tuple[str, str]]] = {
     "CHECKBOX": ("value_bool", "bool"),
 }
 TEXT_VALUE_COLUMN: Final = ("value_text", "text")
+NUMBER_VALUE_COLUMN: Final = ("value_number", "double")
 
 _ANSI_TYPES: Final[Mapping[str, str]] = {
     "text": "VARCHAR",
@@ -154,13 +155,16 @@ def plan_wide_views(
     normalize_identifier: Callable[[str], str],
     reserved_names: Iterable[str] = (),
     max_identifier_bytes: int = MAX_IDENTIFIER_BYTES,
+    numeric_text_fields: Collection[tuple[str, str]] = (),
 ) -> list[WideViewPlan]:
     """Name every pipeline's view and columns; sorted by view name.
 
     ``pipelines`` rows carry ``pipeline_key`` and ``name``; ``fields`` rows carry ``pipeline_key``,
     ``field_key``, ``name``, ``type``, ``field_order`` (the ``pipelines`` / ``pipeline_fields``
     tables). ``reserved_names`` are names the views must not take (the dataset's tables, e.g.
-    ``pipeline_fields``). Collision rule, for views and columns alike: names are compared
+    ``pipeline_fields``). ``numeric_text_fields`` are (pipeline_key, field_key) of TEXT_INPUT fields
+    whose every value is a number: their column shows ``value_number``, so a "Deal size" kept in a
+    text field sums in SQL. Collision rule, for views and columns alike: names are compared
     case-insensitively (DuckDB is), and every member of a clash gets a suffix derived from its own
     key (``_<field_key>`` for columns, ``_<hash of pipeline key>`` for views), so a name never
     depends on which other object happened to sort first.
@@ -186,8 +190,9 @@ def plan_wide_views(
         clash = base_counts[base.lower()] > 1 or base.lower() in reserved
         view_name = _unique_name(base, _hash_tag(key), clash, taken, max_identifier_bytes)
         taken.add(view_name.lower())
+        numeric_keys = {field_key for pipeline_key, field_key in numeric_text_fields if pipeline_key == key}
         view_fields = _plan_fields(
-            fields_by_pipeline.get(key, []), normalize_identifier, max_identifier_bytes
+            fields_by_pipeline.get(key, []), normalize_identifier, max_identifier_bytes, numeric_keys
         )
         plans.append(WideViewPlan(view_name, key, _text_or_none(pipeline.get("name")), view_fields))
     return sorted(plans, key=lambda plan: plan.view_name)
@@ -205,6 +210,7 @@ def _plan_fields(
     rows: Sequence[Mapping[str, Any]],
     normalize_identifier: Callable[[str], str],
     max_bytes: int,
+    numeric_text_keys: Collection[str] = (),
 ) -> tuple[ViewField, ...]:
     ordered = sorted(rows, key=_field_sort_key)
     bases = [_column_base(row.get("name"), str(row["field_key"]), normalize_identifier) for row in ordered]
@@ -218,9 +224,11 @@ def _plan_fields(
         column = _unique_name(base, _key_tag(field_key), clash, taken, max_bytes)
         taken.add(column.lower())
         field_type = _text_or_none(row.get("type"))
-        value_column, data_type = VALUE_COLUMN_BY_FIELD_TYPE.get(
-            (field_type or "").strip().upper(), TEXT_VALUE_COLUMN
-        )
+        kind = (field_type or "").strip().upper()
+        if kind == "TEXT_INPUT" and field_key in numeric_text_keys:
+            value_column, data_type = NUMBER_VALUE_COLUMN
+        else:
+            value_column, data_type = VALUE_COLUMN_BY_FIELD_TYPE.get(kind, TEXT_VALUE_COLUMN)
         planned.append(
             ViewField(
                 field_key=field_key,
@@ -481,6 +489,7 @@ def create_wide_views(pipeline: dlt.Pipeline) -> list[str]:
                 columns,
             )
             reserved = base_tables | {_casefold(client, t) for t in _schema_table_names(pipeline)}
+            numeric_text = _numeric_text_fields(client, columns)
             plans = plan_wide_views(
                 pipelines,
                 fields,
@@ -490,6 +499,7 @@ def create_wide_views(pipeline: dlt.Pipeline) -> list[str]:
                     MAX_IDENTIFIER_BYTES,
                     client.capabilities.max_identifier_length or MAX_IDENTIFIER_BYTES,
                 ),
+                numeric_text_fields=numeric_text,
             )
 
         planned_names = [_casefold(client, plan.view_name) for plan in plans]
@@ -501,6 +511,18 @@ def create_wide_views(pipeline: dlt.Pipeline) -> list[str]:
                 for statement in statements:
                     client.execute_sql(statement)
     return [plan.view_name for plan in plans]
+
+
+def _numeric_text_fields(client: SqlClientBase[Any], columns: Mapping[str, Collection[str]]) -> set[tuple[str, str]]:
+    """(pipeline_key, field_key) of TEXT_INPUT fields whose every loaded value is a number."""
+    if not _has_columns(columns, BOX_FIELD_VALUES, "pipeline_key", "field_key", "field_type", "value_number"):
+        return set()
+    table = client.make_qualified_table_name(BOX_FIELD_VALUES)
+    rows = client.execute_sql(
+        f"SELECT pipeline_key, field_key FROM {table} WHERE field_type = 'TEXT_INPUT' "
+        "GROUP BY pipeline_key, field_key HAVING COUNT(*) = COUNT(value_number)"
+    )
+    return {(str(pipeline_key), str(field_key)) for pipeline_key, field_key in rows or []}
 
 
 def drop_wide_views(pipeline: dlt.Pipeline) -> list[str]:

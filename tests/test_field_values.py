@@ -154,8 +154,16 @@ def test_text_input_that_came_back_as_a_number_keeps_text_and_number() -> None:
     assert typed(decode("1001", 0)) == expect(text="0", number=0.0)
 
 
-def test_text_input_numeric_string_stays_text_only() -> None:
-    assert typed(decode("1001", "42")) == expect(text="42")
+def test_text_input_plain_number_as_text_also_gets_a_number() -> None:
+    assert typed(decode("1001", "42")) == expect(text="42", number=42.0)
+    assert typed(decode("1001", " -3.5 ")) == expect(text=" -3.5 ", number=-3.5)
+    assert typed(decode("1001", "1e3")) == expect(text="1e3", number=1000.0)
+
+
+def test_text_input_that_only_looks_numeric_stays_text_only() -> None:
+    for text in ("12,000", "$5", "42 USD", "nan", "inf", "0x10", "1_000", "", "1e999"):
+        if text:
+            assert typed(decode("1001", text)) == expect(text=text), text
 
 
 def test_dropdown_label_instead_of_option_key() -> None:

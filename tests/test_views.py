@@ -224,6 +224,22 @@ def test_field_types_pick_the_typed_value_column() -> None:
     }
 
 
+def test_text_fields_whose_every_value_is_a_number_show_value_number() -> None:
+    fields = [field("p1", "1001", "Deal size"), field("p1", "1002", "Region"), field("p1", "1003", "Code")]
+    [plan] = plan_wide_views(
+        [{"pipeline_key": "p1", "name": "Sales"}, {"pipeline_key": "p2", "name": "Other"}][:1],
+        fields,
+        SNAKE,
+        numeric_text_fields={("p1", "1001"), ("p2", "1003")},  # p2's 1003 is another pipeline's field
+    )
+    by_key = {f.field_key: (f.value_column, f.data_type) for f in plan.fields}
+    assert by_key == {
+        "1001": ("value_number", "double"),
+        "1002": ("value_text", "text"),
+        "1003": ("value_text", "text"),
+    }
+
+
 def test_bad_rows_are_skipped_duplicates_keep_the_first_and_foreign_fields_ignored() -> None:
     plans = plan_wide_views(
         [
@@ -521,7 +537,7 @@ def assert_views_after_first_and_second_load(pipeline: dlt.Pipeline) -> None:
         "creation_timestamp": "timestamp",
         "last_updated_timestamp": "timestamp",
         "last_stage_change_timestamp": "timestamp",
-        "deal_size": "text",
+        "deal_size": "double",  # TEXT_INPUT whose every value is a number
         "source": "text",
         "signed": "bool",
         "close_date": "timestamp",
@@ -542,7 +558,7 @@ def assert_views_after_first_and_second_load(pipeline: dlt.Pipeline) -> None:
     ]
     b1, b2, b3 = rows
     assert b1[4:] == (
-        "42",
+        42.0,
         "Inbound",
         False,
         datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc),
@@ -575,7 +591,7 @@ def assert_views_after_first_and_second_load(pipeline: dlt.Pipeline) -> None:
     assert "deal_amount" in columns and "deal_size" not in columns
     assert query(
         pipeline, f"SELECT deal_amount FROM {pipeline.dataset_name}.pipeline_sales WHERE box_key = 'b1'"
-    ) == [("42",)]
+    ) == [(42.0,)]
 
     assert sorted(drop_wide_views(pipeline)) == sorted(["pipeline_sales", fields_view])
     assert not {v for v in dataset_views(pipeline) if v.startswith("pipeline_")}
