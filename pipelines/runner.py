@@ -17,11 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipelines.duckdb_swap import LoadAlreadyRunning, fresh_file_for, publish
 from streak_source.warehouse import (
     DATASET_NAME,
     PIPELINE_NAME,
+    check_warehouse,
     configured_destination_type,
     default_duckdb_path,
+    duckdb_file_target,
     use_project_settings,
     warehouse_destination,
 )
@@ -32,6 +35,7 @@ applies, so the demo shows the same paced extraction a real account gets."""
 
 EXIT_FAILED = 1
 EXIT_NO_KEY = 2
+EXIT_INTERRUPTED = 130
 
 NO_KEY_MESSAGE = (
     "error: no Streak API key. Give one in .dlt/secrets.toml ([sources.streak] api_key = \"...\"; "
@@ -57,6 +61,7 @@ class LoadSummary:
     boxes_gone: list[str] = field(default_factory=list)
     undecoded_field_values: dict[str, int] = field(default_factory=dict)
     views: list[str] = field(default_factory=list)
+    replace_strategy: str | None = None
     extract_s: float = 0.0
     normalize_s: float = 0.0
     load_s: float = 0.0
@@ -100,15 +105,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return EXIT_NO_KEY
             summary = run_full_load(source_args, progress=None if args.quiet else sys.stdout)
     except KeyboardInterrupt:
-        print("error: interrupted; the destination keeps its previous complete load", file=sys.stderr)
-        return 130
+        print(INTERRUPTED_MESSAGE, file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # one line, the root cause, never a traceback
+        if was_interrupted(exc):  # dlt wraps Ctrl-C during a step in PipelineStepFailed
+            print(INTERRUPTED_MESSAGE, file=sys.stderr)
+            return EXIT_INTERRUPTED
         print(f"error: {describe_failure(exc)}", file=sys.stderr)
         return EXIT_FAILED
     print_summary(summary, sys.stdout)
     if args.summary_json:
         args.summary_json.write_text(json.dumps(asdict(summary), indent=2, default=str))
     return 0
+
+
+INTERRUPTED_MESSAGE = "error: interrupted; the destination keeps its previous complete load"
+
+
+def was_interrupted(exc: BaseException) -> bool:
+    """True when Ctrl-C / SIGINT (or dlt's SignalReceivedException) is anywhere in the chain."""
+    return any(isinstance(e, KeyboardInterrupt) for e in _exception_chain(exc))
 
 
 def _api_key_configured() -> bool:
@@ -137,16 +153,38 @@ def _demo_sandbox(args: argparse.Namespace) -> Iterator[Any]:
 def run_full_load(source_args: dict[str, Any], progress: TextIO | None = sys.stdout) -> LoadSummary:
     """Extract, normalize and load the whole account, then (re)create the wide views.
 
+    A local DuckDB warehouse is loaded as a fresh file that replaces the old one in one rename once
+    tables and views are complete (``duckdb_swap.py``): a failure at any point leaves the previous
+    file as it was, and readers holding it open never block the load. Other destinations replace
+    with ``insert-from-staging`` (each table swapped in one transaction).
+    """
+    target = duckdb_file_target()
+    if target is None:
+        return _extract_normalize_load(source_args, progress, warehouse_destination(), location=None)
+    with fresh_file_for(target) as loading:
+        summary = _extract_normalize_load(
+            source_args, progress, warehouse_destination(load_into_duckdb_file=loading), location=str(target)
+        )
+        publish(loading, target)
+    summary.replace_strategy = "new file renamed into place"
+    return summary
+
+
+def _extract_normalize_load(
+    source_args: dict[str, Any], progress: TextIO | None, destination: Any, location: str | None
+) -> LoadSummary:
+    """The three dlt steps and the views, into ``destination``. ``location`` is given (the file
+    it will replace) when ``destination`` is a fresh DuckDB file.
+
     Leftover packages of an interrupted earlier run are dropped first: every run is a complete,
-    fresh copy, and until its load commits, the destination keeps the previous one.
+    fresh copy.
     """
     import dlt
 
     from streak_source import RunReport, streak_source
-    from streak_source.views import create_wide_views
+    from streak_source.views import create_wide_views, drop_wide_views
 
     started = time.monotonic()
-    destination = warehouse_destination()
     destination_type = configured_destination_type()
     pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=destination, dataset_name=DATASET_NAME)
     if pipeline.has_pending_data:
@@ -155,8 +193,11 @@ def run_full_load(source_args: dict[str, Any], progress: TextIO | None = sys.std
     report = RunReport()
     source = streak_source(report=report, **source_args)
 
-    summary = LoadSummary(destination=destination_type, location=_location(pipeline, destination_type),
+    summary = LoadSummary(destination=destination_type, location=location or _location(pipeline, destination_type),
                           dataset=DATASET_NAME)
+    # Bad destination settings fail here, in one line, not after a long extract.
+    summary.replace_strategy = check_warehouse(pipeline, destination_type, summary.location,
+                                               replaced_by_rename=location is not None)
     file_format = "parquet" if destination_type in _PARQUET_DESTINATIONS else None
     with _progress(report, progress, started):
         pipeline.extract(source, loader_file_format=file_format)
@@ -170,7 +211,16 @@ def run_full_load(source_args: dict[str, Any], progress: TextIO | None = sys.std
 
     _say(progress, "loading...")
     step = time.monotonic()
-    pipeline.load(raise_on_failed_jobs=True)
+    # staging-optimized DROPs each table and puts the staging one in its place; Postgres refuses to
+    # drop a table a view depends on, so the wide views go first and come back even if the load fails.
+    views_dropped = summary.replace_strategy == "staging-optimized" and bool(drop_wide_views(pipeline))
+    try:
+        pipeline.load(raise_on_failed_jobs=True)
+    except BaseException:
+        if views_dropped:
+            with contextlib.suppress(Exception):
+                create_wide_views(pipeline)
+        raise
     summary.load_s = time.monotonic() - step
 
     step = time.monotonic()
@@ -243,11 +293,10 @@ def describe_failure(exc: BaseException) -> str:
     """The most telling one-line cause inside dlt's wrapped exceptions, without secrets."""
     from streak_source.client import StreakAPIError
 
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
+    chain = _exception_chain(exc)
+    for candidate in chain:
+        if isinstance(candidate, LoadAlreadyRunning):
+            return _one_line(str(candidate))
     for candidate in chain:
         if isinstance(candidate, StreakAPIError):
             return f"{_one_line(str(candidate))}; nothing was loaded, the destination keeps its previous load"
@@ -256,6 +305,15 @@ def describe_failure(exc: BaseException) -> str:
             return _one_line(str(candidate))
     root = chain[-1]
     return _one_line(f"{type(root).__name__}: {root}")
+
+
+def _exception_chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
 
 
 def _one_line(text: str) -> str:

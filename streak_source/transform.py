@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from datetime import datetime, timezone
 from typing import Any
 
@@ -51,15 +52,58 @@ def is_timestamp_field(name: str) -> bool:
 def convert_timestamps(row: dict[str, Any]) -> dict[str, Any]:
     """Turn every epoch-ms field of ``row`` into a UTC datetime, in place.
 
-    A value that is not a plausible epoch-ms number (an ISO string, a bool) is left as it came,
-    so nothing is lost; null stays null.
+    null stays null; a value that is not a number (an ISO string, a bool) is left as it came, for
+    dlt to parse or keep in a variant column. A number (or numeric string) that is not a plausible
+    epoch-ms time is moved, as text, to a ``<name>Raw`` field and the timestamp left null: dlt
+    would otherwise read it as epoch *seconds* (-1 ms -> 23:59:59 on 31 Dec 1969) or, beyond
+    year 9999, fail the whole load. Integers too big for 64 bits, at any depth, become their
+    decimal text (see :func:`loadable`). Nothing is lost either way.
     """
+    raw: dict[str, str] = {}
     for name, value in row.items():
-        if is_timestamp_field(name) and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if is_timestamp_field(name) and _is_number_like(value):
             converted = epoch_ms_to_datetime(value)
-            if converted is not None:
-                row[name] = converted
+            if converted is None:
+                raw[f"{name}Raw"] = value if isinstance(value, str) else json.dumps(value)
+            row[name] = converted
+            continue
+        row[name] = loadable(value)
+    row.update(raw)
     return row
+
+
+def _is_number_like(value: Any) -> bool:
+    """An int/float (not a bool), or a string that Python reads as a number ("-5", "1e3", " nan")."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)):
+        return True
+    if isinstance(value, str):
+        try:
+            float(value.strip())
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+_INT64_MIN = -(2**63)
+_INT64_MAX = 2**63 - 1
+
+
+def loadable(value: Any) -> Any:
+    """``value`` with every integer outside 64 bits replaced by its decimal text, at any depth.
+
+    JSON allows any integer, but no destination column (and not dlt's extract writer, which fails
+    with "Integer exceeds 64-bit range") holds one: the digits are kept, as text, not dropped.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if _INT64_MIN <= value <= _INT64_MAX else str(value)
+    if isinstance(value, list):
+        return [loadable(item) for item in value]
+    if isinstance(value, dict):
+        return {name: loadable(item) for name, item in value.items()}
+    return value
 
 
 def entity_row(obj: Any, key_column: str, *aliases: str) -> dict[str, Any]:
@@ -111,7 +155,7 @@ def team_member_rows(team: Any) -> list[dict[str, Any]]:
         return []
     team_key = team.get("key") or team.get("teamKey")
     rows = []
-    for member in team.get("members") or []:
+    for member in _list(team.get("members")):
         if isinstance(member, dict):
             rows.append(convert_timestamps({**member, "teamKey": team_key}))
     return rows
@@ -120,7 +164,7 @@ def team_member_rows(team: Any) -> list[dict[str, Any]]:
 def stage_order_index(pipeline: Any) -> dict[str, int]:
     """Stage key -> 0-based position in the pipeline's ``stageOrder`` (the funnel order)."""
     order = pipeline.get("stageOrder") if isinstance(pipeline, dict) else None
-    return {str(key): position for position, key in enumerate(order or [])}
+    return {str(key): position for position, key in enumerate(_list(order))}
 
 
 def stages_map(pipeline: Any) -> dict[str, dict[str, Any]]:
@@ -148,13 +192,13 @@ def pipeline_row(pipeline: Any) -> dict[str, Any]:
 
 def stage_rows(pipeline: Any) -> list[dict[str, Any]]:
     """Stages with their funnel position; stages missing from ``stageOrder`` sort last."""
-    pipeline_key = pipeline.get("key") or pipeline.get("pipelineKey")
+    pipeline_key = (pipeline.get("key") or pipeline.get("pipelineKey")) if isinstance(pipeline, dict) else None
     order = stage_order_index(pipeline)
     rows = []
     for stage_key, stage in stages_map(pipeline).items():
         row = entity_row(stage, "stage_key", "stageKey")
         row["stage_key"] = stage_key
-        row["pipeline_key"] = pipeline_key
+        row["pipeline_key"] = loadable(pipeline_key)
         row.pop("pipelineKey", None)
         row["stage_order"] = order.get(stage_key)
         color = row.pop("color", None)
@@ -173,27 +217,29 @@ def field_option_rows(pipeline_key: Any, field: dict[str, Any]) -> list[dict[str
     """DROPDOWN items and TAG tags of a field, as (option_key, label) rows."""
     rows = []
     dropdown = field.get("dropdownSettings")
-    for item in (dropdown.get("items") if isinstance(dropdown, dict) else None) or []:
+    for item in _list(dropdown.get("items") if isinstance(dropdown, dict) else None):
         if isinstance(item, dict):
             rows.append({"option_key": item.get("key"), "label": item.get("name"), "option_kind": "DROPDOWN"})
     tags = field.get("tagSettings")
-    for tag in (tags.get("tags") if isinstance(tags, dict) else None) or []:
+    for tag in _list(tags.get("tags") if isinstance(tags, dict) else None):
         if isinstance(tag, dict):
             rows.append({"option_key": tag.get("key"), "label": tag.get("tag"), "option_kind": "TAG"})
     for position, row in enumerate(rows):
         row.update(pipeline_key=pipeline_key, field_key=field.get("key"), option_order=position)
-    return rows
+    return [loadable(row) for row in rows]
 
 
 def pipeline_field_rows(pipeline: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A pipeline's custom fields (with their position) and their dropdown/tag options."""
+    if not isinstance(pipeline, dict):
+        return [], []
     pipeline_key = pipeline.get("key") or pipeline.get("pipelineKey")
     fields, options = [], []
-    for position, field in enumerate(pipeline.get("fields") or []):
+    for position, field in enumerate(_list(pipeline.get("fields"))):
         if not isinstance(field, dict):
             continue
         row = entity_row(field, "field_key", "fieldKey")
-        row.update(pipeline_key=pipeline_key, field_order=position)
+        row.update(pipeline_key=loadable(pipeline_key), field_order=position)
         row.pop("dropdownSettings", None)
         row.pop("tagSettings", None)
         fields.append(row)
@@ -205,7 +251,7 @@ def box_row(box: Any, stage_name_by_key: dict[str, str]) -> dict[str, Any]:
     """A box with its stage name and its people resolved; the raw ``fields`` map stays one JSON value."""
     row = entity_row(box, "box_key", "boxKey")
     stage_key = row.get("stageKey")
-    row["stage_name"] = stage_name_by_key.get(str(stage_key)) if stage_key is not None else None
+    row["stage_name"] = loadable(stage_name_by_key.get(str(stage_key))) if stage_key is not None else None
     names, emails = _people(row.get("assignedToSharingEntries"))
     row["assigned_to_names"] = ", ".join(names) or None
     row["assigned_to_emails"] = ", ".join(emails) or None
@@ -218,8 +264,8 @@ def box_row(box: Any, stage_name_by_key: dict[str, str]) -> dict[str, Any]:
 def box_child_row(obj: Any, key_column: str, box: dict[str, Any], *aliases: str) -> dict[str, Any]:
     """A per-box child row; always carries the parent box's ``box_key`` and ``pipeline_key``."""
     row = entity_row(obj, key_column, *aliases)
-    row["boxKey"] = row.get("boxKey") or box.get("box_key") or box.get("boxKey") or box.get("key")
-    row["pipelineKey"] = row.get("pipelineKey") or box.get("pipelineKey")
+    row["boxKey"] = row.get("boxKey") or loadable(box.get("box_key") or box.get("boxKey") or box.get("key"))
+    row["pipelineKey"] = row.get("pipelineKey") or loadable(box.get("pipelineKey"))
     return row
 
 
@@ -282,7 +328,7 @@ def organization_row(organization: Any) -> dict[str, Any]:
 def newsfeed_row(entry: Any, pipeline_key: Any) -> dict[str, Any]:
     """A pipeline history event. Entries may lack a key [L]: derive a stable one from the content."""
     row = entity_row(entry, "newsfeed_key", "newsfeedEntryKey")
-    row["pipelineKey"] = row.get("pipelineKey") or pipeline_key
+    row["pipelineKey"] = row.get("pipelineKey") or loadable(pipeline_key)
     if row["newsfeed_key"] is None:
         digest = hashlib.sha1(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()[:20]
         row["newsfeed_key"] = f"{pipeline_key}:{digest}"
@@ -297,7 +343,15 @@ def child_count(box: Any, counters: tuple[str, ...]) -> int | None:
     total = 0
     for counter in counters:
         value = box.get(counter)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
             return None
         total += int(value)
     return total
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` if it is a JSON array, else nothing to iterate (a count or a string where Streak
+    promises a list must not crash the load, nor be walked character by character)."""
+    return value if isinstance(value, list) else []

@@ -7,6 +7,7 @@ from DuckDB to Postgres or a bucket is a change of configuration, never of code.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any, Final
@@ -19,6 +20,18 @@ DATASET_NAME: Final = "crm"
 DESTINATION_NAME: Final = "warehouse"
 DUCKDB_PATH_ENV: Final = "STREAK_DUCKDB_PATH"
 """Overrides the default DuckDB file (tests and benchmarks point it at a temp dir)."""
+ATOMIC_REPLACE: Final = "insert-from-staging"
+"""The project's replace strategy (``.dlt/config.toml``): load into ``crm_staging``, then swap each
+table in one transaction, so readers keep the previous copy and a failed load leaves it in place."""
+ENV_PREFIX: Final = f"DESTINATION__{DESTINATION_NAME.upper()}__"
+TRANSACTIONAL_SWAP_TYPES: Final = frozenset({"duckdb", "motherduck", "postgres"})
+"""Destinations whose replace swap gets an explicit transaction (see :func:`_destination`)."""
+
+logger = logging.getLogger(__name__)
+
+
+class WarehouseConfigError(ValueError):
+    """The ``warehouse`` destination is configured in a way that cannot work; says how to fix it."""
 
 
 def use_project_settings() -> None:
@@ -48,18 +61,162 @@ def configured_credentials() -> Any:
     return dlt.secrets.get(f"destination.{DESTINATION_NAME}.credentials")
 
 
-def warehouse_destination() -> Any:
+def configured_replace_strategy() -> str | None:
+    """The configured ``[destination.warehouse] replace_strategy``, or None."""
+    import dlt
+
+    use_project_settings()
+    value = dlt.config.get(f"destination.{DESTINATION_NAME}.replace_strategy")
+    return str(value).strip().lower() if value else None
+
+
+def duckdb_file_target() -> Path | None:
+    """The local DuckDB file the warehouse is, or None for every other destination.
+
+    The default file, or ``[destination.warehouse] credentials`` when it is a plain file path.
+    """
+    if configured_destination_type() != "duckdb":
+        return None
+    credentials = configured_credentials()
+    if not credentials:
+        return default_duckdb_path()
+    if isinstance(credentials, str) and "://" not in credentials and not credentials.startswith((":", "md:")):
+        return Path(credentials).expanduser().resolve()
+    return None
+
+
+def warehouse_destination(load_into_duckdb_file: Path | None = None) -> Any:
     """The dlt destination to load into and read from.
+
+    ``load_into_duckdb_file`` points a DuckDB warehouse at another file: the main job loads a fresh
+    file and renames it over the real one (see ``pipelines/duckdb_swap.py``); the file is new, so
+    plain ``truncate-and-insert`` is as safe there as a staging swap and twice as fast.
 
     A named destination of type duckdb with no credentials would write ``warehouse.duckdb`` in the
     current directory; pin it to the project's file instead. Everything else is resolved by dlt from
-    configuration under ``[destination.warehouse]``.
+    configuration under ``[destination.warehouse]``, with one correction: the project's default
+    ``insert-from-staging`` becomes the destination's own strategy where it has no staging dataset
+    (filesystem, vector stores), so switching there needs no other setting. An unknown destination
+    type raises :class:`WarehouseConfigError`; a replace strategy the destination lacks is left for
+    :func:`check_warehouse` to report, so readers (the dashboard) are not stopped by a load setting.
+    """
+    destination_type = configured_destination_type()
+    if load_into_duckdb_file is not None and destination_type == "duckdb":
+        import dlt
+
+        return dlt.destinations.duckdb(
+            credentials=str(load_into_duckdb_file), destination_name=DESTINATION_NAME,
+            supports_transactions=True, replace_strategy="truncate-and-insert",
+        )
+    destination = _destination(destination_type)
+    fallback = _replace_strategy_fallback(destination)
+    return destination if fallback is None else _destination(destination_type, replace_strategy=fallback)
+
+
+def _destination(destination_type: str, **options: Any) -> Any:
+    """The factory for ``destination_type`` named ``warehouse``.
+
+    dlt 1.31 leaves ``supports_transactions`` unset for DuckDB and Postgres, so the swap of
+    ``insert-from-staging`` (``DELETE``/``TRUNCATE`` + ``INSERT ... SELECT`` from ``crm_staging``)
+    runs without ``BEGIN``: on DuckDB each statement commits alone and a failing ``INSERT`` leaves
+    the table empty; Postgres is saved only by running both statements in one query string. The
+    capability (a factory argument, not a setting) puts each table's swap in one transaction.
     """
     import dlt
+    from dlt.common.destination.exceptions import UnknownDestinationModule
 
-    destination_type = configured_destination_type()
+    if destination_type in TRANSACTIONAL_SWAP_TYPES:
+        options.setdefault("supports_transactions", True)
     if destination_type == "duckdb" and not configured_credentials():
         return dlt.destinations.duckdb(
-            credentials=str(default_duckdb_path()), destination_name=DESTINATION_NAME
+            credentials=str(default_duckdb_path()), destination_name=DESTINATION_NAME, **options
         )
-    return dlt.destination(DESTINATION_NAME, destination_type=destination_type)
+    try:
+        return dlt.destination(DESTINATION_NAME, destination_type=destination_type, **options)
+    except UnknownDestinationModule:
+        raise WarehouseConfigError(
+            f"unknown destination type {destination_type!r} in [destination.{DESTINATION_NAME}] "
+            f"destination_type ({ENV_PREFIX}DESTINATION_TYPE); dlt 1.31 knows: {', '.join(known_destination_types())}"
+        ) from None
+
+
+def known_destination_types() -> list[str]:
+    """dlt's built-in destination types (``duckdb``, ``postgres``, ``filesystem``, ...), sorted."""
+    import dlt.destinations
+
+    return sorted(name for name in dlt.destinations.__all__ if name != "destination")
+
+
+def supported_replace_strategies(destination: Any) -> list[str]:
+    """Replace strategies the destination offers for a plain table (no delta/iceberg format)."""
+    caps = destination.capabilities()
+    strategies = list(caps.supported_replace_strategies or ())
+    if caps.replace_strategies_selector is not None:
+        strategies = list(caps.replace_strategies_selector(strategies, table_schema={"name": DATASET_NAME}))
+    return strategies
+
+
+def _replace_strategy_fallback(destination: Any) -> str | None:
+    """The strategy to use instead of the configured one, or None to keep what dlt resolves.
+
+    dlt does not fall back by itself: a strategy the destination lacks fails the load with
+    ``AssertionError: Must be able to get replace strategy for <table>`` after the whole extract.
+    Only the project default falls back; any other choice is the user's, reported by
+    :func:`check_warehouse`.
+    """
+    configured = configured_replace_strategy()
+    supported = supported_replace_strategies(destination)
+    if configured == ATOMIC_REPLACE and supported and configured not in supported:
+        return supported[0]
+    return None
+
+
+def check_warehouse(pipeline: Any, destination_type: str, location: str, replaced_by_rename: bool = False) -> str | None:
+    """Fail fast, before a long extract, on configuration that cannot load; returns the resolved
+    replace strategy.
+
+    Resolves the destination's configuration (missing credentials, bucket URL, driver extra) and,
+    for server destinations, opens one connection. DuckDB files and buckets are left alone: the load
+    creates them. ``replaced_by_rename``: the load goes into a fresh DuckDB file that replaces the
+    old one whole, so the per-table strategy need not be atomic.
+    """
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.common.exceptions import MissingDependencyException
+
+    configured = configured_replace_strategy()
+    supported = supported_replace_strategies(pipeline.destination)
+    if configured and supported and configured not in supported and configured != ATOMIC_REPLACE:
+        raise WarehouseConfigError(
+            f"replace_strategy {configured!r} does not work on {destination_type} in dlt 1.31 (it offers "
+            f"{', '.join(supported)}); set [destination.{DESTINATION_NAME}] replace_strategy or "
+            f"{ENV_PREFIX}REPLACE_STRATEGY to one of those"
+        )
+    try:
+        client = pipeline.destination_client()
+    except ConfigFieldMissingException as exc:
+        keys = " / ".join(f"{ENV_PREFIX}{name.upper()}" for name in exc.fields)
+        raise WarehouseConfigError(
+            f"the {destination_type} destination `{DESTINATION_NAME}` is missing {', '.join(exc.fields)}: set "
+            f"{keys} or the same key under [destination.{DESTINATION_NAME}] in .dlt/secrets.toml"
+        ) from exc
+    except MissingDependencyException as exc:
+        raise WarehouseConfigError(
+            f"the {destination_type} destination needs extra packages: "
+            + "; ".join(f'pip install "{dependency}"' for dependency in exc.dependencies)
+        ) from exc
+    if destination_type not in ("duckdb", "filesystem") and hasattr(client, "sql_client"):
+        try:
+            with client.sql_client:
+                pass
+        except Exception as exc:
+            cause = " ".join(str(exc).split()) or type(exc).__name__
+            raise WarehouseConfigError(f"cannot connect to the {destination_type} warehouse at {location}: {cause}") from exc
+    resolved = getattr(client.config, "replace_strategy", None)
+    if not resolved:  # dlt's default: the destination's first strategy
+        resolved = supported[0] if supported else None
+    if configured == ATOMIC_REPLACE and resolved != ATOMIC_REPLACE and not replaced_by_rename:
+        logger.warning(
+            "%s has no staging dataset, so %s is not available: using %s (not atomic: a load that fails "
+            "can leave tables empty or partial)", destination_type, ATOMIC_REPLACE, resolved,
+        )
+    return str(resolved) if resolved else None

@@ -1,0 +1,231 @@
+"""Fixtures for the dashboard tests: the real demo account in DuckDB, and AppTest helpers.
+
+The demo database is produced once per session by the main job itself
+(``python pipelines/streak_full.py --demo`` in a subprocess, into a temp dir), so the dashboard is
+tested against exactly what the pipeline writes. Only the "empty destination" and "no destination"
+cases are built by hand.
+
+This directory is a package (``__init__.py``), so this module is ``dashboard.conftest`` and the
+test modules import its helpers relatively, without shadowing the root ``conftest``. Generic
+helpers (``wait_until``, ``free_port``, ``browser``) are the root conftest's fixtures.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import duckdb
+import pandas as pd
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+APP_FILE = REPO_ROOT / "dashboards" / "streak_dashboard.py"
+MAIN_JOB = REPO_ROOT / "pipelines" / "streak_full.py"
+DATASET = "crm"
+DEMO_LOAD_TIMEOUT_S = 240
+# The sandbox runs in-process with the load; lifting the client-side limit (10 req/s, Streak's
+# request for the real API) keeps the one demo load of the session to seconds instead of a minute.
+DEMO_RATE_LIMIT = "200"
+
+# Every page: (url_path, title). "" is the default page.
+PAGES: tuple[tuple[str, str], ...] = (
+    ("", "Overview"),
+    ("funnel", "Pipeline funnel"),
+    ("ageing", "Ageing"),
+    ("tasks", "Tasks"),
+    ("activity", "Activity"),
+    ("explorer", "Box explorer"),
+)
+
+
+class DemoDB(NamedTuple):
+    path: Path
+    """The DuckDB file the main job wrote (dataset ``crm``)."""
+    dlt_data_dir: Path
+
+
+def _clean_env(**overrides: str) -> dict[str, str]:
+    """This process's env without destination/source overrides, plus ``overrides``."""
+    base = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DESTINATION__", "SOURCES__"))
+    }
+    base.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
+    return {**base, **overrides}
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> DemoDB:
+    """The demo account loaded by ``python pipelines/streak_full.py --demo`` (once per session)."""
+    root = tmp_path_factory.mktemp("demo_load")
+    path = root / "streak.duckdb"
+    data_dir = root / "dlt"
+    env = _clean_env(
+        STREAK_DUCKDB_PATH=str(path),
+        DLT_DATA_DIR=str(data_dir),
+        DLT_PROJECT_DIR=str(REPO_ROOT),
+        SOURCES__STREAK__MAX_REQUESTS_PER_SECOND=DEMO_RATE_LIMIT,
+    )
+    result = subprocess.run(
+        [sys.executable, str(MAIN_JOB), "--demo", "--quiet"],
+        env=env,
+        cwd=str(root),
+        capture_output=True,
+        text=True,
+        timeout=DEMO_LOAD_TIMEOUT_S,
+    )
+    if result.returncode != 0 or not path.is_file():
+        pytest.fail(
+            f"`python pipelines/streak_full.py --demo` failed (exit {result.returncode}); the "
+            f"dashboard tests need its data.\nstderr:\n{result.stderr[-3000:]}",
+            pytrace=False,
+        )
+    return DemoDB(path=path, dlt_data_dir=data_dir)
+
+
+@pytest.fixture
+def sql(demo_db: DemoDB) -> Iterator[Callable[[str], pd.DataFrame]]:
+    """Independent reads of the demo file: plain DuckDB SQL on ``crm.*``, read-only."""
+    con = duckdb.connect(str(demo_db.path), read_only=True)
+
+    def run(query: str) -> pd.DataFrame:
+        return con.sql(query).to_arrow_table().to_pandas()
+
+    try:
+        yield run
+    finally:
+        con.close()
+
+
+@pytest.fixture
+def point_at(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[[Path], Path]:
+    """Make the project's configuration (and so the dashboard) read the DuckDB file ``path``."""
+    for key in list(os.environ):
+        if key.startswith("DESTINATION__WAREHOUSE__"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    monkeypatch.setenv("DLT_PROJECT_DIR", str(REPO_ROOT))
+    monkeypatch.setenv("RUNTIME__DLTHUB_TELEMETRY", "false")
+
+    def point(path: Path) -> Path:
+        monkeypatch.setenv("STREAK_DUCKDB_PATH", str(path))
+        return path
+
+    return point
+
+
+@pytest.fixture
+def empty_db(tmp_path: Path) -> Path:
+    """A valid DuckDB file with nothing loaded (what a fresh warehouse looks like)."""
+    path = tmp_path / "empty" / "streak.duckdb"
+    path.parent.mkdir()
+    duckdb.connect(str(path)).close()
+    return path
+
+
+@pytest.fixture
+def missing_db(tmp_path: Path) -> Path:
+    """A DuckDB path where no file exists (nothing was ever loaded)."""
+    return tmp_path / "never_loaded" / "streak.duckdb"
+
+
+def new_app() -> Any:
+    """A fresh AppTest of the dashboard with a clean query cache."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_data.clear()
+    return AppTest.from_file(str(APP_FILE), default_timeout=60)
+
+
+def open_page(at: Any, url_path: str) -> Any:
+    """Switch an AppTest (after its first run) to the st.navigation page at ``url_path`` and run it.
+
+    ``AppTest.switch_page`` only accepts page *files*; the dashboard's pages are callables, so
+    this picks the page's script hash from the registry st.navigation filled on the first run.
+    """
+    matches = [
+        page_hash
+        for page_hash, info in at._registered_pages.items()
+        if info.get("url_pathname", "") == url_path
+    ]
+    assert matches, f"page {url_path!r} not registered; known: {at._registered_pages}"
+    at._page_hash = matches[0]
+    return at.run()
+
+
+def metric_values(at: Any) -> dict[str, str]:
+    """Label -> shown value of every st.metric on the page."""
+    return {m.label: m.value for m in at.metric}
+
+
+def as_int(text: str) -> int:
+    """A metric value like "1,234" as an int."""
+    return int(text.replace(",", ""))
+
+
+class LockHolder:
+    """Another process holding DuckDB's write lock on a file, as a running load does.
+
+    ``release()`` tells it to close the connection and waits until it has (no timing guesses).
+    """
+
+    def __init__(self, path: Path) -> None:
+        script = textwrap.dedent(
+            """
+            import sys, duckdb
+            con = duckdb.connect(sys.argv[1])
+            print("locked", flush=True)
+            sys.stdin.readline()
+            con.close()
+            print("released", flush=True)
+            """
+        )
+        self._process = subprocess.Popen(
+            [sys.executable, "-c", script, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        line = self._process.stdout.readline() if self._process.stdout else ""
+        assert line.strip() == "locked", f"lock holder did not start: {line!r}"
+
+    def release(self) -> None:
+        if self._process.poll() is not None:
+            return
+        assert self._process.stdin and self._process.stdout
+        self._process.stdin.write("go\n")
+        self._process.stdin.flush()
+        assert self._process.stdout.readline().strip() == "released"
+        self._process.wait(timeout=30)
+
+    def close(self) -> None:
+        try:
+            self.release()
+        finally:
+            if self._process.poll() is None:
+                self._process.kill()
+                self._process.wait(timeout=30)
+            for stream in (self._process.stdin, self._process.stdout):
+                if stream is not None:
+                    stream.close()
+
+
+@pytest.fixture
+def lock_file() -> Iterator[Callable[[Path], LockHolder]]:
+    """Start lock holders on files; every holder is stopped at teardown."""
+    holders: list[LockHolder] = []
+
+    def start(path: Path) -> LockHolder:
+        holder = LockHolder(path)
+        holders.append(holder)
+        return holder
+
+    yield start
+    for holder in holders:
+        holder.close()

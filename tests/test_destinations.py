@@ -1,0 +1,306 @@
+"""Destinations by configuration alone, and an atomic replace.
+
+* One account, loaded by the main job into DuckDB, parquet files and Postgres with nothing but
+  environment variables changed, gives the same row count in every table.
+* ``replace_strategy`` from ``[destination.warehouse]`` is what dlt applies (``crm_staging`` appears,
+  the summary names the strategy); filesystem, which has no staging dataset, falls back on its own.
+* A run that fails during extract leaves every table, view and dlt table of DuckDB and Postgres
+  exactly as the last good run left it (full-content digests, not only counts).
+* A run whose load fails inside a table's swap (refused by the database after the staging tables are
+  written) leaves that table exactly as before and no table empty or half-written. What it does NOT
+  give: the swap is one transaction per table, so tables swapped before the failure keep the new copy
+  (see docs/destinations.md, "What atomic means here").
+* Bad destination configuration stops the main job before the extract, with one line and exit 1.
+
+Postgres tests use the root conftest's ``postgres_warehouse`` (a fresh database; skipped with the
+reason when no server is reachable, failed under STREAK_REQUIRE_SERVICES=1).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pipelines.duckdb_swap import loading_path
+from streak_source.sandbox import Sandbox
+from tests.destinations_support import (
+    STAGING_DATASET,
+    Reader,
+    changed,
+    execute,
+    filesystem_env,
+    guard_statements,
+    parquet_counts,
+    postgres_env,
+    source_env,
+    unguard_statements,
+)
+from tests.loadtools import ACCOUNT_TABLES, run_in_process, run_main_job
+
+pytestmark = pytest.mark.timeout(300)
+
+EXTRACT_FAULT = "malformed:route=/api/v2/boxes/{box_key}/tasks:times=1"
+"""One invalid JSON body on a box's task list: the extract stops about a third of the way in."""
+
+
+def summary_of(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def succeeded(result: Any) -> None:
+    assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
+
+
+def one_error_line(result: Any) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def views_of(relations: dict[str, str]) -> set[str]:
+    return {name for name, kind in relations.items() if kind == "VIEW"}
+
+
+def warehouse(destination: str, request: pytest.FixtureRequest, dlt_dirs: Any) -> tuple[dict[str, str], dict[str, Any]]:
+    """(environment for the main job, Reader kwargs) for ``duckdb`` or ``postgres``."""
+    if destination == "duckdb":
+        return {}, {"duckdb_path": dlt_dirs.duckdb_path}
+    url = request.getfixturevalue("postgres_warehouse")  # also sets the env for in-process runs
+    return postgres_env(url), {"postgres_url": url}
+
+
+BOTH = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+# --------------------------------------------------------------------------- same account everywhere
+
+
+def test_environment_alone_moves_the_load_from_duckdb_to_parquet_files(dlt_isolated: Any, tmp_path: Path) -> None:
+    bucket = tmp_path / "bucket"
+    with Sandbox(boxes=30, seed=21) as sb:
+        truth = sb.ground_truth()
+        duck = run_main_job(["--quiet", "--summary-json", str(tmp_path / "duck.json")], env=source_env(sb))
+        files = run_main_job(["--quiet", "--summary-json", str(tmp_path / "files.json")],
+                             env={**source_env(sb), **filesystem_env(bucket)})
+    succeeded(duck)
+    succeeded(files)
+    with Reader(duckdb_path=dlt_isolated.duckdb_path) as db:
+        duck_counts = db.counts()
+        duck_schemas = db.schemas()
+        duck_views = views_of(db.relations())
+
+    # every table as parquet files that DuckDB reads, with the same rows as the DuckDB load
+    assert parquet_counts(bucket) == duck_counts
+    assert {t: duck_counts.get(t) for t in ACCOUNT_TABLES} == {t: truth[t] for t in ACCOUNT_TABLES}
+
+    # DuckDB: a fresh file renamed over the old one (whole-file atomic replace): nothing staged, no leftovers
+    assert summary_of(tmp_path / "duck.json")["replace_strategy"] == "new file renamed into place"
+    assert STAGING_DATASET not in duck_schemas
+    assert not loading_path(dlt_isolated.duckdb_path).exists()
+    assert duck_views and all(v.startswith("pipeline_") for v in duck_views)
+
+    # filesystem has no staging dataset: the job says so and replaces the plain way; no views
+    files_summary = summary_of(tmp_path / "files.json")
+    assert files_summary["destination"] == "filesystem"
+    assert files_summary["replace_strategy"] == "truncate-and-insert"
+    assert files_summary["views"] == []
+    assert "using truncate-and-insert" in files.stderr
+    assert not (bucket / STAGING_DATASET).exists()
+
+
+@pytest.mark.postgres
+def test_environment_alone_moves_the_load_and_the_dashboard_to_postgres(
+    postgres_warehouse: str, dlt_isolated: Any, tmp_path: Path
+) -> None:
+    with Sandbox(boxes=30, seed=21) as sb:
+        truth = sb.ground_truth()
+        duck = run_main_job(["--quiet"], env=source_env(sb))
+        succeeded(duck)
+        with Reader(duckdb_path=dlt_isolated.duckdb_path) as db:
+            duck_counts = db.counts()
+            duck_views = views_of(db.relations())
+            duck_before = db.snapshot()
+        pg = run_main_job(["--quiet", "--summary-json", str(tmp_path / "pg.json")],
+                          env={**source_env(sb), **postgres_env(postgres_warehouse)})
+    succeeded(pg)
+    with Reader(postgres_url=postgres_warehouse) as db:
+        pg_counts = db.counts()
+        pg_views = views_of(db.relations())
+        pg_schemas = db.schemas()
+
+    assert pg_counts == duck_counts
+    assert {t: pg_counts.get(t) for t in ACCOUNT_TABLES} == {t: truth[t] for t in ACCOUNT_TABLES}
+    assert pg_views == duck_views and pg_views
+    assert summary_of(tmp_path / "pg.json")["replace_strategy"] == "insert-from-staging"
+    assert STAGING_DATASET in pg_schemas
+    with Reader(duckdb_path=dlt_isolated.duckdb_path) as db:  # the Postgres load left the file alone
+        assert db.snapshot() == duck_before
+
+    # the dashboard's data layer follows the same environment (postgres_warehouse set it here)
+    from dashboards import queries
+
+    source = queries.resolve_source()
+    assert (source.kind, source.destination_type) == ("dataset", "postgres")
+    run, _ = queries.connect(source)
+    shown = {row["table"]: row["rows"] for row in queries.row_counts(run).to_dict("records")}
+    assert {t: n for t, n in shown.items() if not t.startswith("_dlt")} == pg_counts
+    view_rows = [int(run.df(f'SELECT COUNT(*) AS n FROM "{view}"')["n"].iloc[0]) for view in sorted(pg_views)]
+    assert sum(view_rows) == pg_counts["boxes"]  # one row per box, in its pipeline's wide view
+
+
+# --------------------------------------------------------------------------- failed runs
+
+
+@pytest.mark.parametrize("destination", BOTH)
+def test_a_run_failing_during_extract_leaves_everything_exactly_as_before(
+    destination: str, request: pytest.FixtureRequest, dlt_isolated: Any
+) -> None:
+    env, where = warehouse(destination, request, dlt_isolated)
+    with Sandbox(boxes=20, seed=31) as good:
+        succeeded(run_main_job(["--quiet"], env={**source_env(good), **env}))
+    with Reader(**where) as db:
+        before = db.snapshot()  # tables, views and dlt's own tables, every column
+    with Sandbox(boxes=30, seed=32, faults=[EXTRACT_FAULT]) as bad:
+        failed = run_main_job(["--quiet"], env={**source_env(bad), **env})
+        injected = bad.stats()["faults"]["injected"][EXTRACT_FAULT]
+    line = one_error_line(failed)
+    assert injected == 1
+    assert "not valid JSON" in line and "keeps its previous load" in line
+    with Reader(**where) as db:
+        after = db.snapshot()
+    assert before and changed(before, after) == {}
+
+
+def test_a_duckdb_load_failing_after_every_table_is_written_leaves_the_old_file_byte_for_byte(
+    dlt_isolated: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB is loaded as a fresh file renamed over the old one only when tables and views are
+    complete. A failure at the last step (the views) leaves the previous file identical to the
+    byte, and no temporary file behind."""
+    import hashlib
+
+    import streak_source.views
+
+    with Sandbox(boxes=20, seed=41) as old:
+        run_in_process({"api_key": old.api_key, "base_url": old.base_url, "max_requests_per_second": 500})
+    digest_before = hashlib.sha256(dlt_isolated.duckdb_path.read_bytes()).hexdigest()
+
+    def refuse(pipeline: Any) -> list[str]:
+        raise RuntimeError("views refused")
+
+    monkeypatch.setattr(streak_source.views, "create_wide_views", refuse)
+    with Sandbox(boxes=30, seed=42) as new:
+        with pytest.raises(RuntimeError, match="views refused"):
+            run_in_process({"api_key": new.api_key, "base_url": new.base_url, "max_requests_per_second": 500})
+    assert hashlib.sha256(dlt_isolated.duckdb_path.read_bytes()).hexdigest() == digest_before
+    assert not loading_path(dlt_isolated.duckdb_path).exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("destination", ["postgres"])
+def test_a_swap_refused_by_the_database_keeps_that_table_and_leaves_none_empty(
+    destination: str, request: pytest.FixtureRequest, dlt_isolated: Any
+) -> None:
+    """Postgres replaces table by table (``insert-from-staging``, each swap in one transaction).
+    The database refuses ``boxes``' swap after ``crm_staging`` is written and after the swap's
+    TRUNCATE ran: ``boxes`` keeps its previous copy and no table is left empty or partial (tables
+    swapped before the failure hold the new copy: the swap is atomic per table, not per dataset)."""
+    _, where = warehouse(destination, request, dlt_isolated)
+
+    def data() -> dict[str, tuple[int, str]]:
+        with Reader(**where) as db:
+            return db.snapshot(include_dlt_columns=False, include_views=False, include_dlt_tables=False)
+
+    with Sandbox(boxes=20, seed=41) as old:
+        run_in_process({"api_key": old.api_key, "base_url": old.base_url, "max_requests_per_second": 500})
+    execute(guard_statements("boxes"), **where)
+    with Reader(**where) as db:
+        exact_before = db.snapshot(include_views=False)  # every column, _dlt_load_id included
+    before = data()
+
+    with Sandbox(boxes=30, seed=42) as new:
+        args = {"api_key": new.api_key, "base_url": new.base_url, "max_requests_per_second": 500}
+        with pytest.raises(Exception) as failure:
+            run_in_process(args)
+        with Reader(**where) as db:
+            exact_after = db.snapshot(include_views=False)
+            staged = db.count("boxes", schema=STAGING_DATASET)
+        after = data()
+        execute(unguard_statements("boxes"), **where)
+        run_in_process(args)  # the same new account without the guard: what a good swap gives
+        new_copy = data()
+
+    from pipelines.runner import describe_failure
+
+    assert "swap_guard" in describe_failure(failure.value)
+    assert staged == new_copy["boxes"][0] != before["boxes"][0]  # the new boxes were staged ...
+    assert exact_after["boxes"] == exact_before["boxes"]  # ... but crm.boxes is exactly the previous copy
+    assert exact_after["_dlt_loads"] == exact_before["_dlt_loads"]  # and no load is recorded as done
+    assert set(after) == set(before) == set(new_copy)
+    not_old_nor_new = {t: after[t] for t in after if after[t] not in (before[t], new_copy[t])}
+    assert not_old_nor_new == {}, "tables neither the previous copy nor the new one (empty or partial)"
+
+
+@pytest.mark.postgres
+def test_staging_optimized_on_postgres_swaps_the_tables_under_the_wide_views(
+    postgres_warehouse: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``staging-optimized`` DROPs each table and moves the staging one in (a new table, new OID);
+    Postgres refuses that while a view depends on the table, so the job drops and recreates them."""
+    monkeypatch.setenv("DESTINATION__WAREHOUSE__REPLACE_STRATEGY", "staging-optimized")
+    oid_sql = "select 'crm.boxes'::regclass::oid"
+    with Sandbox(boxes=20, seed=51) as sb:
+        args = {"api_key": sb.api_key, "base_url": sb.base_url, "max_requests_per_second": 500}
+        first = run_in_process(args)
+        with Reader(postgres_url=postgres_warehouse) as db:
+            first_oid = db.rows(oid_sql)[0][0]
+        second = run_in_process(args)
+        truth = sb.ground_truth()
+    assert second["replace_strategy"] == "staging-optimized"
+    assert second["views"] == first["views"] and second["views"]
+    with Reader(postgres_url=postgres_warehouse) as db:
+        assert db.rows(oid_sql)[0][0] != first_oid  # really swapped, not truncated and refilled
+        assert views_of(db.relations()) == set(second["views"])
+        assert sum(db.count(view) for view in second["views"]) == truth["boxes"]
+        assert {t: db.count(t) for t in ACCOUNT_TABLES} == {t: truth[t] for t in ACCOUNT_TABLES}
+
+
+# --------------------------------------------------------------------------- bad configuration
+
+TYPE = "DESTINATION__WAREHOUSE__DESTINATION_TYPE"
+
+
+@pytest.mark.parametrize(
+    ("destination_env", "expected"),
+    [
+        pytest.param({TYPE: "postgress"}, "unknown destination type 'postgress'", id="unknown-type"),
+        pytest.param({TYPE: "postgres"}, "missing credentials: set DESTINATION__WAREHOUSE__CREDENTIALS",
+                     id="postgres-without-credentials"),
+        pytest.param({TYPE: "postgres", "DESTINATION__WAREHOUSE__CREDENTIALS": "postgresql://streak:{pw}@127.0.0.1:{port}/crm"},
+                     "cannot connect to the postgres warehouse at postgresql://streak:***@127.0.0.1:{port}/crm",
+                     id="unreachable-postgres"),
+        pytest.param({TYPE: "filesystem"}, "missing bucket_url: set DESTINATION__WAREHOUSE__BUCKET_URL",
+                     id="filesystem-without-bucket"),
+        pytest.param({"DESTINATION__WAREHOUSE__REPLACE_STRATEGY": "staging-optimized"},
+                     "replace_strategy 'staging-optimized' does not work on duckdb", id="duckdb-staging-optimized"),
+    ],
+)
+def test_bad_destination_configuration_stops_the_job_before_the_extract_in_one_line(
+    destination_env: dict[str, str], expected: str, dlt_isolated: Any, find_free_port: Any
+) -> None:
+    port = find_free_port()  # nothing listens here: neither a Streak API nor a Postgres server
+    password = "s3cret-pw-xyz"
+    env = {key: value.format(pw=password, port=port) for key, value in destination_env.items()}
+    # Were the destination checked only at load time, the job would fail on the unreachable API
+    # instead, after one attempt (no retry delays in this test).
+    env.update({"SOURCES__STREAK__API_KEY": "some-key", "SOURCES__STREAK__BASE_URL": f"http://127.0.0.1:{port}/api/",
+                "RUNTIME__REQUEST_MAX_ATTEMPTS": "1"})
+    result = run_main_job(["--quiet"], env=env, timeout=120)
+    line = one_error_line(result)
+    assert expected.format(port=port) in line
+    assert password not in result.stderr + result.stdout
+    assert not dlt_isolated.duckdb_path.exists()
