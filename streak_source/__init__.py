@@ -1,6 +1,6 @@
 """dlt source for Streak CRM: the whole account, decoded, with ``replace`` write disposition.
 
-``streak_source()`` is the public API. It assembles one dlt resource per table (see docs/tables.md);
+``streak_source()`` is the public API. It assembles one dlt resource per table (see the README's "Tables" section);
 per-box children (tasks, threads, comments, meetings, files, field values) are transformers on
 ``boxes``. Child calls are deferred into dlt's extract thread pool and all pass one client-side
 rate limiter; a box whose own counters say it has no tasks gets no tasks call.
@@ -108,7 +108,7 @@ def streak_source(
     page_sizes: dict[str, int] | None = None,
     report: RunReport | None = None,
 ) -> list[DltResource]:
-    """Every readable object of a Streak account, one table each (dataset layout in docs/tables.md).
+    """Every readable object of a Streak account, one table each (dataset layout in the README's "Tables" section).
 
     Args:
         api_key: Streak API key (``[sources.streak] api_key`` in secrets.toml or

@@ -9,7 +9,7 @@
 * A run whose load fails inside a table's swap (refused by the database after the staging tables are
   written) leaves that table exactly as before and no table empty or half-written. What it does NOT
   give: the swap is one transaction per table, so tables swapped before the failure keep the new copy
-  (see docs/destinations.md, "What atomic means here").
+  (see the README, "Replace: what \"atomic\" means here").
 * Bad destination configuration stops the main job before the extract, with one line and exit 1.
 
 Postgres tests use the root conftest's ``postgres_warehouse`` (a fresh database; skipped with the

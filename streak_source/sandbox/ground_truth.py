@@ -1,6 +1,6 @@
 """What a complete, correct extraction of an account must produce, and the fewest calls it needs.
 
-Row counts (``table_counts``), keyed by the destination table names of docs/tables.md:
+Row counts (``table_counts``), keyed by the destination table names of the README's "Tables" section:
 
 * ``users`` = distinct users: ``users/me`` plus every user of every team (me is a team member and
   counts once). ``teams`` = teams. ``team_members`` = sum over teams of ``len(team.members)``.
@@ -61,7 +61,7 @@ TABLES: Final = (
     "organizations",
     "pipeline_newsfeed",
 )
-"""The docs/tables.md tables whose row counts the account determines."""
+"""The tables of the README's "Tables" section whose row counts the account determines."""
 
 
 def is_field_value(value: Any) -> bool:
