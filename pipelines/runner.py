@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import json
 import logging
+import signal
 import sys
 import threading
 import time
@@ -90,8 +91,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (a scheduler stopping the job) ends it like Ctrl-C: one line, exit 130."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    _stop_on_sigterm()
     use_project_settings()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

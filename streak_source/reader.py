@@ -60,7 +60,10 @@ class StreakReader:
         ))
 
     def pipelines(self) -> list[dict[str, Any]]:
-        return self._once(("pipelines",), lambda: self.client.iter_plain_list(settings.PIPELINES_PATH))
+        """Pipelines (objects only: anything else in the list cannot be one)."""
+        return self._once(("pipelines",), lambda: [
+            p for p in self.client.iter_plain_list(settings.PIPELINES_PATH) if isinstance(p, dict)
+        ])
 
     def contacts(self, team_key: str) -> list[dict[str, Any]]:
         return self._once(("contacts", team_key), lambda: _flatten(

@@ -164,7 +164,10 @@ def team_member_rows(team: Any) -> list[dict[str, Any]]:
 def stage_order_index(pipeline: Any) -> dict[str, int]:
     """Stage key -> 0-based position in the pipeline's ``stageOrder`` (the funnel order)."""
     order = pipeline.get("stageOrder") if isinstance(pipeline, dict) else None
-    return {str(key): position for position, key in enumerate(_list(order))}
+    index: dict[str, int] = {}
+    for key in _list(order):  # a key listed twice keeps its first place: positions stay unique
+        index.setdefault(str(key), len(index))
+    return index
 
 
 def stages_map(pipeline: Any) -> dict[str, dict[str, Any]]:

@@ -370,16 +370,19 @@ def test_the_sandbox_killed_mid_run_fails_with_a_clear_connection_error_and_leav
     assert_untouched(after_good_load, baseline)
 
 
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_sigint_mid_extract_leaves_the_destination_untouched_and_the_next_run_completes(
-    after_good_load: Any, baseline: Baseline, fast_retries: Any, background_jobs: list[Any], wait_until: Any
+    after_good_load: Any, baseline: Baseline, fast_retries: Any, background_jobs: list[Any], wait_until: Any,
+    stop_signal: signal.Signals,
 ) -> None:
-    """Ctrl-C (SIGINT) while the job extracts: exit 130 with one line saying it was interrupted,
-    the previous load untouched; the next run drops the unfinished work and completes exactly."""
+    """Ctrl-C (SIGINT), or a scheduler's SIGTERM, while the job extracts: exit 130 with one line
+    saying it was interrupted, the previous load untouched; the next run drops the unfinished work
+    and completes exactly."""
     with sandbox(latency_ms=150) as sb:
         job = start_main_job(job_env(sb.base_url))
         background_jobs.append(job)
         wait_until(lambda: sb.stats()["requests_total"] >= 8, timeout=60, what="the job to be extracting")
-        job.send_signal(signal.SIGINT)
+        job.send_signal(stop_signal)
         stdout, stderr = job.communicate(timeout=60)
         assert job.returncode == 130, (stdout, stderr)
         assert one_error_line(stderr) == "error: interrupted; the destination keeps its previous complete load"

@@ -89,6 +89,11 @@ def test_stage_rows_follow_stage_order_and_unordered_stages_sort_last() -> None:
     assert {r["pipeline_key"] for r in rows.values()} == {"pipe1"}
 
 
+def test_a_stage_listed_twice_in_stage_order_keeps_its_first_place() -> None:
+    pipeline = {"key": "p", "stageOrder": ["2", "2", "1"], "stages": {"1": {}, "2": {}, "3": {}}}
+    assert {r["stage_key"]: r["stage_order"] for r in stage_rows(pipeline)} == {"2": 0, "1": 1, "3": 2}
+
+
 def test_stage_rows_accept_a_list_of_stages() -> None:
     pipeline = {"key": "p", "stageOrder": ["2"], "stages": [{"key": "2", "name": "Two"}, {"key": "1", "name": "One"}]}
     assert {r["stage_key"]: r["stage_order"] for r in stage_rows(pipeline)} == {"2": 0, "1": 1}
