@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from pipelines.dataset_swap import SCHEMA_SWAP_TYPES, discard_dataset, next_dataset, publish_dataset
 from pipelines.duckdb_swap import LoadAlreadyRunning, fresh_file_for, publish
 from streak_source.warehouse import (
     DATASET_NAME,
@@ -165,31 +166,48 @@ def _demo_sandbox(args: argparse.Namespace) -> Iterator[Any]:
 def run_full_load(source_args: dict[str, Any], progress: TextIO | None = sys.stdout) -> LoadSummary:
     """Extract, normalize and load the whole account, then (re)create the wide views.
 
-    A local DuckDB warehouse is loaded as a fresh file that replaces the old one in one rename once
-    tables and views are complete (``duckdb_swap.py``): a failure at any point leaves the previous
-    file as it was, and readers holding it open never block the load. Other destinations replace
-    with ``insert-from-staging`` (each table swapped in one transaction).
+    The new copy replaces the old one whole, in one step, once tables and views are complete:
+    a local DuckDB file is loaded as a fresh file renamed over the old one (``duckdb_swap.py``);
+    Postgres as a fresh schema renamed into place in one transaction (``dataset_swap.py``). A
+    failure at any earlier point leaves the previous copy exactly as it was. Other destinations
+    replace table by table (``insert-from-staging`` where they have it).
     """
     target = duckdb_file_target()
-    if target is None:
-        return _extract_normalize_load(source_args, progress, warehouse_destination(), location=None)
-    with fresh_file_for(target) as loading:
-        summary = _extract_normalize_load(
-            source_args, progress, warehouse_destination(load_into_duckdb_file=loading), location=str(target)
+    if target is not None:
+        with fresh_file_for(target) as loading:
+            summary, _ = _extract_normalize_load(
+                source_args, progress, warehouse_destination(load_into_duckdb_file=loading), location=str(target),
+                replaced_whole=True,
+            )
+            publish(loading, target)
+        summary.replace_strategy = "new file renamed into place"
+        return summary
+    if configured_destination_type() in SCHEMA_SWAP_TYPES:
+        loading_dataset = next_dataset(DATASET_NAME)
+        summary, pipeline = _extract_normalize_load(
+            source_args, progress, warehouse_destination(fresh_dataset=True), location=None,
+            dataset_name=loading_dataset, replaced_whole=True,
         )
-        publish(loading, target)
-    summary.replace_strategy = "new file renamed into place"
+        publish_dataset(pipeline, loading_dataset, DATASET_NAME)
+        summary.replace_strategy = "new schema renamed into place"
+        return summary
+    summary, _ = _extract_normalize_load(source_args, progress, warehouse_destination(), location=None)
     return summary
 
 
 def _extract_normalize_load(
-    source_args: dict[str, Any], progress: TextIO | None, destination: Any, location: str | None
-) -> LoadSummary:
-    """The three dlt steps and the views, into ``destination``. ``location`` is given (the file
-    it will replace) when ``destination`` is a fresh DuckDB file.
+    source_args: dict[str, Any],
+    progress: TextIO | None,
+    destination: Any,
+    location: str | None,
+    dataset_name: str = DATASET_NAME,
+    replaced_whole: bool = False,
+) -> tuple[LoadSummary, Any]:
+    """The three dlt steps and the views, into ``dataset_name`` of ``destination``.
 
-    Leftover packages of an interrupted earlier run are dropped first: every run is a complete,
-    fresh copy.
+    ``replaced_whole``: the destination is a fresh file or schema that will replace the real one,
+    so what was there is dropped first and the per-table strategy need not be atomic. Leftover
+    packages of an interrupted earlier run are dropped too: every run is a complete, fresh copy.
     """
     import dlt
 
@@ -198,7 +216,7 @@ def _extract_normalize_load(
 
     started = time.monotonic()
     destination_type = configured_destination_type()
-    pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=destination, dataset_name=DATASET_NAME)
+    pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=destination, dataset_name=dataset_name)
     if pipeline.has_pending_data:
         _say(progress, "dropping the unfinished packages of an interrupted earlier run")
         pipeline.abort_packages()
@@ -209,7 +227,9 @@ def _extract_normalize_load(
                           dataset=DATASET_NAME)
     # Bad destination settings fail here, in one line, not after a long extract.
     summary.replace_strategy = check_warehouse(pipeline, destination_type, summary.location,
-                                               replaced_by_rename=location is not None)
+                                               replaced_by_rename=replaced_whole)
+    if replaced_whole and dataset_name != DATASET_NAME:
+        discard_dataset(pipeline, dataset_name)
     file_format = "parquet" if destination_type in _PARQUET_DESTINATIONS else None
     with _progress(report, progress, started):
         pipeline.extract(source, loader_file_format=file_format)
@@ -246,7 +266,7 @@ def _extract_normalize_load(
     summary.boxes_gone = sorted(report.skipped_boxes)
     summary.undecoded_field_values = {k: v for k, v in sorted(report.decode_statuses.items()) if k != "ok" and v}
     summary.total_s = time.monotonic() - started
-    return summary
+    return summary, pipeline
 
 
 def _row_counts(normalize_info: Any, source: Any) -> dict[str, int]:

@@ -85,12 +85,14 @@ def duckdb_file_target() -> Path | None:
     return None
 
 
-def warehouse_destination(load_into_duckdb_file: Path | None = None) -> Any:
+def warehouse_destination(load_into_duckdb_file: Path | None = None, fresh_dataset: bool = False) -> Any:
     """The dlt destination to load into and read from.
 
     ``load_into_duckdb_file`` points a DuckDB warehouse at another file: the main job loads a fresh
     file and renames it over the real one (see ``pipelines/duckdb_swap.py``); the file is new, so
     plain ``truncate-and-insert`` is as safe there as a staging swap and twice as fast.
+    ``fresh_dataset``: the load goes into a new schema that replaces the real one whole
+    (``pipelines/dataset_swap.py``), so ``truncate-and-insert`` there too.
 
     A named destination of type duckdb with no credentials would write ``warehouse.duckdb`` in the
     current directory; pin it to the project's file instead. Everything else is resolved by dlt from
@@ -108,6 +110,8 @@ def warehouse_destination(load_into_duckdb_file: Path | None = None) -> Any:
             credentials=str(load_into_duckdb_file), destination_name=DESTINATION_NAME,
             supports_transactions=True, replace_strategy="truncate-and-insert",
         )
+    if fresh_dataset:
+        return _destination(destination_type, replace_strategy="truncate-and-insert")
     destination = _destination(destination_type)
     fallback = _replace_strategy_fallback(destination)
     return destination if fallback is None else _destination(destination_type, replace_strategy=fallback)
@@ -185,7 +189,7 @@ def check_warehouse(pipeline: Any, destination_type: str, location: str, replace
 
     configured = configured_replace_strategy()
     supported = supported_replace_strategies(pipeline.destination)
-    if configured and supported and configured not in supported and configured != ATOMIC_REPLACE:
+    if not replaced_by_rename and configured and supported and configured not in supported and configured != ATOMIC_REPLACE:
         raise WarehouseConfigError(
             f"replace_strategy {configured!r} does not work on {destination_type} in dlt 1.31 (it offers "
             f"{', '.join(supported)}); set [destination.{DESTINATION_NAME}] replace_strategy or "

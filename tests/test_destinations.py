@@ -2,14 +2,12 @@
 
 * One account, loaded by the main job into DuckDB, parquet files and Postgres with nothing but
   environment variables changed, gives the same row count in every table.
-* ``replace_strategy`` from ``[destination.warehouse]`` is what dlt applies (``crm_staging`` appears,
-  the summary names the strategy); filesystem, which has no staging dataset, falls back on its own.
-* A run that fails during extract leaves every table, view and dlt table of DuckDB and Postgres
-  exactly as the last good run left it (full-content digests, not only counts).
-* A run whose load fails inside a table's swap (refused by the database after the staging tables are
-  written) leaves that table exactly as before and no table empty or half-written. What it does NOT
-  give: the swap is one transaction per table, so tables swapped before the failure keep the new copy
-  (see the README, "Replace: what \"atomic\" means here").
+* DuckDB and Postgres are replaced whole: a fresh file / schema is loaded and renamed into place
+  only when tables and views are complete; filesystem, which has no staging, replaces table by table.
+* A run that fails during extract, or after every table is written, leaves every table, view and dlt
+  table of DuckDB and Postgres exactly as the last good run left it (full-content digests, and the
+  DuckDB file byte for byte).
+  See the README, "Replace: what \"atomic\" means here".
 * Bad destination configuration stops the main job before the extract, with one line and exit 1.
 
 Postgres tests use the root conftest's ``postgres_warehouse`` (a fresh database; skipped with the
@@ -30,13 +28,10 @@ from tests.destinations_support import (
     STAGING_DATASET,
     Reader,
     changed,
-    execute,
     filesystem_env,
-    guard_statements,
     parquet_counts,
     postgres_env,
     source_env,
-    unguard_statements,
 )
 from tests.loadtools import ACCOUNT_TABLES, run_in_process, run_main_job
 
@@ -135,8 +130,8 @@ def test_environment_alone_moves_the_load_and_the_dashboard_to_postgres(
     assert pg_counts == duck_counts
     assert {t: pg_counts.get(t) for t in ACCOUNT_TABLES} == {t: truth[t] for t in ACCOUNT_TABLES}
     assert pg_views == duck_views and pg_views
-    assert summary_of(tmp_path / "pg.json")["replace_strategy"] == "insert-from-staging"
-    assert STAGING_DATASET in pg_schemas
+    assert summary_of(tmp_path / "pg.json")["replace_strategy"] == "new schema renamed into place"
+    assert STAGING_DATASET not in pg_schemas and "crm_next" not in pg_schemas  # renamed into place
     with Reader(duckdb_path=dlt_isolated.duckdb_path) as db:  # the Postgres load left the file alone
         assert db.snapshot() == duck_before
 
@@ -201,72 +196,40 @@ def test_a_duckdb_load_failing_after_every_table_is_written_leaves_the_old_file_
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("destination", ["postgres"])
-def test_a_swap_refused_by_the_database_keeps_that_table_and_leaves_none_empty(
-    destination: str, request: pytest.FixtureRequest, dlt_isolated: Any
+def test_a_postgres_load_failing_after_every_table_is_written_leaves_crm_exactly_as_before(
+    postgres_warehouse: str, dlt_isolated: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Postgres replaces table by table (``insert-from-staging``, each swap in one transaction).
-    The database refuses ``boxes``' swap after ``crm_staging`` is written and after the swap's
-    TRUNCATE ran: ``boxes`` keeps its previous copy and no table is left empty or partial (tables
-    swapped before the failure hold the new copy: the swap is atomic per table, not per dataset)."""
-    _, where = warehouse(destination, request, dlt_isolated)
+    """Postgres is loaded into a fresh schema, ``crm_next``, renamed to ``crm`` in one transaction
+    only when tables and views are complete. A failure at the last step (the views) leaves every
+    table, view and dlt table of ``crm`` exactly as before; the next run clears the leftover schema
+    and publishes a complete copy."""
+    import streak_source.views
 
-    def data() -> dict[str, tuple[int, str]]:
-        with Reader(**where) as db:
-            return db.snapshot(include_dlt_columns=False, include_views=False, include_dlt_tables=False)
-
+    where = {"postgres_url": postgres_warehouse}
     with Sandbox(boxes=20, seed=41) as old:
         run_in_process({"api_key": old.api_key, "base_url": old.base_url, "max_requests_per_second": 500})
-    execute(guard_statements("boxes"), **where)
     with Reader(**where) as db:
-        exact_before = db.snapshot(include_views=False)  # every column, _dlt_load_id included
-    before = data()
+        before = db.snapshot()
+    real_views = streak_source.views.create_wide_views
 
+    def refuse(pipeline: Any) -> list[str]:
+        raise RuntimeError("views refused")
+
+    monkeypatch.setattr(streak_source.views, "create_wide_views", refuse)
     with Sandbox(boxes=30, seed=42) as new:
         args = {"api_key": new.api_key, "base_url": new.base_url, "max_requests_per_second": 500}
-        with pytest.raises(Exception) as failure:
+        with pytest.raises(RuntimeError, match="views refused"):
             run_in_process(args)
         with Reader(**where) as db:
-            exact_after = db.snapshot(include_views=False)
-            staged = db.count("boxes", schema=STAGING_DATASET)
-        after = data()
-        execute(unguard_statements("boxes"), **where)
-        run_in_process(args)  # the same new account without the guard: what a good swap gives
-        new_copy = data()
-
-    from pipelines.runner import describe_failure
-
-    assert "swap_guard" in describe_failure(failure.value)
-    assert staged == new_copy["boxes"][0] != before["boxes"][0]  # the new boxes were staged ...
-    assert exact_after["boxes"] == exact_before["boxes"]  # ... but crm.boxes is exactly the previous copy
-    assert exact_after["_dlt_loads"] == exact_before["_dlt_loads"]  # and no load is recorded as done
-    assert set(after) == set(before) == set(new_copy)
-    not_old_nor_new = {t: after[t] for t in after if after[t] not in (before[t], new_copy[t])}
-    assert not_old_nor_new == {}, "tables neither the previous copy nor the new one (empty or partial)"
-
-
-@pytest.mark.postgres
-def test_staging_optimized_on_postgres_swaps_the_tables_under_the_wide_views(
-    postgres_warehouse: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``staging-optimized`` DROPs each table and moves the staging one in (a new table, new OID);
-    Postgres refuses that while a view depends on the table, so the job drops and recreates them."""
-    monkeypatch.setenv("DESTINATION__WAREHOUSE__REPLACE_STRATEGY", "staging-optimized")
-    oid_sql = "select 'crm.boxes'::regclass::oid"
-    with Sandbox(boxes=20, seed=51) as sb:
-        args = {"api_key": sb.api_key, "base_url": sb.base_url, "max_requests_per_second": 500}
-        first = run_in_process(args)
-        with Reader(postgres_url=postgres_warehouse) as db:
-            first_oid = db.rows(oid_sql)[0][0]
-        second = run_in_process(args)
-        truth = sb.ground_truth()
-    assert second["replace_strategy"] == "staging-optimized"
-    assert second["views"] == first["views"] and second["views"]
-    with Reader(postgres_url=postgres_warehouse) as db:
-        assert db.rows(oid_sql)[0][0] != first_oid  # really swapped, not truncated and refilled
-        assert views_of(db.relations()) == set(second["views"])
-        assert sum(db.count(view) for view in second["views"]) == truth["boxes"]
+            assert before and changed(before, db.snapshot()) == {}
+            assert "crm_next" in db.schemas()  # the unpublished copy, left for the next run to clear
+        monkeypatch.setattr(streak_source.views, "create_wide_views", real_views)
+        summary = run_in_process(args)
+        truth = new.ground_truth()
+    with Reader(**where) as db:
         assert {t: db.count(t) for t in ACCOUNT_TABLES} == {t: truth[t] for t in ACCOUNT_TABLES}
+        assert "crm_next" not in db.schemas()
+        assert views_of(db.relations()) == set(summary["views"]) and summary["views"]
 
 
 # --------------------------------------------------------------------------- bad configuration
@@ -285,8 +248,6 @@ TYPE = "DESTINATION__WAREHOUSE__DESTINATION_TYPE"
                      id="unreachable-postgres"),
         pytest.param({TYPE: "filesystem"}, "missing bucket_url: set DESTINATION__WAREHOUSE__BUCKET_URL",
                      id="filesystem-without-bucket"),
-        pytest.param({"DESTINATION__WAREHOUSE__REPLACE_STRATEGY": "staging-optimized"},
-                     "replace_strategy 'staging-optimized' does not work on duckdb", id="duckdb-staging-optimized"),
     ],
 )
 def test_bad_destination_configuration_stops_the_job_before_the_extract_in_one_line(
