@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 from pipelines.dataset_swap import SCHEMA_SWAP_TYPES, discard_dataset, next_dataset, publish_dataset
 from pipelines.duckdb_swap import LoadAlreadyRunning, fresh_file_for, publish
@@ -144,7 +144,7 @@ def _api_key_configured() -> bool:
     import dlt
 
     try:
-        value = dlt.secrets.get("sources.streak.api_key")
+        value: Any = dlt.secrets.get("sources.streak.api_key")
     except Exception:
         return False
     return bool(value and str(value).strip())
@@ -230,7 +230,7 @@ def _extract_normalize_load(
                                                replaced_by_rename=replaced_whole)
     if replaced_whole and dataset_name != DATASET_NAME:
         discard_dataset(pipeline, dataset_name)
-    file_format = "parquet" if destination_type in _PARQUET_DESTINATIONS else None
+    file_format: Literal["parquet"] | None = "parquet" if destination_type in _PARQUET_DESTINATIONS else None
     with _progress(report, progress, started):
         pipeline.extract(source, loader_file_format=file_format)
     summary.extract_s = time.monotonic() - started
@@ -239,7 +239,7 @@ def _extract_normalize_load(
     step = time.monotonic()
     pipeline.normalize()
     summary.normalize_s = time.monotonic() - step
-    normalize_info = pipeline.last_trace.last_normalize_info
+    normalize_info = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
 
     _say(progress, "loading...")
     step = time.monotonic()

@@ -9,10 +9,11 @@ rate limiter; a box whose own counters say it has no tasks gets no tasks call.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, Final, cast
 from urllib.parse import urlparse
 
 import dlt
+from dlt.common.schema.typing import TColumnSchema
 from dlt.sources import DltResource
 
 from streak_source import settings
@@ -55,12 +56,12 @@ _CHILD_ROW_BUILDERS = {
     "box_files": (file_row, "file_key"),
 }
 
-_TZ_TIMESTAMP: dict[str, Any] = {"data_type": "timestamp", "timezone": True, "nullable": True}
+_TZ_TIMESTAMP: TColumnSchema = {"data_type": "timestamp", "timezone": True, "nullable": True}
 
 
-def _timestamps(*names: str) -> dict[str, dict[str, Any]]:
+def _timestamps(*names: str) -> dict[str, TColumnSchema]:
     """Column hints so optional timestamps exist (NULL) even when no row has a value."""
-    return {name: dict(_TZ_TIMESTAMP) for name in names}
+    return {name: TColumnSchema(**_TZ_TIMESTAMP) for name in names}
 
 
 BOX_TIMESTAMP_COLUMNS = (
@@ -129,7 +130,7 @@ def streak_source(
 
 
 def _resources(reader: StreakReader) -> Iterator[DltResource]:
-    replace = "replace"
+    replace: Final = "replace"
 
     @dlt.resource(name="users", primary_key="user_key", write_disposition=replace)
     def users() -> Iterator[list[dict[str, Any]]]:
@@ -203,7 +204,7 @@ def _resources(reader: StreakReader) -> Iterator[DltResource]:
                 yield [box_row(box, names) for box in page]
 
     @dlt.transformer(name="box_field_values", primary_key=("box_key", "field_key"), write_disposition=replace,
-                     columns=BOX_FIELD_VALUES_COLUMNS)
+                     columns=cast(dict[str, TColumnSchema], BOX_FIELD_VALUES_COLUMNS))
     def box_field_values(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
         fields_by_pipeline = {
             str(p.get("key") or p.get("pipelineKey")): index_fields(p.get("fields")) for p in reader.pipelines()
@@ -244,7 +245,7 @@ def _resources(reader: StreakReader) -> Iterator[DltResource]:
         yield boxes | child_transformer(endpoint)
 
 
-def _child_timestamp_hints(table: str) -> dict[str, dict[str, Any]]:
+def _child_timestamp_hints(table: str) -> dict[str, TColumnSchema]:
     names = {
         "box_tasks": ("creation_date", "due_date", "last_status_change_date", "last_saved_timestamp"),
         "box_threads": ("creation_timestamp", "last_updated_timestamp", "last_email_timestamp"),

@@ -180,7 +180,7 @@ def stages_map(pipeline: Any) -> dict[str, dict[str, Any]]:
     return {}
 
 
-def stage_names(pipeline: Any) -> dict[str, str]:
+def stage_names(pipeline: Any) -> dict[str, str | None]:
     return {key: stage.get("name") for key, stage in stages_map(pipeline).items()}
 
 
@@ -250,7 +250,7 @@ def pipeline_field_rows(pipeline: Any) -> tuple[list[dict[str, Any]], list[dict[
     return fields, options
 
 
-def box_row(box: Any, stage_name_by_key: dict[str, str]) -> dict[str, Any]:
+def box_row(box: Any, stage_name_by_key: dict[str, str | None]) -> dict[str, Any]:
     """A box with its stage name and its people resolved; the raw ``fields`` map stays one JSON value."""
     row = entity_row(box, "box_key", "boxKey")
     stage_key = row.get("stageKey")

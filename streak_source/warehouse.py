@@ -49,7 +49,7 @@ def configured_destination_type() -> str:
     import dlt
 
     use_project_settings()
-    value = dlt.config.get(f"destination.{DESTINATION_NAME}.destination_type")
+    value: Any = dlt.config.get(f"destination.{DESTINATION_NAME}.destination_type")
     return str(value or "duckdb").strip().lower()
 
 
@@ -66,7 +66,7 @@ def configured_replace_strategy() -> str | None:
     import dlt
 
     use_project_settings()
-    value = dlt.config.get(f"destination.{DESTINATION_NAME}.replace_strategy")
+    value: Any = dlt.config.get(f"destination.{DESTINATION_NAME}.replace_strategy")
     return str(value).strip().lower() if value else None
 
 
