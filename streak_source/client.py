@@ -15,12 +15,12 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 from dlt.sources.helpers.requests import Client
-from pyrate_limiter import InMemoryBucket, Limiter, Rate
+from pyrate_limiter import AbstractBucket, InMemoryBucket, Limiter, Rate, RateItem
 from requests.adapters import HTTPAdapter
 
 from streak_source.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
@@ -125,10 +125,11 @@ class RateLimitedAdapter(HTTPAdapter):
                 time.sleep(self._ms_to_next_slot() / 1000)
 
     def _ms_to_next_slot(self) -> int:
+        """Milliseconds until the limiter has room, from the denial it just recorded (at least 1)."""
         factory = self._limiter.bucket_factory
-        item = factory.wrap_item(LIMITER_KEY, 1)
-        wait_ms = factory.get(item).waiting(item)  # type: ignore[union-attr]
-        return max(1, int(wait_ms))  # type: ignore[arg-type]
+        item = cast(RateItem, factory.wrap_item(LIMITER_KEY, 1))  # in-memory bucket: never awaitable
+        wait_ms = cast(int, cast(AbstractBucket, factory.get(item)).waiting(item))
+        return max(1, wait_ms)
 
 
 class _RateLimitedClient(Client):
