@@ -88,7 +88,7 @@ def build_limiter(requests_per_second: float) -> Limiter:
     per_second = max(1, round(requests_per_second))
     window_ms = round(per_second * 1000 / requests_per_second)
     rates = [Rate(per_second, window_ms)]
-    if per_second >= 20:
+    if per_second >= 10:
         rates.insert(0, Rate(max(1, per_second // 10), max(1, window_ms // 10)))
     return Limiter(InMemoryBucket(rates), buffer_ms=1)
 
