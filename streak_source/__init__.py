@@ -178,7 +178,7 @@ def _resources(reader: StreakReader) -> Iterator[DltResource]:
 
     @dlt.resource(name="snippets", primary_key="snippet_key", write_disposition=replace)
     def snippets() -> Iterator[list[dict[str, Any]]]:
-        yield [snippet_row(s) for s in reader.client.iter_plain_list(settings.SNIPPETS_PATH)]
+        yield [snippet_row(s) for s in reader.snippets()]
 
     @dlt.resource(name="contacts", primary_key="contact_key", write_disposition=replace,
                   columns=_timestamps("creation_date", "last_saved_timestamp", "version_timestamp",

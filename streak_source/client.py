@@ -48,7 +48,6 @@ class RunReport:
     skipped_boxes: set[str] = field(default_factory=set)
     skipped_calls: Counter[str] = field(default_factory=Counter)
     """Child calls not made because the box's counters said there was nothing to fetch."""
-    calls_by_endpoint: Counter[str] = field(default_factory=Counter)
     decode_statuses: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -67,10 +66,6 @@ class RunReport:
     def call_skipped(self, table: str) -> None:
         with self._lock:
             self.skipped_calls[table] += 1
-
-    def called(self, endpoint: str) -> None:
-        with self._lock:
-            self.calls_by_endpoint[endpoint] += 1
 
     def decoded(self, statuses: Mapping[str, int]) -> None:
         with self._lock:
@@ -183,7 +178,6 @@ class StreakClient:
         """GET one endpoint and return its JSON; raise a one-line, key-free error on failure."""
         url = self.url_for(path_template, **path_params)
         endpoint = f"GET {path_template}"
-        self.report.called(path_template)
         # Only exception *type names* go into messages: requests' texts can carry the prepared
         # request, and `from None` keeps them (and the session's auth) out of tracebacks.
         try:
@@ -233,7 +227,7 @@ class StreakClient:
 
     # -- Streak's paging shapes ---------------------------------------------------------------
 
-    def iter_plain_list(self, path_template: str, params: Mapping[str, Any] | None = None, **path_params: str) -> list[Any]:
+    def get_list(self, path_template: str, params: Mapping[str, Any] | None = None, **path_params: str) -> list[Any]:
         """v1 lists: one call, a plain JSON array (an envelope is tolerated)."""
         body = self.get_json(path_template, params, **path_params)
         return _items(body, path_template)

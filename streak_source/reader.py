@@ -62,8 +62,11 @@ class StreakReader:
     def pipelines(self) -> list[dict[str, Any]]:
         """Pipelines (objects only: anything else in the list cannot be one)."""
         return self._once(("pipelines",), lambda: [
-            p for p in self.client.iter_plain_list(settings.PIPELINES_PATH) if isinstance(p, dict)
+            p for p in self.client.get_list(settings.PIPELINES_PATH) if isinstance(p, dict)
         ])
+
+    def snippets(self) -> list[dict[str, Any]]:
+        return self.client.get_list(settings.SNIPPETS_PATH)
 
     def contacts(self, team_key: str) -> list[dict[str, Any]]:
         return self._once(("contacts", team_key), lambda: _flatten(
@@ -151,14 +154,14 @@ class StreakReader:
             if endpoint.paged:
                 limit = getattr(self.page_sizes, endpoint.page_size_attr or "", settings.MAX_PAGE_SIZE)
                 return _flatten(self.client.iter_page_envelopes(endpoint.path, limit, box_key=box_key))
-            return self.client.iter_plain_list(endpoint.path, box_key=box_key)
+            return self.client.get_list(endpoint.path, box_key=box_key)
         except StreakNotFound:
             log.warning("box %s is gone (404 on GET %s): its %s are skipped", box_key, endpoint.path, endpoint.table)
             self.client.report.box_vanished(box_key)
             return []
 
     def pipeline_newsfeed(self, pipeline_key: str) -> list[dict[str, Any]]:
-        return self.client.iter_plain_list(
+        return self.client.get_list(
             settings.PIPELINE_NEWSFEED_PATH, {"detailLevel": settings.NEWSFEED_DETAIL_LEVEL}, pipeline_key=pipeline_key
         )
 

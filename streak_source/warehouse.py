@@ -103,22 +103,16 @@ def warehouse_destination(load_into_duckdb_file: Path | None = None, fresh_datas
     :func:`check_warehouse` to report, so readers (the dashboard) are not stopped by a load setting.
     """
     destination_type = configured_destination_type()
-    if load_into_duckdb_file is not None and destination_type == "duckdb":
-        import dlt
-
-        return dlt.destinations.duckdb(
-            credentials=str(load_into_duckdb_file), destination_name=DESTINATION_NAME,
-            supports_transactions=True, replace_strategy="truncate-and-insert",
-        )
-    if fresh_dataset:
-        return _destination(destination_type, replace_strategy="truncate-and-insert")
+    if fresh_dataset or load_into_duckdb_file is not None:
+        return _destination(destination_type, duckdb_file=load_into_duckdb_file, replace_strategy="truncate-and-insert")
     destination = _destination(destination_type)
     fallback = _replace_strategy_fallback(destination)
     return destination if fallback is None else _destination(destination_type, replace_strategy=fallback)
 
 
-def _destination(destination_type: str, **options: Any) -> Any:
-    """The factory for ``destination_type`` named ``warehouse``.
+def _destination(destination_type: str, duckdb_file: Path | None = None, **options: Any) -> Any:
+    """The factory for ``destination_type`` named ``warehouse`` (a DuckDB one on ``duckdb_file``,
+    else on the configured or default file).
 
     dlt 1.31 leaves ``supports_transactions`` unset for DuckDB and Postgres, so the swap of
     ``insert-from-staging`` (``DELETE``/``TRUNCATE`` + ``INSERT ... SELECT`` from ``crm_staging``)
@@ -131,9 +125,9 @@ def _destination(destination_type: str, **options: Any) -> Any:
 
     if destination_type in TRANSACTIONAL_SWAP_TYPES:
         options.setdefault("supports_transactions", True)
-    if destination_type == "duckdb" and not configured_credentials():
+    if destination_type == "duckdb" and (duckdb_file is not None or not configured_credentials()):
         return dlt.destinations.duckdb(
-            credentials=str(default_duckdb_path()), destination_name=DESTINATION_NAME, **options
+            credentials=str(duckdb_file or default_duckdb_path()), destination_name=DESTINATION_NAME, **options
         )
     try:
         return dlt.destination(DESTINATION_NAME, destination_type=destination_type, **options)
