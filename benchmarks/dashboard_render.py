@@ -29,14 +29,18 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+
+from dashboards.app_pages import PAGES as APP_PAGES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_FILE = REPO_ROOT / "dashboards" / "streak_dashboard.py"
 MAIN_JOB = REPO_ROOT / "pipelines" / "streak_full.py"
-PAGES = ("", "funnel", "ageing", "tasks", "activity", "explorer")
+PAGES = tuple("" if index == 0 else page.url_path for index, page in enumerate(APP_PAGES))
+"""url paths of the app's pages ("" = the default page)."""
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -159,24 +163,24 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this path")
     args = parser.parse_args()
 
-    sys.path.insert(0, str(REPO_ROOT))
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     with tempfile.TemporaryDirectory(prefix="dashboard_bench_") as tmp:
         os.environ.setdefault("DLT_DATA_DIR", str(Path(tmp) / "dlt"))
         if args.boxes is not None:
             path = load_demo(args.boxes, Path(tmp), args.rate)
         else:
-            from streak_source.warehouse import default_duckdb_path
+            from streak_warehouse.destination import default_duckdb_path
 
             path = (args.duckdb or default_duckdb_path()).resolve()
         os.environ["STREAK_DUCKDB_PATH"] = str(path)
 
-        from dashboards import queries
+        from dashboards.data import freshness, lookups
+        from dashboards.data.connection import open_duckdb
 
-        runner, _ = queries.open_duckdb(path)
+        runner, _ = open_duckdb(path)
         try:
-            pipelines = queries.pipelines(runner)
-            counts = queries.row_counts(runner).set_index("table")["rows"].to_dict()
+            pipelines = lookups.pipelines(runner)
+            counts = freshness.row_counts(runner).set_index("table")["rows"].to_dict()
         finally:
             runner.close()
         chosen = pipelines.sort_values("boxes").iloc[-1]

@@ -57,12 +57,11 @@ from typing import Any
 import psutil
 import requests
 
+from streak_source.settings import CHILD_ENDPOINTS
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAIN_JOB = REPO_ROOT / "pipelines" / "streak_full.py"
 NAIVE_JOB = REPO_ROOT / "benchmarks" / "naive_rest_api.py"
-sys.path.insert(0, str(REPO_ROOT))
-
-from streak_source.settings import CHILD_ENDPOINTS  # noqa: E402
 
 API_KEY = "demo"
 ANCHOR_DATE = "2025-06-30"

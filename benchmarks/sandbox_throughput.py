@@ -32,10 +32,9 @@ from typing import Any
 import psutil
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+from streak_source.sandbox import Sandbox
 
-from streak_source.sandbox import Sandbox  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 CHILD_PATHS = (
     "v2/boxes/{key}/tasks?limit=1000&page=0",

@@ -1,1 +1,2 @@
-"""The Streamlit dashboard (streak_dashboard.py) and its query module (queries.py)."""
+"""The Streamlit dashboard: a thin shell (streak_dashboard.py), a data layer (data/), shared
+presentation helpers (ui/) and one module pair per page (app_pages/)."""

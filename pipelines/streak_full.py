@@ -3,18 +3,15 @@
     python pipelines/streak_full.py            # your account (API key from secrets.toml or env)
     python pipelines/streak_full.py --demo     # the built-in sandbox's demo account, no key needed
 
-Exit 0 on success; on failure one line on stderr naming the cause, a non-zero exit, and the
-destination keeps its previous complete load.
+Exit statuses: ``--help`` (0 ok, 1 failed, 2 bad arguments, 3 configuration, 75 another run is
+loading, 130 interrupted). On failure one line on stderr names the cause, and the destination keeps
+its previous complete load. The code lives in ``pipelines/cli.py`` and ``pipelines/job.py``.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pipelines.runner import main  # noqa: E402
+from pipelines import stopping
+from pipelines.cli import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    stopping.exit_process(main())

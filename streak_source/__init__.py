@@ -1,37 +1,57 @@
 """dlt source for Streak CRM: the whole account, decoded, with ``replace`` write disposition.
 
-``streak_source()`` is the public API. It assembles one dlt resource per table (see the README's "Tables" section);
+``streak_source()`` is the public API. It assembles one dlt resource per table (see docs/tables.md);
 per-box children (tasks, threads, comments, meetings, files, field values) are transformers on
 ``boxes``. Child calls are deferred into dlt's extract thread pool and all pass one client-side
-rate limiter; a box whose own counters say it has no tasks gets no tasks call.
+rate limiter; a box whose own counters say it has no tasks gets no tasks call. The per-box newsfeed
+(``box_newsfeed``, the evidence for stage history) is read only for the boxes that are new or moved
+since the previous run (streak_source/history_calls.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any, Final, cast
-from urllib.parse import urlparse
 
 import dlt
 from dlt.common.schema.typing import TColumnSchema
 from dlt.sources import DltResource
 
 from streak_source import settings
+from streak_source.clashes import resolve_clashes
 from streak_source.client import RunReport, StreakClient
+from streak_source.config import (
+    StreakSourceConfiguration,
+    explain_config_error,
+    page_sizes_from,
+)
 from streak_source.field_values import (
     BOX_FIELD_VALUES_COLUMNS,
     box_field_value_rows,
     index_fields,
     summarize_decode_statuses,
 )
+from streak_source.history_calls import HistoryPlan
+from streak_source.keys import entity_key
+from streak_source.people import task_assignee_rows
+from streak_source.quarantine import (
+    REJECTED_COLUMNS,
+    REJECTED_TABLE,
+    as_rejected,
+    split_keyed,
+    split_rows,
+)
 from streak_source.reader import StreakReader
-from streak_source.settings import CHILD_ENDPOINTS, ChildEndpoint, PageSizes
+from streak_source.settings import (
+    BOX_NEWSFEED,
+    CHILD_ENDPOINTS,
+    ChildEndpoint,
+    PageSizes,
+)
 from streak_source.transform import (
     box_row,
-    comment_row,
     contact_row,
-    file_row,
-    meeting_row,
     newsfeed_row,
     organization_row,
     pipeline_field_rows,
@@ -39,22 +59,15 @@ from streak_source.transform import (
     snippet_row,
     stage_names,
     stage_rows,
-    task_row,
-    team_member_rows,
+    team_member_row,
+    team_members,
     team_row,
-    thread_row,
     user_row,
 )
 
-__all__ = ["streak_source", "RunReport", "PageSizes"]
+__all__ = ["streak_source", "RunReport", "PageSizes", "explain_config_error", "HistoryPlan"]
 
-_CHILD_ROW_BUILDERS = {
-    "box_tasks": (task_row, "task_key"),
-    "box_threads": (thread_row, "thread_key"),
-    "box_comments": (comment_row, "comment_key"),
-    "box_meetings": (meeting_row, "meeting_key"),
-    "box_files": (file_row, "file_key"),
-}
+Rows = list[dict[str, Any]]
 
 _TZ_TIMESTAMP: TColumnSchema = {"data_type": "timestamp", "timezone": True, "nullable": True}
 
@@ -62,6 +75,10 @@ _TZ_TIMESTAMP: TColumnSchema = {"data_type": "timestamp", "timezone": True, "nul
 def _timestamps(*names: str) -> dict[str, TColumnSchema]:
     """Column hints so optional timestamps exist (NULL) even when no row has a value."""
     return {name: TColumnSchema(**_TZ_TIMESTAMP) for name in names}
+
+
+def _text(*names: str) -> dict[str, TColumnSchema]:
+    return {name: TColumnSchema(data_type="text", nullable=True) for name in names}
 
 
 BOX_TIMESTAMP_COLUMNS = (
@@ -73,34 +90,22 @@ BOX_TIMESTAMP_COLUMNS = (
     "most_recent_meeting_notes_timestamp", "last_touchpoint_timestamp",
 )
 
+NEWSFEED_COLUMNS: dict[str, TColumnSchema] = {
+    "newsfeed_key": {"data_type": "text"},  # typed, so the table can be created before any row
+    **_text("pipeline_key"),
+    **_timestamps("timestamp", "last_saved_timestamp"),
+    **_text("box_key", "stage_key", "box_name", "pipeline_name", "author_name", "scope", "operation", "specific"),
+    "specific_variables": {"data_type": "json", "nullable": True},
+}
 
-def validate_settings(base_url: str, max_requests_per_second: float, page_sizes: PageSizes) -> None:
-    """Fail before the first call, with a message naming the setting that is wrong."""
-    parsed = urlparse(str(base_url))
-    if parsed.scheme not in ("http", "https") or not parsed.netloc:
-        raise ValueError(f"sources.streak.base_url must be an http(s) URL, got {base_url!r}")
-    if not isinstance(max_requests_per_second, (int, float)) or max_requests_per_second <= 0:
-        raise ValueError(f"sources.streak.max_requests_per_second must be > 0, got {max_requests_per_second!r}")
-    for name, value in vars(page_sizes).items():
-        if not isinstance(value, int) or not 1 <= value <= settings.MAX_PAGE_SIZE:
-            raise ValueError(f"sources.streak.page_sizes.{name} must be 1..{settings.MAX_PAGE_SIZE}, got {value!r}")
-
-
-def make_page_sizes(overrides: Mapping[str, Any] | None) -> PageSizes:
-    """``[sources.streak.page_sizes]`` (e.g. ``boxes = 100``) over the defaults."""
-    if not overrides:
-        return settings.DEFAULT_PAGE_SIZES
-    known = set(vars(settings.DEFAULT_PAGE_SIZES))
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise ValueError(f"sources.streak.page_sizes: unknown endpoint(s) {unknown}; known: {sorted(known)}")
-    try:
-        return PageSizes(**{name: int(value) for name, value in overrides.items()})
-    except (TypeError, ValueError):
-        raise ValueError(f"sources.streak.page_sizes must map endpoint names to integers, got {dict(overrides)!r}") from None
+BOX_TASK_ASSIGNEES_COLUMNS: dict[str, TColumnSchema] = {
+    "task_key": {"data_type": "text", "nullable": False, "primary_key": True},
+    "assignee_id": {"data_type": "text", "nullable": False, "primary_key": True},
+    **_text("box_key", "pipeline_key", "user_key", "email", "name"),
+}
 
 
-@dlt.source(name="streak", max_table_nesting=0)
+@dlt.source(name="streak", max_table_nesting=0, spec=StreakSourceConfiguration)
 def streak_source(
     api_key: str = dlt.secrets.value,
     base_url: str = settings.DEFAULT_BASE_URL,
@@ -108,8 +113,10 @@ def streak_source(
     skip_empty_children: bool = True,
     page_sizes: dict[str, int] | None = None,
     report: RunReport | None = None,
+    previous_stage_changes: Mapping[str, int | datetime | None] | None = None,
+    backfill_history: bool = False,
 ) -> list[DltResource]:
-    """Every readable object of a Streak account, one table each (dataset layout in the README's "Tables" section).
+    """Every readable object of a Streak account, one table each (dataset layout: docs/tables.md).
 
     Args:
         api_key: Streak API key (``[sources.streak] api_key`` in secrets.toml or
@@ -120,137 +127,211 @@ def streak_source(
         skip_empty_children: skip a box's child endpoint when the box's own counters say it is
             empty (and skip listing an empty pipeline). Turn off to call everything.
         page_sizes: ``limit`` per paged endpoint, default the largest Streak allows.
-        report: collects what the run did (calls, skipped boxes, undecoded values) for a summary.
+        report: collects what the run did (calls, skipped boxes, undecoded values, history calls) for a
+            summary.
+        previous_stage_changes: box key -> ``lastStageChangeTimestamp`` (epoch ms or datetime, None
+            if unknown) as of the previous complete run, i.e. ``box_key, last_stage_change_timestamp``
+            of the destination's ``crm.boxes``; None when there was no previous run. Decides which
+            boxes get a per-box newsfeed call (``box_newsfeed``): see streak_source/history_calls.py.
+        backfill_history: read every box's newsfeed (the one-off ``--backfill-history``).
+
+    The last two are per-run inputs, not settings: they are not in the ``[sources.streak]`` spec, so
+    dlt neither looks them up in config nor records them in its trace or state (a 20,000-box map
+    stays in memory only), and a backfill left in a config file cannot turn every run into one.
     """
-    sizes = make_page_sizes(page_sizes)
-    validate_settings(base_url, max_requests_per_second, sizes)
+    sizes = page_sizes_from(page_sizes)
     client = StreakClient(api_key, base_url, max_requests_per_second, report=report)
     reader = StreakReader(client, sizes, skip_empty_children=skip_empty_children)
-    return list(_resources(reader))
+    return list(_resources(reader, HistoryPlan.of(previous_stage_changes, backfill_history)))
 
 
-def _resources(reader: StreakReader) -> Iterator[DltResource]:
+def _emit(report: RunReport, table: str, rows: Rows, rejected: Sequence[dict[str, Any]] = ()) -> Iterator[Any]:
+    """Yield a table's rows (name clashes suffixed and counted) and, marked, its rejected records."""
+    renamed = sum(resolve_clashes(row) for row in rows)
+    if renamed:
+        report.columns_renamed(table, renamed)
+    if rows:
+        yield rows
+    if rejected:
+        report.records_rejected(table, len(rejected))
+        yield as_rejected(list(rejected))
+
+
+def _resources(reader: StreakReader, history: HistoryPlan) -> Iterator[DltResource]:
     replace: Final = "replace"
+    report = reader.client.report
 
     @dlt.resource(name="users", primary_key="user_key", write_disposition=replace)
-    def users() -> Iterator[list[dict[str, Any]]]:
-        yield [user_row(user, is_me) for user, is_me in reader.users()]
+    def users() -> Iterator[Any]:
+        me_key = reader.me_key()
+        yield from _emit(report, "users", *split_rows(
+            "users", reader.users(), lambda u: user_row(u, entity_key(u, "userKey") == me_key), ["user_key"]))
 
     @dlt.resource(name="teams", primary_key="team_key", write_disposition=replace)
-    def teams() -> Iterator[list[dict[str, Any]]]:
-        yield [team_row(team) for team in reader.teams()]
+    def teams() -> Iterator[Any]:
+        yield from _emit(report, "teams", *split_rows("teams", reader.teams(), team_row, ["team_key"]))
 
     @dlt.resource(name="team_members", primary_key=("team_key", "user_key"), write_disposition=replace)
-    def team_members() -> Iterator[list[dict[str, Any]]]:
-        yield [row for team in reader.teams() for row in team_member_rows(team)]
+    def team_members_() -> Iterator[Any]:
+        for team in reader.keyed(reader.teams(), "teamKey"):
+            team_key = entity_key(team, "teamKey")
+            yield from _emit(report, "team_members", *split_rows(
+                "team_members", team_members(team), lambda m: team_member_row(m, team_key), ["user_key"], team_key))
 
     @dlt.resource(
         name="pipelines", primary_key="pipeline_key", write_disposition=replace,
         columns=_timestamps("creation_timestamp", "last_updated_timestamp", "last_saved_timestamp"),
     )
-    def pipelines() -> Iterator[list[dict[str, Any]]]:
-        yield [pipeline_row(p) for p in reader.pipelines()]
+    def pipelines() -> Iterator[Any]:
+        yield from _emit(report, "pipelines", *split_rows("pipelines", reader.pipelines(), pipeline_row,
+                                                            ["pipeline_key"]))
 
     @dlt.resource(name="stages", primary_key=("pipeline_key", "stage_key"), write_disposition=replace)
-    def stages() -> Iterator[list[dict[str, Any]]]:
-        yield [row for p in reader.pipelines() for row in stage_rows(p)]
+    def stages() -> Iterator[Any]:
+        yield from _emit(report, "stages", [row for p in reader.keyed_pipelines() for row in stage_rows(p)])
 
     @dlt.resource(name="pipeline_fields", primary_key=("pipeline_key", "field_key"), write_disposition=replace)
-    def pipeline_fields() -> Iterator[list[dict[str, Any]]]:
-        yield [row for p in reader.pipelines() for row in pipeline_field_rows(p)[0]]
+    def pipeline_fields() -> Iterator[Any]:
+        rows = [row for p in reader.keyed_pipelines() for row in pipeline_field_rows(p)[0]]
+        yield from _emit(report, "pipeline_fields", *split_keyed("pipeline_fields", rows, ["field_key"]))
 
     @dlt.resource(
         name="pipeline_field_options", primary_key=("pipeline_key", "field_key", "option_key"),
         write_disposition=replace,
     )
-    def pipeline_field_options() -> Iterator[list[dict[str, Any]]]:
-        yield [row for p in reader.pipelines() for row in pipeline_field_rows(p)[1]]
+    def pipeline_field_options() -> Iterator[Any]:
+        rows = [row for p in reader.keyed_pipelines() for row in pipeline_field_rows(p)[1]]
+        yield from _emit(report, "pipeline_field_options",
+                         *split_keyed("pipeline_field_options", rows, ["field_key", "option_key"]))
 
     @dlt.resource(name="pipeline_newsfeed", primary_key="newsfeed_key", write_disposition=replace,
-                  columns=_timestamps("timestamp"))
+                  columns=NEWSFEED_COLUMNS)
     def pipeline_newsfeed() -> Iterator[Any]:
         @dlt.defer
-        def one_pipeline(pipeline_key: str) -> list[dict[str, Any]]:
-            return [newsfeed_row(e, pipeline_key) for e in reader.pipeline_newsfeed(pipeline_key)]
+        def one_pipeline(pipeline_key: str) -> Iterator[Any]:
+            return iter(list(_emit(report, "pipeline_newsfeed", *split_rows(
+                "pipeline_newsfeed", reader.pipeline_newsfeed(pipeline_key),
+                lambda e: newsfeed_row(e, pipeline_key), ["newsfeed_key"], pipeline_key))))
 
-        for p in reader.pipelines():
-            yield one_pipeline(str(p.get("key") or p.get("pipelineKey")))
+        for p in reader.keyed_pipelines():
+            yield one_pipeline(str(entity_key(p, "pipelineKey")))
 
     @dlt.resource(name="snippets", primary_key="snippet_key", write_disposition=replace)
-    def snippets() -> Iterator[list[dict[str, Any]]]:
-        yield [snippet_row(s) for s in reader.snippets()]
+    def snippets() -> Iterator[Any]:
+        yield from _emit(report, "snippets", *split_rows("snippets", reader.snippets(), snippet_row, ["snippet_key"]))
 
-    @dlt.resource(name="contacts", primary_key="contact_key", write_disposition=replace,
-                  columns=_timestamps("creation_date", "last_saved_timestamp", "version_timestamp",
-                                      "last_enrichment_timestamp"))
-    def contacts() -> Iterator[list[dict[str, Any]]]:
+    people_timestamps = _timestamps("creation_date", "last_saved_timestamp", "version_timestamp",
+                                    "last_enrichment_timestamp")
+
+    @dlt.resource(name="contacts", primary_key="contact_key", write_disposition=replace, columns=people_timestamps)
+    def contacts() -> Iterator[Any]:
         for team_key in reader.team_keys():
-            yield [contact_row(c) for c in reader.contacts(team_key)]
+            yield from _emit(report, "contacts", *split_rows(
+                "contacts", reader.contacts(team_key), contact_row, ["contact_key"], team_key))
 
     @dlt.resource(name="organizations", primary_key="organization_key", write_disposition=replace,
-                  columns=_timestamps("creation_date", "last_saved_timestamp", "version_timestamp",
-                                      "last_enrichment_timestamp"))
-    def organizations() -> Iterator[list[dict[str, Any]]]:
+                  columns=people_timestamps)
+    def organizations() -> Iterator[Any]:
         for team_key in reader.team_keys():
-            yield [organization_row(o) for o in reader.organizations(team_key)]
+            yield from _emit(report, "organizations", *split_rows(
+                "organizations", reader.organizations(team_key), organization_row, ["organization_key"], team_key))
 
     @dlt.resource(name="boxes", primary_key="box_key", write_disposition=replace,
                   columns={**_timestamps(*BOX_TIMESTAMP_COLUMNS), "fields": {"data_type": "json"}})
-    def boxes() -> Iterator[list[dict[str, Any]]]:
-        for p in reader.pipelines():
+    def boxes() -> Iterator[Any]:
+        for p in reader.keyed_pipelines():
             names = stage_names(p)
+            pipeline_key = entity_key(p, "pipelineKey")
             for page in reader.box_pages(p):
-                reader.client.report.boxes_listed(len(page))
-                yield [box_row(box, names) for box in page]
+                rows, rejected = split_rows("boxes", page, lambda b: box_row(b, names), ["box_key"], pipeline_key)
+                report.boxes_listed(len(rows))
+                yield from _emit(report, "boxes", rows, rejected)
 
     @dlt.transformer(name="box_field_values", primary_key=("box_key", "field_key"), write_disposition=replace,
                      columns=cast(dict[str, TColumnSchema], BOX_FIELD_VALUES_COLUMNS))
-    def box_field_values(page: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
+    def box_field_values(page: Rows) -> Iterator[Rows]:
         fields_by_pipeline = {
-            str(p.get("key") or p.get("pipelineKey")): index_fields(p.get("fields")) for p in reader.pipelines()
+            str(entity_key(p, "pipelineKey")): index_fields(p.get("fields")) for p in reader.keyed_pipelines()
         }
         lookups = reader.name_lookups()
         rows = []
-        for box in page:
+        for box in _keyed_boxes(page):
             rows.extend(box_field_value_rows(
                 {**box, "boxKey": box["box_key"]}, fields_by_pipeline.get(str(box.get("pipelineKey")), {}), lookups
             ))
-        reader.client.report.decoded(summarize_decode_statuses(rows))
-        yield rows
+        report.decoded(summarize_decode_statuses(rows))
+        if rows:
+            yield rows
 
     def child_transformer(endpoint: ChildEndpoint) -> DltResource:
-        build_row, key_column = _CHILD_ROW_BUILDERS[endpoint.table]
-
         @dlt.defer
-        def one_box(box: dict[str, Any]) -> list[dict[str, Any]]:
-            return [build_row(item, box) for item in reader.box_children(box["box_key"], endpoint)]
+        def one_box(box: dict[str, Any]) -> Iterator[Any]:
+            # An iterator, not a list: dlt reads it as a source of several items (rows, then the
+            # marked rejected records), where a returned list would be one item for one table.
+            items = reader.box_children(box, endpoint)
+            return iter(list(_emit(report, endpoint.table, *split_rows(
+                endpoint.table, items, lambda item: endpoint.build_row(item, box), [endpoint.key_column],
+                box["box_key"]))))
 
-        def fetch(page: list[dict[str, Any]]) -> Iterator[Any]:
-            for box in page:
+        def fetch(page: Rows) -> Iterator[Any]:
+            for box in _keyed_boxes(page):
                 if reader.needs_call(box, endpoint):
                     yield one_box(box)
                 else:
-                    reader.client.report.call_skipped(endpoint.table)
+                    report.call_skipped(endpoint.table)
 
         return dlt.transformer(
-            fetch, name=endpoint.table, primary_key=key_column, write_disposition=replace,
-            columns=_child_timestamp_hints(endpoint.table),
+            fetch, name=endpoint.table, primary_key=endpoint.key_column, write_disposition=replace,
+            columns=_timestamps(*endpoint.timestamp_columns),
         )
 
-    yield from (users, teams, team_members, pipelines, stages, pipeline_fields, pipeline_field_options,
-                pipeline_newsfeed, snippets, contacts, organizations)
+    @dlt.transformer(name=BOX_NEWSFEED.table, primary_key=BOX_NEWSFEED.key_column, write_disposition=replace,
+                     columns=NEWSFEED_COLUMNS)
+    def box_newsfeed(page: Rows) -> Iterator[Any]:
+        """Per-box newsfeed, only for the boxes ``history`` picks (new or moved since the previous run).
+
+        The table is created even when no box is picked (the first run), so readers can rely on it.
+        """
+        yield dlt.mark.materialize_table_schema()
+
+        @dlt.defer
+        def one_box(box: dict[str, Any]) -> Iterator[Any]:
+            items = reader.box_newsfeed(box)
+            return iter(list(_emit(report, BOX_NEWSFEED.table, *split_rows(
+                BOX_NEWSFEED.table, items, lambda e: BOX_NEWSFEED.build_row(e, box), [BOX_NEWSFEED.key_column],
+                box["box_key"]))))
+
+        for box in _keyed_boxes(page):
+            if history.needs(box):
+                yield one_box(box)
+            else:
+                report.history_skipped()
+
+    @dlt.transformer(name="box_task_assignees", primary_key=("task_key", "assignee_id"), write_disposition=replace,
+                     columns=BOX_TASK_ASSIGNEES_COLUMNS)
+    def box_task_assignees(tasks: Rows) -> Iterator[Rows]:
+        """One row per (task, assignee): see :func:`streak_source.people.task_assignee_rows`."""
+        rows = [row for task in tasks if task.get("task_key") is not None for row in task_assignee_rows(task)]
+        if rows:  # a page of rejected tasks (marked for rejected_records) must give no rows
+            yield rows
+
+    @dlt.resource(name=REJECTED_TABLE, write_disposition=replace, columns=REJECTED_COLUMNS)
+    def rejected_records() -> Iterator[Rows]:
+        """Declares the table (so it is replaced, emptied, every run); rows come from the other resources."""
+        yield from ()
+
+    yield from (users, teams, team_members_, pipelines, stages, pipeline_fields, pipeline_field_options,
+                pipeline_newsfeed, snippets, contacts, organizations, rejected_records)
     yield boxes
     yield boxes | box_field_values
+    yield boxes | box_newsfeed
     for endpoint in CHILD_ENDPOINTS:
-        yield boxes | child_transformer(endpoint)
+        child = boxes | child_transformer(endpoint)
+        yield child
+        if endpoint.table == "box_tasks":
+            yield child | box_task_assignees
 
 
-def _child_timestamp_hints(table: str) -> dict[str, TColumnSchema]:
-    names = {
-        "box_tasks": ("creation_date", "due_date", "last_status_change_date", "last_saved_timestamp"),
-        "box_threads": ("creation_timestamp", "last_updated_timestamp", "last_email_timestamp"),
-        "box_comments": ("timestamp", "last_saved_timestamp"),
-        "box_meetings": ("creation_date", "start_timestamp", "last_saved_timestamp"),
-        "box_files": (),
-    }[table]
-    return _timestamps(*names)
+def _keyed_boxes(page: Rows) -> Iterator[dict[str, Any]]:
+    """The box rows of a page (rejected records yielded by ``boxes`` reach transformers too)."""
+    return (box for box in page if box.get("box_key") is not None)

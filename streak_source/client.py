@@ -16,13 +16,15 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote
 
 import requests
 from dlt.sources.helpers.requests import Client
 from pyrate_limiter import AbstractBucket, InMemoryBucket, Limiter, Rate, RateItem
 from requests.adapters import HTTPAdapter
 
+from streak_source import paging
+from streak_source.config import without_userinfo
 from streak_source.settings import DEFAULT_MAX_REQUESTS_PER_SECOND
 
 
@@ -38,6 +40,10 @@ class StreakNotFound(StreakAPIError):
     """404: the entity is gone (e.g. a box deleted while the run was reading it)."""
 
 
+class StreakPagingError(StreakAPIError, paging.PagingError):
+    """A listing that repeats itself or never ends (see streak_source/paging.py)."""
+
+
 @dataclass
 class RunReport:
     """What a run did, for the end-of-run summary. Thread-safe: extract workers update it."""
@@ -49,6 +55,18 @@ class RunReport:
     skipped_calls: Counter[str] = field(default_factory=Counter)
     """Child calls not made because the box's counters said there was nothing to fetch."""
     decode_statuses: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    """Records quarantined in ``rejected_records``, by the table they were meant for."""
+    renamed_columns: Counter[str] = field(default_factory=Counter)
+    """Names suffixed because they clashed with another name of the same object, by table."""
+    history_calls: int = 0
+    """Per-box newsfeed calls (``box_newsfeed``) made for stage history, one per box the rule in
+    streak_source/history_calls.py picked, a vanished box's 404 included. Part of ``requests_sent``
+    too (which also counts retries); the summary prints it as "history calls: N"."""
+    history_boxes: int = 0
+    """Boxes whose per-box newsfeed was read (``history_calls`` less the boxes that had vanished)."""
+    history_unchanged: int = 0
+    """Boxes not asked for their newsfeed: unchanged since the previous run, or no previous run."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def request_sent(self) -> None:
@@ -67,9 +85,27 @@ class RunReport:
         with self._lock:
             self.skipped_calls[table] += 1
 
+    def history_call(self, fetched: bool) -> None:
+        """One per-box newsfeed call made; ``fetched`` False when the box had vanished (404)."""
+        with self._lock:
+            self.history_calls += 1
+            self.history_boxes += int(fetched)
+
+    def history_skipped(self) -> None:
+        with self._lock:
+            self.history_unchanged += 1
+
     def decoded(self, statuses: Mapping[str, int]) -> None:
         with self._lock:
             self.decode_statuses.update(statuses)
+
+    def records_rejected(self, table: str, count: int) -> None:
+        with self._lock:
+            self.rejected[table] += count
+
+    def columns_renamed(self, table: str, count: int) -> None:
+        with self._lock:
+            self.renamed_columns[table] += count
 
 
 def build_limiter(requests_per_second: float) -> Limiter:
@@ -128,7 +164,14 @@ class RateLimitedAdapter(HTTPAdapter):
 
 
 class _RateLimitedClient(Client):
-    """dlt's retrying client with our adapter mounted on every per-thread session."""
+    """dlt's retrying client with our adapter mounted on every per-thread session.
+
+    Relies on a private detail of dlt 1.31: ``Client.__init__`` stores its transport adapter in
+    ``self._adapter`` and ``Client._make_session`` mounts that one object for http:// and https://
+    on each thread's session; replacing ``_adapter`` before the first session is made is how the
+    limiter sees every real request, dlt's retries included. dlt has no public hook for it.
+    tests/test_client_limiter.py fails if dlt stops routing requests (or retries) through it.
+    """
 
     def __init__(self, adapter: RateLimitedAdapter, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -157,7 +200,7 @@ class StreakClient:
         if not api_key or not str(api_key).strip():
             raise StreakAuthError("no Streak API key given")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self._shown_url = _without_userinfo(self.base_url)
+        self._shown_url = without_userinfo(self.base_url)
         self.report = report or RunReport()
         self._adapter = RateLimitedAdapter(
             build_limiter(max_requests_per_second), max_connections, self.report
@@ -171,6 +214,10 @@ class StreakClient:
         self._http.configure()  # picks up [runtime] request_timeout, request_max_attempts, ...
 
     def url_for(self, path_template: str, **path_params: str) -> str:
+        """The URL of one call; a missing key refuses the call (no ``/v1/boxes/None/threads``)."""
+        for name, value in path_params.items():
+            if value is None or not str(value).strip() or str(value) == "None":
+                raise StreakAPIError(f"GET {path_template}: refusing to call it with {name}={value!r}")
         quoted = {name: quote(str(value), safe="") for name, value in path_params.items()}
         return self.base_url + path_template.format(**quoted)
 
@@ -225,57 +272,27 @@ class StreakClient:
             note += f" of {self._http.timeout:g} s"
         return note
 
-    # -- Streak's paging shapes ---------------------------------------------------------------
+    # -- Streak's paging shapes (streak_source/paging.py, with its guards) --------------------
 
     def get_list(self, path_template: str, params: Mapping[str, Any] | None = None, **path_params: str) -> list[Any]:
         """v1 lists: one call, a plain JSON array (an envelope is tolerated)."""
-        body = self.get_json(path_template, params, **path_params)
-        return _items(body, path_template)
+        return paging.items_of(self.get_json(path_template, params, **path_params), path_template, StreakAPIError)
 
     def iter_page_envelopes(
-        self, path_template: str, limit: int, params: Mapping[str, Any] | None = None, **path_params: str
+        self, path_template: str, limit: int, params: Mapping[str, Any] | None = None, *,
+        expected: int | None = None, **path_params: str,
     ) -> Iterator[list[Any]]:
-        """v2 lists: ``page`` (0-based) + ``limit`` -> ``{results, hasNextPage}``; also plain arrays.
-
-        Stops when ``hasNextPage`` is false, or, where the flag is absent, when a page comes back
-        shorter than ``limit`` (so a server that ignores paging costs exactly one call).
-        """
-        page = 0
-        while True:
-            body = self.get_json(path_template, {**(params or {}), "page": page, "limit": limit}, **path_params)
-            items = _items(body, path_template)
-            yield items
-            has_next = body.get("hasNextPage") if isinstance(body, dict) else None
-            if has_next is False or (has_next is None and len(items) < limit) or not items:
-                return
-            page += 1
+        """v2 lists (``page`` + ``limit``); see :func:`streak_source.paging.iter_page_envelopes`."""
+        return paging.iter_page_envelopes(self.get_json, path_template, limit, params, expected=expected,
+                                          error=StreakPagingError, **path_params)
 
     def iter_cursor_pages(
-        self, path_template: str, limit: int, params: Mapping[str, Any] | None = None, **path_params: str
+        self, path_template: str, limit: int, params: Mapping[str, Any] | None = None, *,
+        expected: int | None = None, **path_params: str,
     ) -> Iterator[list[Any]]:
-        """Contacts/organizations: ``cursor`` + ``limit`` -> ``{results, cursor}`` until cursor is null."""
-        cursor: str | None = None
-        while True:
-            query = {**(params or {}), "limit": limit}
-            if cursor:
-                query["cursor"] = cursor
-            body = self.get_json(path_template, query, **path_params)
-            items = _items(body, path_template)
-            yield items
-            cursor = body.get("cursor") if isinstance(body, dict) else None
-            if not cursor or not items:
-                return
-
-
-def _items(body: Any, path_template: str) -> list[Any]:
-    """The list inside a response: a plain array, or the ``results`` of an envelope."""
-    if isinstance(body, list):
-        return body
-    if isinstance(body, dict) and isinstance(body.get("results"), list):
-        return body["results"]
-    if isinstance(body, dict) and isinstance(body.get("entries"), list):
-        return body["entries"]
-    raise StreakAPIError(f"GET {path_template}: unexpected response shape ({type(body).__name__}, no list of results)")
+        """Contacts/organizations (``cursor``); see :func:`streak_source.paging.iter_cursor_pages`."""
+        return paging.iter_cursor_pages(self.get_json, path_template, limit, params, expected=expected,
+                                        error=StreakPagingError, **path_params)
 
 
 def _error_text(response: requests.Response) -> str:
@@ -287,14 +304,6 @@ def _error_text(response: requests.Response) -> str:
     if isinstance(body, dict) and isinstance(body.get("error"), str):
         return f"({body['error'][:200]})"
     return ""
-
-
-def _without_userinfo(url: str) -> str:
-    """The URL without any ``user:password@`` part, for messages."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def _describe(path_params: Mapping[str, str]) -> str:

@@ -10,7 +10,8 @@ The decoding contract, one row per field that :func:`has_value`:
 
 * The value lands in the column its type calls for: ``value_text`` (TEXT_INPUT, DROPDOWN label,
   string FORMULA, and the ", "-joined names of TAG / PERSON / TEAM_*), ``value_number`` (numeric
-  FORMULA; a TEXT_INPUT that came back as a JSON number keeps its text *and* gets the number),
+  FORMULA; a TEXT_INPUT keeps its text *and* gets the number when it came back as a JSON number
+  or its text is one amount by :func:`streak_source.numbers.parse_number`: ``119,500 €`` -> 119500),
   ``value_bool`` (CHECKBOX, boolean FORMULA) or ``value_timestamp`` (DATE). ``value_labels`` lists
   TAG / PERSON / TEAM_* names one by one. A CHECKBOX leaves ``value_text`` NULL on purpose: one
   typed column per value; ``value_raw`` already reads ``true`` / ``false``.
@@ -23,13 +24,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Iterable, Iterator, Literal, Mapping, Sequence
 
+from streak_source.numbers import parse_number
 from streak_source.transform import epoch_ms_to_datetime
+from streak_source.transform import field_options as parse_field_options
 
 DecodeStatus = Literal["ok", "unknown_option", "type_mismatch", "unknown_type", "unknown_field"]
 
@@ -59,28 +61,12 @@ FIELD_TYPES: Final[frozenset[str]] = frozenset(
     {TEXT_INPUT, DROPDOWN, CHECKBOX, DATE, PERSON, FORMULA, TAG, TEAM_CONTACT, TEAM_ORGANIZATION}
 )
 
-# Column order of a box_field_values row; the dlt hints below declare every one of them so a column
-# that happens to be NULL in every row (e.g. no CHECKBOX anywhere) still exists for the wide views.
-BOX_FIELD_VALUE_COLUMN_NAMES: Final[tuple[str, ...]] = (
-    "box_key",
-    "pipeline_key",
-    "field_key",
-    "field_name",
-    "field_type",
-    "value_text",
-    "value_number",
-    "value_bool",
-    "value_timestamp",
-    "value_labels",
-    "value_raw",
-    "decode_status",
-)
-
-# dlt column hints for the `box_field_values` resource (plain dicts, so this module needs no dlt).
+# dlt column hints for the `box_field_values` resource (plain dicts, so this module needs no dlt), in the
+# column order of a row; every column is declared so one that is NULL in every row still exists.
 BOX_FIELD_VALUES_COLUMNS: Final[dict[str, dict[str, Any]]] = {
     "box_key": {"data_type": "text", "nullable": False, "primary_key": True},
-    "field_key": {"data_type": "text", "nullable": False, "primary_key": True},
     "pipeline_key": {"data_type": "text", "nullable": True},
+    "field_key": {"data_type": "text", "nullable": False, "primary_key": True},
     "field_name": {"data_type": "text", "nullable": True},
     "field_type": {"data_type": "text", "nullable": True},
     "value_text": {"data_type": "text", "nullable": True},
@@ -118,42 +104,6 @@ class NameLookups:
     contacts: Mapping[str, str] = field(default_factory=dict)
     organizations: Mapping[str, str] = field(default_factory=dict)
 
-    @classmethod
-    def from_api(
-        cls,
-        users: Iterable[Any] = (),
-        contacts: Iterable[Any] = (),
-        organizations: Iterable[Any] = (),
-    ) -> NameLookups:
-        """Build the lookups from raw API objects (user, Contact, Organization); junk is skipped."""
-        user_map: dict[str, Person] = {}
-        for user in users:
-            if not isinstance(user, Mapping):
-                continue
-            key = _first_text(user, "userKey", "key")
-            if key is None:
-                continue
-            name = _first_text(user, "fullName", "displayName")
-            email = _first_text(user, "email", "lowercaseEmail")
-            user_map[key] = Person(name=name, email=email)
-        contact_map: dict[str, str] = {}
-        for contact in contacts:
-            if not isinstance(contact, Mapping):
-                continue
-            key = _first_text(contact, "key", "contactKey")
-            label = _contact_label(contact)
-            if key is not None and label is not None:
-                contact_map[key] = label
-        org_map: dict[str, str] = {}
-        for org in organizations:
-            if not isinstance(org, Mapping):
-                continue
-            key = _first_text(org, "key", "organizationKey")
-            label = _first_text(org, "name") or _first_list_text(org.get("domains"))
-            if key is not None and label is not None:
-                org_map[key] = label
-        return cls(users=user_map, contacts=contact_map, organizations=org_map)
-
 
 EMPTY_LOOKUPS: Final = NameLookups()
 
@@ -173,32 +123,13 @@ def has_value(value: Any) -> bool:
 
 
 def field_options(field_def: Any) -> dict[str, str]:
-    """Option key -> label of a DROPDOWN (``dropdownSettings.items``) or TAG (``tagSettings.tags``).
-
-    Tolerant of missing settings and junk entries; an option without a usable label is left out,
-    so a value pointing at it is reported as ``unknown_option`` instead of being invented.
-    """
-    if not isinstance(field_def, Mapping):
-        return {}
+    """Option key -> label of a DROPDOWN / TAG field, from the one parse in
+    :func:`streak_source.transform.field_options`. An option without a usable key or label is left
+    out, so a value pointing at it is reported as ``unknown_option`` instead of being invented."""
     options: dict[str, str] = {}
-    for settings_key, list_key, label_keys in (
-        ("dropdownSettings", "items", ("name", "label")),
-        ("tagSettings", "tags", ("tag", "name", "label")),
-    ):
-        settings = field_def.get(settings_key)
-        if not isinstance(settings, Mapping):
-            continue
-        entries = settings.get(list_key)
-        if not isinstance(entries, list):
-            continue
-        for entry in entries:
-            if not isinstance(entry, Mapping):
-                continue
-            key = _as_key(entry.get("key"))
-            labels = (_as_label(entry.get(name)) for name in label_keys)
-            label = next((text for text in labels if text is not None), None)
-            if key is not None and label is not None:
-                options.setdefault(key, label)
+    for option in parse_field_options(field_def):
+        if option.key is not None and option.label is not None:
+            options.setdefault(option.key, option.label)
     return options
 
 
@@ -249,11 +180,6 @@ def summarize_decode_statuses(rows: Iterable[Mapping[str, Any]]) -> Counter[str]
     for row in rows:
         counts[str(row.get("decode_status"))] += 1
     return counts
-
-
-def undecoded_count(counts: Mapping[str, int]) -> int:
-    """How many values were not fully decoded (anything but ``ok``) in a status summary."""
-    return sum(n for status, n in counts.items() if status != DECODE_OK)
 
 
 # --- decoding ------------------------------------------------------------------------------------
@@ -330,26 +256,13 @@ def _decode_value(
 
 def _decode_text(value: Any) -> _Decoded:
     if isinstance(value, str):
-        return _Decoded(text=value, number=_numeric_text(value))
+        return _Decoded(text=value, number=parse_number(value))
     if _is_integer(value):  # "42" typed into a text field comes back as the JSON number 42
         return _Decoded(text=_compact_json(value), number=_finite_number(value))
     number = _finite_number(value)
     if number is not None:
         return _Decoded(text=_compact_json(value), number=number)
     return _raw(value, TYPE_MISMATCH)
-
-
-_NUMERIC_TEXT = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
-
-
-def _numeric_text(text: str) -> float | None:
-    """A text value that is a plain number ("42000", " -3.5 ") also gets ``value_number``, so a
-    "Deal size" kept in a text field can be summed. Thousands separators, currencies and words
-    are left alone: guessing there would corrupt values."""
-    stripped = text.strip()
-    if len(stripped) > 40 or not _NUMERIC_TEXT.fullmatch(stripped):
-        return None
-    return _finite_number(float(stripped))
 
 
 def _decode_dropdown(value: Any, options: Mapping[str, str]) -> _Decoded:
@@ -515,20 +428,3 @@ def _first_text(obj: Mapping[str, Any], *names: str) -> str | None:
         if isinstance(value, str) and value.strip() != "":
             return value
     return None
-
-
-def _first_list_text(values: Any) -> str | None:
-    if isinstance(values, list):
-        for value in values:
-            if isinstance(value, str) and value.strip() != "":
-                return value
-    return None
-
-
-def _contact_label(contact: Mapping[str, Any]) -> str | None:
-    full = _first_text(contact, "fullName", "name")
-    if full is not None:
-        return full
-    parts = [p for p in (contact.get("givenName"), contact.get("familyName")) if isinstance(p, str)]
-    joined = " ".join(p.strip() for p in parts if p.strip())
-    return joined or _first_list_text(contact.get("emailAddresses"))

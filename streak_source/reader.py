@@ -16,8 +16,10 @@ from typing import Any, TypeVar
 from streak_source import settings
 from streak_source.client import StreakClient, StreakNotFound
 from streak_source.field_values import NameLookups, Person
+from streak_source.keys import entity_key
+from streak_source.people import contact_name, organization_name, person_name
 from streak_source.settings import ChildEndpoint, PageSizes
-from streak_source.transform import child_count, contact_name, person_name
+from streak_source.transform import child_count
 
 log = logging.getLogger(__name__)
 
@@ -49,31 +51,40 @@ class StreakReader:
     def me(self) -> dict[str, Any]:
         return self._once(("me",), lambda: self.client.get_json(settings.ME_PATH))
 
-    def teams(self) -> list[dict[str, Any]]:
+    def me_key(self) -> str | None:
+        return entity_key(self.me(), "userKey")
+
+    def teams(self) -> list[Any]:
         return self._once(("teams",), lambda: _flatten(
             self.client.iter_page_envelopes(settings.TEAMS_PATH, self.page_sizes.teams)
         ))
 
-    def team_users(self, team_key: str) -> list[dict[str, Any]]:
+    def team_users(self, team_key: str) -> list[Any]:
         return self._once(("team_users", team_key), lambda: _flatten(
             self.client.iter_page_envelopes(settings.TEAM_USERS_PATH, self.page_sizes.team_users, team_key=team_key)
         ))
 
-    def pipelines(self) -> list[dict[str, Any]]:
-        """Pipelines (objects only: anything else in the list cannot be one)."""
-        return self._once(("pipelines",), lambda: [
-            p for p in self.client.get_list(settings.PIPELINES_PATH) if isinstance(p, dict)
-        ])
+    def pipelines(self) -> list[Any]:
+        """Everything in the pipeline list (keyed or not: the pipelines resource rejects the others)."""
+        return self._once(("pipelines",), lambda: self.client.get_list(settings.PIPELINES_PATH))
 
-    def snippets(self) -> list[dict[str, Any]]:
+    def keyed_pipelines(self) -> list[dict[str, Any]]:
+        """Pipelines that have a key: only those are listed, decoded or asked for boxes and newsfeed."""
+        return self.keyed(self.pipelines(), "pipelineKey")
+
+    @staticmethod
+    def keyed(items: list[Any], *aliases: str) -> list[dict[str, Any]]:
+        return [item for item in items if entity_key(item, *aliases) is not None]
+
+    def snippets(self) -> list[Any]:
         return self.client.get_list(settings.SNIPPETS_PATH)
 
-    def contacts(self, team_key: str) -> list[dict[str, Any]]:
+    def contacts(self, team_key: str) -> list[Any]:
         return self._once(("contacts", team_key), lambda: _flatten(
             self.client.iter_cursor_pages(settings.CONTACTS_PATH, self.page_sizes.contacts, team_key=team_key)
         ))
 
-    def organizations(self, team_key: str) -> list[dict[str, Any]]:
+    def organizations(self, team_key: str) -> list[Any]:
         return self._once(("organizations", team_key), lambda: _flatten(
             self.client.iter_cursor_pages(
                 settings.ORGANIZATIONS_PATH, self.page_sizes.organizations, team_key=team_key
@@ -81,20 +92,19 @@ class StreakReader:
         ))
 
     def team_keys(self) -> list[str]:
-        return [str(t.get("key") or t.get("teamKey")) for t in self.teams() if t.get("key") or t.get("teamKey")]
+        return [key for key in (entity_key(t, "teamKey") for t in self.teams()) if key is not None]
 
-    def users(self) -> list[tuple[dict[str, Any], bool]]:
-        """Distinct users: you first, then every user of every team; (user, is_me) pairs."""
+    def users(self) -> list[Any]:
+        """Distinct users: you first, then every user of every team (unkeyed ones kept, to be rejected)."""
         me = self.me()
-        me_key = me.get("key") or me.get("userKey")
-        seen = {me_key}
-        result: list[tuple[dict[str, Any], bool]] = [(me, True)]
+        seen = {entity_key(me, "userKey")}
+        result: list[Any] = [me]
         for team_key in self.team_keys():
             for user in self.team_users(team_key):
-                user_key = user.get("key") or user.get("userKey")
-                if user_key not in seen:
+                user_key = entity_key(user, "userKey")
+                if user_key is None or user_key not in seen:
                     seen.add(user_key)
-                    result.append((user, False))
+                    result.append(user)
         return result
 
     def name_lookups(self) -> NameLookups:
@@ -102,43 +112,50 @@ class StreakReader:
 
         def build() -> NameLookups:
             people: dict[str, Person] = {}
-            for user, _ in self.users():
-                key = user.get("key") or user.get("userKey")
+            for user in self.users():
+                key = entity_key(user, "userKey")
                 if key:
-                    people[str(key)] = Person(name=person_name(user), email=user.get("email"))
+                    people[key] = Person(name=person_name(user), email=user.get("email"))
             contacts: dict[str, str] = {}
             organizations: dict[str, str] = {}
             for team_key in self.team_keys():
                 for contact in self.contacts(team_key):
-                    name = contact_name(contact)
-                    if contact.get("key") and name:
-                        contacts[str(contact["key"])] = name
+                    key, name = entity_key(contact, "contactKey"), contact_name(contact)
+                    if key and name:
+                        contacts[key] = name
                 for org in self.organizations(team_key):
-                    if org.get("key") and isinstance(org.get("name"), str):
-                        organizations[str(org["key"])] = org["name"]
+                    key, name = entity_key(org, "organizationKey", "orgKey"), organization_name(org)
+                    if key and name:
+                        organizations[key] = name
             return NameLookups(users=people, contacts=contacts, organizations=organizations)
 
         return self._once(("name_lookups",), build)
 
     # -- boxes and their children --------------------------------------------------------------
 
-    def box_pages(self, pipeline: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
-        """Pages of a pipeline's boxes. An empty pipeline (``boxCount`` 0) costs no call.
+    def box_pages(self, pipeline: dict[str, Any]) -> Iterator[list[Any]]:
+        """Pages of a keyed pipeline's boxes. An empty pipeline (``boxCount`` 0) costs no call.
 
         The box list takes ``page``/``limit``; Streak may answer with the ``{results, hasNextPage}``
-        envelope or a plain array. A server that ignored ``page`` would send the same page forever,
-        so a page with no box not seen before ends the listing.
+        envelope or a plain array. The pipeline's ``boxCount`` bounds the listing (see
+        streak_source/paging.py); a box listed twice is yielded once. Unkeyed items are passed on
+        for the boxes resource to reject.
         """
-        pipeline_key = str(pipeline.get("key") or pipeline.get("pipelineKey"))
-        if self.skip_empty_children and pipeline.get("boxCount") == 0:
+        pipeline_key = str(entity_key(pipeline, "pipelineKey"))
+        box_count = _count(pipeline.get("boxCount"))
+        if self.skip_empty_children and box_count == 0:
             return
         seen: set[str] = set()
-        for page in self.client.iter_page_envelopes(settings.BOXES_PATH, self.page_sizes.boxes, pipeline_key=pipeline_key):
-            fresh = [b for b in page if isinstance(b, dict) and str(b.get("key") or b.get("boxKey")) not in seen]
-            if page and not fresh:
-                log.warning("GET %s repeated a page for pipeline %s: stopping there", settings.BOXES_PATH, pipeline_key)
-                return
-            seen.update(str(b.get("key") or b.get("boxKey")) for b in fresh)
+        for page in self.client.iter_page_envelopes(
+            settings.BOXES_PATH, self.page_sizes.boxes, expected=box_count, pipeline_key=pipeline_key
+        ):
+            fresh = []
+            for box in page:
+                key = entity_key(box, "boxKey")
+                if key is None or key not in seen:
+                    fresh.append(box)
+                    if key is not None:
+                        seen.add(key)
             yield fresh
 
     def needs_call(self, box: dict[str, Any], endpoint: ChildEndpoint) -> bool:
@@ -148,23 +165,53 @@ class StreakReader:
         count = child_count(box, endpoint.counters)
         return count is None or count > 0
 
-    def box_children(self, box_key: str, endpoint: ChildEndpoint) -> list[dict[str, Any]]:
-        """All items of one child endpoint for one box; [] (and a warning) if the box vanished."""
+    def box_children(self, box: dict[str, Any], endpoint: ChildEndpoint) -> list[Any]:
+        """All items of one child endpoint for one keyed box row; [] (and a warning) if the box vanished.
+
+        The box's own counters bound a paged listing (``expected``): a page repeating forever ends
+        with an error naming the endpoint instead of running on.
+        """
+        items = self._children_or_gone(box, endpoint)
+        return [] if items is None else items
+
+    def box_newsfeed(self, box: dict[str, Any]) -> list[Any]:
+        """The box's newsfeed (its 50 newest events), counted in ``RunReport.history_calls``.
+
+        The caller decides whether to ask (streak_source/history_calls.py); a vanished box gives [].
+        """
+        items = self._children_or_gone(box, settings.BOX_NEWSFEED)
+        self.client.report.history_call(fetched=items is not None)
+        return [] if items is None else items
+
+    def _children_or_gone(self, box: dict[str, Any], endpoint: ChildEndpoint) -> list[Any] | None:
+        """One child endpoint's items for one box, or None (logged, counted) when the box answers 404."""
+        box_key = str(box["box_key"])
+        params = dict(endpoint.params)
         try:
             if endpoint.paged:
                 limit = getattr(self.page_sizes, endpoint.page_size_attr or "", settings.MAX_PAGE_SIZE)
-                return _flatten(self.client.iter_page_envelopes(endpoint.path, limit, box_key=box_key))
-            return self.client.get_list(endpoint.path, box_key=box_key)
+                return _flatten(self.client.iter_page_envelopes(
+                    endpoint.path, limit, params, expected=child_count(box, endpoint.counters), box_key=box_key
+                ))
+            return self.client.get_list(endpoint.path, params, box_key=box_key)
         except StreakNotFound:
             log.warning("box %s is gone (404 on GET %s): its %s are skipped", box_key, endpoint.path, endpoint.table)
             self.client.report.box_vanished(box_key)
-            return []
+            return None
 
-    def pipeline_newsfeed(self, pipeline_key: str) -> list[dict[str, Any]]:
+    def pipeline_newsfeed(self, pipeline_key: str) -> list[Any]:
         return self.client.get_list(
             settings.PIPELINE_NEWSFEED_PATH, {"detailLevel": settings.NEWSFEED_DETAIL_LEVEL}, pipeline_key=pipeline_key
         )
 
 
 def _flatten(pages: Iterator[list[Any]]) -> list[Any]:
-    return [item for page in pages for item in page if isinstance(item, dict)]
+    """Every item of every page, objects or not (the resources reject what is not an object)."""
+    return [item for page in pages for item in page]
+
+
+def _count(value: Any) -> int | None:
+    """A counter as an int, or None when it is missing or not a plain non-negative number."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value

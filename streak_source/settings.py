@@ -6,18 +6,17 @@ extraction needs) and the benchmarks read the very same numbers the source uses.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Final
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from streak_source import transform
 
 DEFAULT_BASE_URL: Final = "https://api.streak.com/api/"
 """Streak's current API root; every path below is relative to it (``v1/...``, ``v2/...``)."""
 
 DEFAULT_MAX_REQUESTS_PER_SECOND: Final = 10.0
 """Streak asks clients to stay at or under 10 requests/second (FAQ)."""
-
-DEFAULT_MAX_WORKERS: Final = 8
-"""Requests in flight at once. With ~100-150 ms of latency per call, 8 workers are enough to
-saturate a 10-40 req/s limit; the shared rate limiter, not this number, sets the pace."""
 
 MAX_PAGE_SIZE: Final = 1000
 """The largest `limit` Streak documents (tasks: 1..1000; contacts/organizations: capped at 1000).
@@ -55,13 +54,20 @@ BOX_THREADS_PATH: Final = "v1/boxes/{box_key}/threads"
 BOX_COMMENTS_PATH: Final = "v2/boxes/{box_key}/comments"
 BOX_MEETINGS_PATH: Final = "v2/boxes/{box_key}/meetings"
 BOX_FILES_PATH: Final = "v1/boxes/{box_key}/files"
+BOX_NEWSFEED_PATH: Final = "v1/boxes/{box_key}/newsfeed"
 
 NEWSFEED_DETAIL_LEVEL: Final = "ALL"
+"""``detailLevel`` of both newsfeeds (pipeline and per box): every entry, not the condensed view."""
+
+
+RowBuilder = Callable[[Any, dict[str, Any]], dict[str, Any]]
+"""(child item, parent box row) -> the row to load; see streak_source/transform.py."""
 
 
 @dataclass(frozen=True)
 class ChildEndpoint:
-    """A per-box child endpoint and the box counters that say whether it has anything to return."""
+    """Everything about one per-box child table, in one place: where it is read, how it pages,
+    which box counters say it is empty, how a row is built, its key and its timestamp columns."""
 
     table: str
     path: str
@@ -70,14 +76,39 @@ class ChildEndpoint:
     page_size_attr: str | None
     counters: tuple[str, ...]
     """Box fields whose sum is the number of child items; all zero means the call is skipped."""
+    build_row: RowBuilder = field(repr=False, compare=False)
+    key_column: str
+    timestamp_columns: tuple[str, ...]
+    """Epoch-ms columns declared as timestamps, so they exist (NULL) even when no row has one."""
+    params: tuple[tuple[str, str], ...] = ()
+    """Query parameters sent with every call (besides paging)."""
 
 
 CHILD_ENDPOINTS: Final[tuple[ChildEndpoint, ...]] = (
-    ChildEndpoint("box_tasks", BOX_TASKS_PATH, True, "tasks", ("taskTotal",)),
-    ChildEndpoint("box_threads", BOX_THREADS_PATH, False, None, ("gmailThreadCount",)),
-    ChildEndpoint("box_comments", BOX_COMMENTS_PATH, True, "comments", ("commentCount",)),
     ChildEndpoint(
-        "box_meetings", BOX_MEETINGS_PATH, True, "meetings", ("meetingNotesCount", "callLogCount")
+        "box_tasks", BOX_TASKS_PATH, True, "tasks", ("taskTotal",), transform.task_row, "task_key",
+        ("creation_date", "due_date", "last_status_change_date", "last_saved_timestamp"),
     ),
-    ChildEndpoint("box_files", BOX_FILES_PATH, False, None, ("fileCount",)),
+    ChildEndpoint(
+        "box_threads", BOX_THREADS_PATH, False, None, ("gmailThreadCount",), transform.thread_row, "thread_key",
+        ("creation_timestamp", "last_updated_timestamp", "last_email_timestamp"),
+    ),
+    ChildEndpoint(
+        "box_comments", BOX_COMMENTS_PATH, True, "comments", ("commentCount",), transform.comment_row,
+        "comment_key", ("timestamp", "last_saved_timestamp"),
+    ),
+    ChildEndpoint(
+        "box_meetings", BOX_MEETINGS_PATH, True, "meetings", ("meetingNotesCount", "callLogCount"),
+        transform.meeting_row, "meeting_key", ("creation_date", "start_timestamp", "last_saved_timestamp"),
+    ),
+    ChildEndpoint("box_files", BOX_FILES_PATH, False, None, ("fileCount",), transform.file_row, "file_key", ()),
 )
+"""The per-box child tables (benchmarks and the source read this one table)."""
+
+BOX_NEWSFEED: Final = ChildEndpoint(
+    "box_newsfeed", BOX_NEWSFEED_PATH, False, None, (), transform.box_newsfeed_row, "newsfeed_key",
+    ("timestamp", "last_saved_timestamp"), (("detailLevel", NEWSFEED_DETAIL_LEVEL),),
+)
+"""The per-box newsfeed (streak_api.md 6.13: a plain array of the box's 50 newest events). Not in
+:data:`CHILD_ENDPOINTS`: no box counter says it is empty, and a full load does not read it. Which boxes
+it is read for is decided by streak_source/history_calls.py (new boxes and boxes whose stage moved)."""

@@ -6,11 +6,14 @@ bigints (a ``timestamp`` hint alone does not convert them), so they are converte
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
+
+from streak_source.keys import as_key, entity_key
+from streak_source.people import contact_name, people, person_name
 
 # Timestamps outside this window are not real Streak times (year 1970..2200): kept raw instead.
 _MIN_MS = 0
@@ -107,34 +110,15 @@ def loadable(value: Any) -> Any:
 
 
 def entity_row(obj: Any, key_column: str, *aliases: str) -> dict[str, Any]:
-    """Copy an API object, name its key ``<entity>_key`` and drop the duplicate ``key`` aliases."""
+    """Copy an API object, name its key ``<entity>_key`` (see :func:`streak_source.keys.entity_key`)
+    and drop the duplicate ``key`` aliases. No usable key leaves ``<entity>_key`` None: the source
+    then quarantines the object in ``rejected_records`` instead of loading it."""
+    key = entity_key(obj, *aliases)
     row = dict(obj) if isinstance(obj, dict) else {"value": obj}
-    key = row.pop("key", None)
-    for alias in aliases:
-        alias_value = row.pop(alias, None)
-        key = key if key is not None else alias_value
+    for name in ("key", *aliases):
+        row.pop(name, None)
     row[key_column] = key
     return convert_timestamps(row)
-
-
-def person_name(entry: Any) -> str | None:
-    """The best human name in a sharing entry / user brief: full name, display name, then email."""
-    if not isinstance(entry, dict):
-        return entry if isinstance(entry, str) and entry else None
-    for name in ("fullName", "displayName", "email"):
-        value = entry.get(name)
-        if isinstance(value, str) and value.strip():
-            return value
-    return None
-
-
-def _people(entries: Any) -> tuple[list[str], list[str]]:
-    """Names and emails of a list of sharing entries / user briefs (non-lists give nothing)."""
-    if not isinstance(entries, list):
-        return [], []
-    names = [n for n in (person_name(e) for e in entries) if n]
-    emails = [e["email"] for e in entries if isinstance(e, dict) and isinstance(e.get("email"), str)]
-    return names, emails
 
 
 def user_row(user: Any, is_me: bool) -> dict[str, Any]:
@@ -149,16 +133,23 @@ def team_row(team: Any) -> dict[str, Any]:
     return row
 
 
+def team_members(team: Any) -> list[Any]:
+    """The raw ``members`` of a team (anything in the list, for the source to key or reject)."""
+    return _list(team.get("members")) if isinstance(team, dict) else []
+
+
+def team_member_row(member: Any, team_key: str | None) -> dict[str, Any]:
+    """A member with ``team_key`` and ``user_key`` (None when the member has no usable user key)."""
+    row = entity_row(member, "user_key", "userKey")
+    row.pop("teamKey", None)
+    row["team_key"] = team_key
+    return row
+
+
 def team_member_rows(team: Any) -> list[dict[str, Any]]:
-    """One row per member; members without a user key cannot be keyed and are kept with key None."""
-    if not isinstance(team, dict):
-        return []
-    team_key = team.get("key") or team.get("teamKey")
-    rows = []
-    for member in _list(team.get("members")):
-        if isinstance(member, dict):
-            rows.append(convert_timestamps({**member, "teamKey": team_key}))
-    return rows
+    """One row per member object (rows with ``user_key`` None are quarantined by the source)."""
+    team_key = entity_key(team, "teamKey")
+    return [team_member_row(m, team_key) for m in team_members(team) if isinstance(m, dict)]
 
 
 def stage_order_index(pipeline: Any) -> dict[str, int]:
@@ -195,13 +186,13 @@ def pipeline_row(pipeline: Any) -> dict[str, Any]:
 
 def stage_rows(pipeline: Any) -> list[dict[str, Any]]:
     """Stages with their funnel position; stages missing from ``stageOrder`` sort last."""
-    pipeline_key = (pipeline.get("key") or pipeline.get("pipelineKey")) if isinstance(pipeline, dict) else None
+    pipeline_key = entity_key(pipeline, "pipelineKey")
     order = stage_order_index(pipeline)
     rows = []
     for stage_key, stage in stages_map(pipeline).items():
         row = entity_row(stage, "stage_key", "stageKey")
         row["stage_key"] = stage_key
-        row["pipeline_key"] = loadable(pipeline_key)
+        row["pipeline_key"] = pipeline_key
         row.pop("pipelineKey", None)
         row["stage_order"] = order.get(stage_key)
         color = row.pop("color", None)
@@ -216,33 +207,65 @@ def stage_rows(pipeline: Any) -> list[dict[str, Any]]:
     return rows
 
 
+@dataclass(frozen=True)
+class FieldOption:
+    """One DROPDOWN item or TAG tag of a field: the ONE parse of ``dropdownSettings`` / ``tagSettings``."""
+
+    kind: str
+    """``DROPDOWN`` or ``TAG``."""
+    key: str | None
+    label: str | None
+    """``name`` for a dropdown item (``label`` tolerated); ``tag`` for a tag (``name``/``label`` tolerated)."""
+
+
+_OPTION_SETTINGS = (
+    ("DROPDOWN", "dropdownSettings", "items", ("name", "label")),
+    ("TAG", "tagSettings", "tags", ("tag", "name", "label")),
+)
+
+
+def field_options(field: Any) -> list[FieldOption]:
+    """Every option object of a field, in order (junk entries that are not objects are skipped)."""
+    if not isinstance(field, dict):
+        return []
+    options = []
+    for kind, settings_name, list_name, label_names in _OPTION_SETTINGS:
+        holder = field.get(settings_name)
+        for entry in _list(holder.get(list_name) if isinstance(holder, dict) else None):
+            if isinstance(entry, dict):
+                labels = (_label(entry.get(name)) for name in label_names)
+                options.append(FieldOption(kind, as_key(entry.get("key")), next((x for x in labels if x), None)))
+    return options
+
+
+def _label(value: Any) -> str | None:
+    """A usable label: a string as is, a scalar as its JSON text; objects and lists are no label."""
+    if value is None or isinstance(value, (dict, list)):
+        return None
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def field_option_rows(pipeline_key: Any, field: dict[str, Any]) -> list[dict[str, Any]]:
     """DROPDOWN items and TAG tags of a field, as (option_key, label) rows."""
-    rows = []
-    dropdown = field.get("dropdownSettings")
-    for item in _list(dropdown.get("items") if isinstance(dropdown, dict) else None):
-        if isinstance(item, dict):
-            rows.append({"option_key": item.get("key"), "label": item.get("name"), "option_kind": "DROPDOWN"})
-    tags = field.get("tagSettings")
-    for tag in _list(tags.get("tags") if isinstance(tags, dict) else None):
-        if isinstance(tag, dict):
-            rows.append({"option_key": tag.get("key"), "label": tag.get("tag"), "option_kind": "TAG"})
-    for position, row in enumerate(rows):
-        row.update(pipeline_key=pipeline_key, field_key=field.get("key"), option_order=position)
-    return [loadable(row) for row in rows]
+    field_key = entity_key(field, "fieldKey")
+    return [
+        {"option_key": option.key, "label": option.label, "option_kind": option.kind,
+         "pipeline_key": pipeline_key, "field_key": field_key, "option_order": position}
+        for position, option in enumerate(field_options(field))
+    ]
 
 
 def pipeline_field_rows(pipeline: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A pipeline's custom fields (with their position) and their dropdown/tag options."""
     if not isinstance(pipeline, dict):
         return [], []
-    pipeline_key = pipeline.get("key") or pipeline.get("pipelineKey")
+    pipeline_key = entity_key(pipeline, "pipelineKey")
     fields, options = [], []
     for position, field in enumerate(_list(pipeline.get("fields"))):
         if not isinstance(field, dict):
             continue
         row = entity_row(field, "field_key", "fieldKey")
-        row.update(pipeline_key=loadable(pipeline_key), field_order=position)
+        row.update(pipeline_key=pipeline_key, field_order=position)
         row.pop("dropdownSettings", None)
         row.pop("tagSettings", None)
         fields.append(row)
@@ -255,7 +278,7 @@ def box_row(box: Any, stage_name_by_key: dict[str, str | None]) -> dict[str, Any
     row = entity_row(box, "box_key", "boxKey")
     stage_key = row.get("stageKey")
     row["stage_name"] = loadable(stage_name_by_key.get(str(stage_key))) if stage_key is not None else None
-    names, emails = _people(row.get("assignedToSharingEntries"))
+    names, emails = people(row.get("assignedToSharingEntries"))
     row["assigned_to_names"] = ", ".join(names) or None
     row["assigned_to_emails"] = ", ".join(emails) or None
     row["owner_name"] = names[0] if names else None
@@ -267,7 +290,7 @@ def box_row(box: Any, stage_name_by_key: dict[str, str | None]) -> dict[str, Any
 def box_child_row(obj: Any, key_column: str, box: dict[str, Any], *aliases: str) -> dict[str, Any]:
     """A per-box child row; always carries the parent box's ``box_key`` and ``pipeline_key``."""
     row = entity_row(obj, key_column, *aliases)
-    row["boxKey"] = row.get("boxKey") or loadable(box.get("box_key") or box.get("boxKey") or box.get("key"))
+    row["boxKey"] = row.get("boxKey") or loadable(box.get("box_key"))
     row["pipelineKey"] = row.get("pipelineKey") or loadable(box.get("pipelineKey"))
     return row
 
@@ -277,7 +300,7 @@ def task_row(task: Any, box: dict[str, Any]) -> dict[str, Any]:
     assignees = row.get("assignedTo")
     if not isinstance(assignees, list) or not assignees:
         assignees = row.get("assignedToSharingEntries")
-    names, emails = _people(assignees)
+    names, emails = people(assignees)
     row["assignee_names"] = ", ".join(names) or None
     row["assignee_emails"] = ", ".join(emails) or None
     creator = row.get("creator") or row.get("creatorSharingEntry")
@@ -305,19 +328,6 @@ def snippet_row(snippet: Any) -> dict[str, Any]:
     return entity_row(snippet, "snippet_key", "snippetKey")
 
 
-def contact_name(contact: Any) -> str | None:
-    """``Given Family``, else the first email address: what a person calls a contact."""
-    if not isinstance(contact, dict):
-        return None
-    parts = [p for p in (contact.get("givenName"), contact.get("familyName")) if isinstance(p, str) and p.strip()]
-    if parts:
-        return " ".join(parts)
-    emails = contact.get("emailAddresses")
-    if isinstance(emails, list) and emails and isinstance(emails[0], str):
-        return emails[0]
-    return None
-
-
 def contact_row(contact: Any) -> dict[str, Any]:
     row = entity_row(contact, "contact_key", "contactKey")
     row["full_name"] = contact_name(contact)
@@ -328,14 +338,49 @@ def organization_row(organization: Any) -> dict[str, Any]:
     return entity_row(organization, "organization_key", "organizationKey", "orgKey")
 
 
-def newsfeed_row(entry: Any, pipeline_key: Any) -> dict[str, Any]:
-    """A pipeline history event. Entries may lack a key [L]: derive a stable one from the content."""
-    row = entity_row(entry, "newsfeed_key", "newsfeedEntryKey")
+NEWSFEED_KEY_NAMES = ("newsfeedItemKey", "key", "newsfeedEntryKey")
+"""Where a newsfeed entry's key is, in order: Streak sends ``newsfeedItemKey`` (streak_api.md 6.13);
+``key`` is the generic alias every entity may carry; ``newsfeedEntryKey`` is the name older clients
+used. An entry with none of them is quarantined, never keyed by a digest of its content."""
+
+NEWSFEED_VARIABLE_COLUMNS = {
+    "STAGE_KEY": "stage_key",
+    "BOX_NAME": "box_name",
+    "PIPELINE_NAME": "pipeline_name",
+    "STORY_AUTHOR_DISPLAY_NAME": "author_name",
+}
+"""``specificVariables`` entries promoted to their own column; all of them stay in ``specific_variables``."""
+
+
+def newsfeed_row(entry: Any, pipeline_key: Any, box_key: Any = None) -> dict[str, Any]:
+    """A history event in Streak's real shape (pipeline and per-box newsfeed alike): ``newsfeedItemKey``,
+    ``newsfeedEntryScope`` / ``Operation`` / ``Specific`` (-> ``scope``, ``operation``, ``specific``:
+    ``NEW_BOX``, ``EDIT_STAGE``...) and ``specificVariables`` (UPPER_SNAKE keys, kept whole as JSON;
+    STAGE_KEY, BOX_NAME, PIPELINE_NAME and STORY_AUTHOR_DISPLAY_NAME also get a column). The entry's own
+    ``pipelineKey`` / ``boxKey`` win; the parent's fill them in when absent. ``newsfeed_key`` None means
+    "quarantine"."""
+    key = next((k for k in (as_key(entry.get(n)) for n in NEWSFEED_KEY_NAMES) if k), None) if isinstance(
+        entry, dict) else None
+    row = entity_row(entry, "newsfeed_key", *NEWSFEED_KEY_NAMES)
+    row["newsfeed_key"] = key
     row["pipelineKey"] = row.get("pipelineKey") or loadable(pipeline_key)
-    if row["newsfeed_key"] is None:
-        digest = hashlib.sha1(json.dumps(entry, sort_keys=True, default=str).encode()).hexdigest()[:20]
-        row["newsfeed_key"] = f"{pipeline_key}:{digest}"
+    if box_key is not None:
+        row["boxKey"] = row.get("boxKey") or loadable(box_key)
+    for name, column in (("newsfeedEntryScope", "scope"), ("newsfeedEntryOperation", "operation"),
+                         ("newsfeedEntrySpecific", "specific")):
+        row[column] = row.pop(name, None)
+    variables = row.pop("specificVariables", None)
+    row["specific_variables"] = variables
+    variables = variables if isinstance(variables, dict) else {}
+    for name, column in NEWSFEED_VARIABLE_COLUMNS.items():
+        value = variables.get(name)
+        row[column] = value if isinstance(value, str) else None
     return row
+
+
+def box_newsfeed_row(entry: Any, box: dict[str, Any]) -> dict[str, Any]:
+    """A per-box newsfeed event: :func:`newsfeed_row` with the parent box's ``box_key``/``pipeline_key``."""
+    return newsfeed_row(entry, box.get("pipelineKey"), box.get("box_key"))
 
 
 def child_count(box: Any, counters: tuple[str, ...]) -> int | None:

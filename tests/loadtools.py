@@ -41,7 +41,7 @@ def table_counts(duckdb_path: Path, dataset: str = "crm") -> dict[str, int]:
 
 def run_in_process(source_args: Mapping[str, Any]) -> dict[str, Any]:
     """The main job's load, in this process (env decides the destination); its summary as a dict."""
-    from pipelines.runner import run_full_load
+    from pipelines.job import run_full_load
 
     return asdict(run_full_load(dict(source_args), progress=None))
 

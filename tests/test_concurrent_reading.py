@@ -6,7 +6,7 @@ read-only processes can share it, but a writer cannot get in while any of them i
 other way round a read-only open fails with "Could not set lock on file" while a writer holds it.
 
 So the main job never writes the file people read: it loads ``streak.duckdb.loading`` and renames
-it over ``streak.duckdb`` when tables and views are complete (pipelines/duckdb_swap.py). A reader
+it over ``streak.duckdb`` when tables and views are complete (streak_warehouse/duckdb_swap.py). A reader
 with the old file open keeps reading the previous copy and never blocks the load; a reader that
 opens after the rename gets the new copy; nobody ever sees half a load. The dashboard opens
 short-lived read-only connections and retries briefly on a lock error (another writer, e.g. a
@@ -42,7 +42,7 @@ pytestmark = pytest.mark.timeout(120)
 
 # A second process on the DuckDB file. "hold": one read-only connection, open until a line arrives
 # on stdin. "poll": what the dashboard does, until a line arrives on stdin: open read-only through
-# dashboards.queries.open_duckdb (short-lived, retried on the lock error), read, close, again.
+# dashboards.data.connection.open_duckdb (short-lived, retried on the lock error), read, close, again.
 READER = r"""
 import json, sys, threading, time
 sys.path.insert(0, sys.argv[3])
@@ -58,7 +58,8 @@ if mode == "hold":
     con.close()
     print(json.dumps({"closed": True, "load": still}), flush=True)
     sys.exit(0)
-from dashboards.queries import DatabaseBusy, open_duckdb
+from dashboards.data.connection import open_duckdb
+from dashboards.data.errors import DatabaseBusy
 stop = threading.Event()
 threading.Thread(target=lambda: (sys.stdin.readline(), stop.set()), daemon=True).start()
 seen, busy, retried, errors = [], 0, 0, []
@@ -192,7 +193,8 @@ def test_the_dashboard_is_told_busy_not_crashed_while_a_writer_holds_the_file(
     """The other direction, with the dashboard's own opener: while another process holds the write
     lock, open_duckdb retries briefly and raises DatabaseBusy (the page shows "a load is writing");
     once the writer is gone it opens at once."""
-    from dashboards.queries import DatabaseBusy, open_duckdb
+    from dashboards.data.connection import open_duckdb
+    from dashboards.data.errors import DatabaseBusy
 
     writer = subprocess.Popen(
         [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1]); print('writing', flush=True); "

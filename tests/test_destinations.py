@@ -8,7 +8,7 @@
   table of DuckDB and Postgres exactly as the last good run left it (full-content digests, and the
   DuckDB file byte for byte).
   See the README, "Replace: what \"atomic\" means here".
-* Bad destination configuration stops the main job before the extract, with one line and exit 1.
+* Bad destination configuration stops the main job before the extract, with one line and exit 3.
 
 Postgres tests use the root conftest's ``postgres_warehouse`` (a fresh database; skipped with the
 reason when no server is reachable, failed under STREAK_REQUIRE_SERVICES=1).
@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from pipelines.duckdb_swap import loading_path
 from streak_source.sandbox import Sandbox
+from streak_warehouse.persistent import registered
 from tests.destinations_support import (
     STAGING_DATASET,
     Reader,
@@ -49,9 +49,9 @@ def succeeded(result: Any) -> None:
     assert result.returncode == 0, f"exit {result.returncode}: {result.stderr}"
 
 
-def one_error_line(result: Any) -> str:
+def one_error_line(result: Any, status: int = 1) -> str:
     lines = result.stderr.strip().splitlines()
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == status, result.stderr
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
     return lines[0]
 
@@ -69,6 +69,9 @@ def warehouse(destination: str, request: pytest.FixtureRequest, dlt_dirs: Any) -
 
 
 BOTH = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
+WAREHOUSE_ONLY = {table.name for table in registered()} | {"wide_view_columns"}
+"""Tables the warehouse writes after the load (need SQL): the views' mapping and the tables kept
+across runs (load_history, box_stage_history, stage_transitions)."""
 
 
 # --------------------------------------------------------------------------- same account everywhere
@@ -88,14 +91,15 @@ def test_environment_alone_moves_the_load_from_duckdb_to_parquet_files(dlt_isola
         duck_schemas = db.schemas()
         duck_views = views_of(db.relations())
 
-    # every table as parquet files that DuckDB reads, with the same rows as the DuckDB load
-    assert parquet_counts(bucket) == duck_counts
+    # every table as parquet files that DuckDB reads, with the same rows as the DuckDB load (the
+    # tables the warehouse adds after the load, the views' mapping and load_history, need SQL)
+    assert parquet_counts(bucket) == {t: n for t, n in duck_counts.items() if t not in WAREHOUSE_ONLY}
     assert {t: duck_counts.get(t) for t in ACCOUNT_TABLES} == {t: truth[t] for t in ACCOUNT_TABLES}
 
     # DuckDB: a fresh file renamed over the old one (whole-file atomic replace): nothing staged, no leftovers
     assert summary_of(tmp_path / "duck.json")["replace_strategy"] == "new file renamed into place"
     assert STAGING_DATASET not in duck_schemas
-    assert not loading_path(dlt_isolated.duckdb_path).exists()
+    assert not list(dlt_isolated.root.glob("*.loading*"))
     assert duck_views and all(v.startswith("pipeline_") for v in duck_views)
 
     # filesystem has no staging dataset: the job says so and replaces the plain way; no views
@@ -131,18 +135,20 @@ def test_environment_alone_moves_the_load_and_the_dashboard_to_postgres(
     assert {t: pg_counts.get(t) for t in ACCOUNT_TABLES} == {t: truth[t] for t in ACCOUNT_TABLES}
     assert pg_views == duck_views and pg_views
     assert summary_of(tmp_path / "pg.json")["replace_strategy"] == "new schema renamed into place"
-    assert STAGING_DATASET not in pg_schemas and "crm_next" not in pg_schemas  # renamed into place
+    assert not [name for name in pg_schemas if name.startswith("crm_")]  # renamed into place, nothing staged
     with Reader(duckdb_path=dlt_isolated.duckdb_path) as db:  # the Postgres load left the file alone
         assert db.snapshot() == duck_before
 
     # the dashboard's data layer follows the same environment (postgres_warehouse set it here)
-    from dashboards import queries
+    from dashboards.data import connection, freshness
 
-    source = queries.resolve_source()
+    source = connection.resolve_source()
     assert (source.kind, source.destination_type) == ("dataset", "postgres")
-    run, _ = queries.connect(source)
-    shown = {row["table"]: row["rows"] for row in queries.row_counts(run).to_dict("records")}
-    assert {t: n for t, n in shown.items() if not t.startswith("_dlt")} == pg_counts
+    run, _ = connection.connect(source)
+    shown = {row["table"]: row["rows"] for row in freshness.row_counts(run).to_dict("records")}
+    shown = {t: n for t, n in shown.items() if not t.startswith("_dlt")}
+    assert set(pg_counts) - set(shown) <= WAREHOUSE_ONLY  # the dashboard may leave its bookkeeping out
+    assert shown == {t: pg_counts[t] for t in shown}
     view_rows = [int(run.df(f'SELECT COUNT(*) AS n FROM "{view}"')["n"].iloc[0]) for view in sorted(pg_views)]
     assert sum(view_rows) == pg_counts["boxes"]  # one row per box, in its pipeline's wide view
 
@@ -178,7 +184,7 @@ def test_a_duckdb_load_failing_after_every_table_is_written_leaves_the_old_file_
     byte, and no temporary file behind."""
     import hashlib
 
-    import streak_source.views
+    import streak_warehouse.views
 
     with Sandbox(boxes=20, seed=41) as old:
         run_in_process({"api_key": old.api_key, "base_url": old.base_url, "max_requests_per_second": 500})
@@ -187,48 +193,48 @@ def test_a_duckdb_load_failing_after_every_table_is_written_leaves_the_old_file_
     def refuse(pipeline: Any) -> list[str]:
         raise RuntimeError("views refused")
 
-    monkeypatch.setattr(streak_source.views, "create_wide_views", refuse)
+    monkeypatch.setattr(streak_warehouse.views, "create_wide_views", refuse)
     with Sandbox(boxes=30, seed=42) as new:
         with pytest.raises(RuntimeError, match="views refused"):
             run_in_process({"api_key": new.api_key, "base_url": new.base_url, "max_requests_per_second": 500})
     assert hashlib.sha256(dlt_isolated.duckdb_path.read_bytes()).hexdigest() == digest_before
-    assert not loading_path(dlt_isolated.duckdb_path).exists()
+    assert not list(dlt_isolated.root.glob("*.loading*"))
 
 
 @pytest.mark.postgres
 def test_a_postgres_load_failing_after_every_table_is_written_leaves_crm_exactly_as_before(
     postgres_warehouse: str, dlt_isolated: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Postgres is loaded into a fresh schema, ``crm_next``, renamed to ``crm`` in one transaction
-    only when tables and views are complete. A failure at the last step (the views) leaves every
-    table, view and dlt table of ``crm`` exactly as before; the next run clears the leftover schema
-    and publishes a complete copy."""
-    import streak_source.views
+    """Postgres is loaded into a fresh schema of the run's own (``crm_load_<run id>``), renamed to
+    ``crm`` in one transaction only when tables and views are complete. A failure at the last step
+    (the views) leaves every table, view and dlt table of ``crm`` exactly as before and drops its own
+    fresh schema; the next run publishes a complete copy."""
+    import streak_warehouse.views
 
     where = {"postgres_url": postgres_warehouse}
     with Sandbox(boxes=20, seed=41) as old:
         run_in_process({"api_key": old.api_key, "base_url": old.base_url, "max_requests_per_second": 500})
     with Reader(**where) as db:
         before = db.snapshot()
-    real_views = streak_source.views.create_wide_views
+    real_views = streak_warehouse.views.create_wide_views
 
     def refuse(pipeline: Any) -> list[str]:
         raise RuntimeError("views refused")
 
-    monkeypatch.setattr(streak_source.views, "create_wide_views", refuse)
+    monkeypatch.setattr(streak_warehouse.views, "create_wide_views", refuse)
     with Sandbox(boxes=30, seed=42) as new:
         args = {"api_key": new.api_key, "base_url": new.base_url, "max_requests_per_second": 500}
         with pytest.raises(RuntimeError, match="views refused"):
             run_in_process(args)
         with Reader(**where) as db:
             assert before and changed(before, db.snapshot()) == {}
-            assert "crm_next" in db.schemas()  # the unpublished copy, left for the next run to clear
-        monkeypatch.setattr(streak_source.views, "create_wide_views", real_views)
+            assert not [name for name in db.schemas() if name.startswith("crm_load_")]  # discarded
+        monkeypatch.setattr(streak_warehouse.views, "create_wide_views", real_views)
         summary = run_in_process(args)
         truth = new.ground_truth()
     with Reader(**where) as db:
         assert {t: db.count(t) for t in ACCOUNT_TABLES} == {t: truth[t] for t in ACCOUNT_TABLES}
-        assert "crm_next" not in db.schemas()
+        assert not [name for name in db.schemas() if name.startswith("crm_")]
         assert views_of(db.relations()) == set(summary["views"]) and summary["views"]
 
 
@@ -261,7 +267,7 @@ def test_bad_destination_configuration_stops_the_job_before_the_extract_in_one_l
     env.update({"SOURCES__STREAK__API_KEY": "some-key", "SOURCES__STREAK__BASE_URL": f"http://127.0.0.1:{port}/api/",
                 "RUNTIME__REQUEST_MAX_ATTEMPTS": "1"})
     result = run_main_job(["--quiet"], env=env, timeout=120)
-    line = one_error_line(result)
+    line = one_error_line(result, status=3)
     assert expected.format(port=port) in line
     assert password not in result.stderr + result.stdout
     assert not dlt_isolated.duckdb_path.exists()

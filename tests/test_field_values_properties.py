@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from streak_source.field_values import (
-    BOX_FIELD_VALUE_COLUMN_NAMES,
+    BOX_FIELD_VALUES_COLUMNS,
     DECODE_STATUSES,
     FIELD_TYPES,
     NameLookups,
@@ -199,7 +199,7 @@ def test_one_row_per_field_with_a_value_and_nothing_lost(
     assert [row["field_key"] for row in rows] == list(with_value)
     for row in rows:
         value = with_value[row["field_key"]]
-        assert tuple(row) == BOX_FIELD_VALUE_COLUMN_NAMES
+        assert tuple(row) == tuple(BOX_FIELD_VALUES_COLUMNS)
         assert row["value_raw"] == compact(value)
         assert row["decode_status"] in DECODE_STATUSES
         if row["decode_status"] == "ok":

@@ -60,7 +60,7 @@ def test_skip_or_fail_skips_unless_services_are_required(
 
 
 def test_dlt_isolated_points_dlt_and_the_project_at_a_temp_dir(dlt_isolated) -> None:
-    from streak_source.warehouse import default_duckdb_path
+    from streak_warehouse.destination import default_duckdb_path
 
     assert os.environ["DLT_PROJECT_DIR"] == str(REPO_ROOT)
     assert Path(os.environ["DLT_DATA_DIR"]) == dlt_isolated.pipelines_dir.parent
@@ -79,7 +79,7 @@ def test_dlt_isolated_keeps_pipeline_state_in_the_temp_dir(dlt_isolated) -> None
 def _load_probe_rows(pipeline_name: str):
     import dlt
 
-    from streak_source.warehouse import DATASET_NAME, warehouse_destination
+    from streak_warehouse.destination import DATASET_NAME, warehouse_destination
 
     pipeline = dlt.pipeline(
         pipeline_name=pipeline_name, destination=warehouse_destination(), dataset_name=DATASET_NAME
@@ -143,7 +143,7 @@ def test_postgres_warehouse_sends_the_project_destination_there(
 ) -> None:
     import psycopg2
 
-    from streak_source.warehouse import configured_destination_type
+    from streak_warehouse.destination import configured_destination_type
 
     assert configured_destination_type() == "postgres"
     _load_probe_rows("infra_postgres_probe")

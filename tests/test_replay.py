@@ -31,6 +31,12 @@ def test_replayed_load_reproduces_the_recorded_account(dlt_isolated: Any, monkey
         assert cassette.play_count == meta["api_calls"] == summary["api_calls"]
     counts = table_counts(dlt_isolated.duckdb_path)
     assert {t: counts.get(t) for t in ACCOUNT_TABLES} == {t: meta["ground_truth"][t] for t in ACCOUNT_TABLES}
+    import duckdb
+
+    with duckdb.connect(str(dlt_isolated.duckdb_path), read_only=True) as con:  # the real newsfeed shape
+        moves = con.execute("select count(*), count(stage_key) from crm.pipeline_newsfeed where specific = 'EDIT_STAGE'")
+        total, with_stage = moves.fetchall()[0]
+    assert total > 0 and with_stage == total
 
 
 def test_cassette_holds_no_credentials() -> None:

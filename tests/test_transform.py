@@ -4,14 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
+from streak_source.field_values import field_options as decoder_options
+from streak_source.keys import entity_key
+from streak_source.people import task_assignee_rows
 from streak_source.settings import CHILD_ENDPOINTS
 from streak_source.transform import (
+    FieldOption,
     box_child_row,
+    box_newsfeed_row,
     box_row,
     child_count,
     contact_row,
     convert_timestamps,
     epoch_ms_to_datetime,
+    field_options,
     newsfeed_row,
     pipeline_field_rows,
     pipeline_row,
@@ -73,8 +79,8 @@ def test_user_and_team_rows_use_entity_keys() -> None:
             "members": [{"userKey": "u1", "role": "Owner", "inviteDate": MS}, {"userKey": "u2", "role": "Member"}]}
     assert team_row(team) == {"team_key": "t1", "name": "Team", "creationDate": AT}
     members = team_member_rows(team)
-    assert [m["userKey"] for m in members] == ["u1", "u2"]
-    assert all(m["teamKey"] == "t1" for m in members)
+    assert [m["user_key"] for m in members] == ["u1", "u2"]
+    assert all(m["team_key"] == "t1" for m in members)
     assert members[0]["inviteDate"] == AT
     assert team_member_rows("not a team") == []
 
@@ -159,12 +165,97 @@ def test_contact_full_name_falls_back_to_email() -> None:
     assert contact_row({"key": "c"})["full_name"] is None
 
 
-def test_newsfeed_rows_get_stable_keys_when_streak_sends_none() -> None:
-    entry = {"timestamp": MS, "newsfeedEntryOperation": "UPDATE", "boxKey": "b1"}
-    first, second = newsfeed_row(dict(entry), "p1"), newsfeed_row(dict(entry), "p1")
-    assert first["newsfeed_key"] == second["newsfeed_key"] and first["newsfeed_key"].startswith("p1:")
-    assert newsfeed_row({**entry, "timestamp": MS + 1}, "p1")["newsfeed_key"] != first["newsfeed_key"]
-    assert newsfeed_row({"key": "n1"}, "p1")["newsfeed_key"] == "n1"
+# A real Streak newsfeed entry (streak_api.md 6.13; TS SDK field list), as /v1/pipelines/{k}/newsfeed sends it.
+REAL_NEWSFEED_ENTRY = {
+    "newsfeedItemKey": "agxzfm1haWxmb29nYWVyGQsSDE5ld3NmZWVkSXRlbRiAgIDY9ZmNCgw",
+    "boxKey": "agxzfm1haWxmb29nYWVyEQsSBENhc2UYgICA2NqVgQsM",
+    "pipelineKey": "agxzfm1haWxmb29nYWVyFQsSCFdvcmtmbG93GICAgNiVy4sKDA",
+    "creatorKey": "agxzfm1haWxmb29nYWVyEQsSBFVzZXIYgICAgICAgAoM",
+    "timestamp": MS,
+    "lastSavedTimestamp": MS,
+    "newsfeedEntryScope": "BOX",
+    "newsfeedEntryOperation": "UPDATE",
+    "newsfeedEntrySpecific": "EDIT_STAGE",
+    "specificVariables": {"STAGE_KEY": "5003", "BOX_NAME": "Acme renewal", "PIPELINE_NAME": "Sales",
+                          "STORY_AUTHOR_DISPLAY_NAME": "Ada Lovelace"},
+    "storyTextBox": "Ada Lovelace moved this box to Negotiation",
+    "storyTextPipeline": "Ada Lovelace moved Acme renewal to Negotiation",
+    "collapsedEntries": [],
+    "moved": True,
+}
+
+
+def test_newsfeed_row_reads_the_real_streak_shape() -> None:
+    """Issue 11 #10: key from newsfeedItemKey, specifics and UPPER_SNAKE variables as columns."""
+    row = newsfeed_row(dict(REAL_NEWSFEED_ENTRY), "ignored-when-the-entry-has-one")
+    assert row["newsfeed_key"] == REAL_NEWSFEED_ENTRY["newsfeedItemKey"]
+    assert (row["specific"], row["scope"], row["operation"]) == ("EDIT_STAGE", "BOX", "UPDATE")
+    assert (row["stage_key"], row["box_name"], row["pipeline_name"], row["author_name"]) == (
+        "5003", "Acme renewal", "Sales", "Ada Lovelace")
+    assert row["specific_variables"] == REAL_NEWSFEED_ENTRY["specificVariables"]
+    assert row["boxKey"] == REAL_NEWSFEED_ENTRY["boxKey"] and row["pipelineKey"] == REAL_NEWSFEED_ENTRY["pipelineKey"]
+    assert row["timestamp"] == AT and row["lastSavedTimestamp"] == AT
+    assert "newsfeedItemKey" not in row and "newsfeedEntrySpecific" not in row
+
+
+def test_newsfeed_key_fallbacks_and_no_digest() -> None:
+    new_box = {"newsfeedEntrySpecific": "NEW_BOX", "specificVariables": {"BOX_NAME": "Zed"}, "timestamp": MS}
+    assert newsfeed_row({**new_box, "key": "k1"}, "p1")["newsfeed_key"] == "k1"
+    assert newsfeed_row({**new_box, "newsfeedEntryKey": "old"}, "p1")["newsfeed_key"] == "old"
+    assert newsfeed_row({**new_box, "newsfeedItemKey": "item", "key": "k1"}, "p1")["newsfeed_key"] == "item"
+    keyless = newsfeed_row(dict(new_box), "p1")
+    assert keyless["newsfeed_key"] is None  # quarantined by the source, never keyed by a digest
+    assert keyless["stage_key"] is None and keyless["box_name"] == "Zed" and keyless["pipelineKey"] == "p1"
+
+
+def test_box_newsfeed_row_is_the_newsfeed_row_with_the_parent_box() -> None:
+    """Issue 13: the per-box newsfeed goes through the same builder; the parent fills in what is missing."""
+    box = box_row({"key": "b9", "pipelineKey": "p9"}, {})
+    own = box_newsfeed_row(dict(REAL_NEWSFEED_ENTRY), box)
+    assert own == newsfeed_row(dict(REAL_NEWSFEED_ENTRY), "p9")  # the entry's own keys win
+    bare = {k: v for k, v in REAL_NEWSFEED_ENTRY.items() if k not in ("boxKey", "pipelineKey")}
+    row = box_newsfeed_row(bare, box)
+    assert (row["boxKey"], row["pipelineKey"], row["stage_key"]) == ("b9", "p9", "5003")
+    assert "boxKey" not in newsfeed_row(bare, "p9")  # the pipeline newsfeed invents no box
+
+
+def test_task_assignees_one_row_per_person_whatever_the_shape() -> None:
+    """Issue 11 #4: the bridge behind "tasks per assignee" (each task counted once per assignee)."""
+    box = {"box_key": "b1", "pipelineKey": "p"}
+    task = task_row({"key": "t1", "assignedTo": [
+        {"userKey": "u1", "email": "Ada@X.io", "fullName": "Ada"},
+        {"userKey": "u1", "email": "ada@x.io", "fullName": "Ada"},  # listed twice: one row
+        {"email": "Bo@X.io", "displayName": "Bo"},
+        {"fullName": "Cy"},
+        "dee@x.io",
+        {"avatarUrl": "nobody"},
+    ]}, box)
+    rows = task_assignee_rows(task)
+    assert [(r["assignee_id"], r["user_key"], r["email"], r["name"]) for r in rows] == [
+        ("u1", "u1", "Ada@X.io", "Ada"), ("bo@x.io", None, "Bo@X.io", "Bo"), ("Cy", None, None, "Cy"),
+        ("dee@x.io", None, "dee@x.io", None)]
+    assert {(r["task_key"], r["box_key"], r["pipeline_key"]) for r in rows} == {("t1", "b1", "p")}
+    legacy = task_row({"key": "t2", "assignedTo": [], "assignedToSharingEntries": [{"userKey": "u9"}]}, box)
+    assert [r["assignee_id"] for r in task_assignee_rows(legacy)] == ["u9"]
+    assert task_assignee_rows(task_row({"key": "t3"}, box)) == []
+
+
+def test_entity_key_is_one_rule() -> None:
+    assert entity_key({"key": "a", "boxKey": "b"}, "boxKey") == "a"
+    assert entity_key({"key": "", "boxKey": "b"}, "boxKey") == "b"
+    assert entity_key({"key": None, "boxKey": 7}, "boxKey") == "7"
+    for junk in ({}, {"key": None}, {"key": "  "}, {"key": True}, {"key": {"a": 1}}, None, "box", ["k"]):
+        assert entity_key(junk, "boxKey") is None, junk
+
+
+def test_field_options_parse_once_for_the_table_and_the_decoder() -> None:
+    field = {"key": "1002", "dropdownSettings": {"items": [{"key": "9001", "name": "Web"}, {"key": 9005, "label": "L"},
+                                                          {"name": "no key"}, "junk"]},
+             "tagSettings": {"tags": [{"key": "9003", "tag": "hot"}, {"key": "9004"}]}}
+    assert field_options(field) == [FieldOption("DROPDOWN", "9001", "Web"), FieldOption("DROPDOWN", "9005", "L"),
+                                    FieldOption("DROPDOWN", None, "no key"), FieldOption("TAG", "9003", "hot"),
+                                    FieldOption("TAG", "9004", None)]
+    assert decoder_options(field) == {"9001": "Web", "9005": "L", "9003": "hot"}
 
 
 def test_child_count_is_unknown_when_a_counter_is_missing() -> None:
@@ -174,3 +265,19 @@ def test_child_count_is_unknown_when_a_counter_is_missing() -> None:
     assert child_count({"meetingNotesCount": 0}, meetings.counters) is None
     assert child_count({"meetingNotesCount": "2", "callLogCount": 0}, meetings.counters) is None
     assert child_count({"meetingNotesCount": True, "callLogCount": 0}, meetings.counters) is None
+
+
+def test_name_clashes_are_suffixed_the_same_whatever_the_key_order() -> None:
+    """Issue 12 #9: names dlt would fold into one column keep every value, deterministically."""
+    from streak_source.clashes import resolve_clashes
+
+    forward = {"DealSize": 1, "deal_size": "two", "!!!": "bangs", "🔥": "fire", "deal_size_2": "taken"}
+    backward = dict(reversed(list(forward.items())))
+    for row in (forward, backward):
+        assert resolve_clashes(row) == 2
+        # the keeper keeps its own name (dlt makes "!!!" column x); the others get the first free suffix
+        assert {k: row[k] for k in sorted(row)} == {
+            "!!!": "bangs", "deal_size": "two", "deal_size_2": "taken", "deal_size_3": 1, "x_2": "fire"}
+    assert {k: forward[k] for k in sorted(forward)} == {k: backward[k] for k in sorted(backward)}
+    plain = {"box_key": "b", "name": "n"}
+    assert resolve_clashes(plain) == 0 and plain == {"box_key": "b", "name": "n"}

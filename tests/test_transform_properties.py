@@ -25,7 +25,9 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from streak_source.keys import as_key, entity_key
 from streak_source.transform import (
+    NEWSFEED_KEY_NAMES,
     box_row,
     child_count,
     comment_row,
@@ -137,8 +139,10 @@ contacts = obj(key=keys, contactKey=keys, givenName=texts, familyName=texts,
                emailAddresses=st.lists(st.one_of(texts, json_values), max_size=3), creationDate=timestamps)
 organizations = obj(key=keys, organizationKey=keys, orgKey=keys, name=texts, domains=st.lists(texts, max_size=2),
                     creationDate=timestamps)
-newsfeed = obj(key=keys, newsfeedEntryKey=keys, pipelineKey=keys, specificVerb=texts, timestamp=timestamps,
-               boxKey=keys)
+newsfeed = obj(newsfeedItemKey=keys, key=keys, newsfeedEntryKey=keys, pipelineKey=keys, timestamp=timestamps,
+               boxKey=keys, newsfeedEntrySpecific=texts, newsfeedEntryScope=texts, newsfeedEntryOperation=texts,
+               specificVariables=obj(STAGE_KEY=texts, BOX_NAME=texts, STORY_AUTHOR_DISPLAY_NAME=texts),
+               lastSavedTimestamp=timestamps)
 
 # --------------------------------------------------------------------------------- invariants
 
@@ -155,8 +159,16 @@ _KEY_ALIASES: dict[str, tuple[str, ...]] = {
     "comment_key": ("key", "commentKey"),
     "meeting_key": ("key", "meetingKey"),
     "file_key": ("key", "fileKey"),
-    "newsfeed_key": ("key", "newsfeedEntryKey"),
+    "newsfeed_key": NEWSFEED_KEY_NAMES,
 }
+
+
+def expected_key(source: dict[str, Any], key_column: str) -> str | None:
+    """The one key rule (streak_source.keys); newsfeed entries look at ``newsfeedItemKey`` first."""
+    names = _KEY_ALIASES[key_column]
+    if key_column == "newsfeed_key":
+        return next((k for k in (as_key(source.get(n)) for n in names) if k is not None), None)
+    return entity_key(source, *(n for n in names if n != "key"))
 
 
 def same(a: Any, b: Any) -> bool:
@@ -218,9 +230,7 @@ def check_entity(row: Any, source: Any, key_column: str, dropped: tuple[str, ...
         assert same(row.get("value"), as_loaded(source))
         return
     aliases = _KEY_ALIASES[key_column]
-    first_key = next((source[a] for a in aliases if source.get(a) is not None), None)
-    if key_column != "newsfeed_key" or first_key is not None:
-        assert same(row[key_column], as_loaded(first_key))
+    assert row[key_column] == expected_key(source, key_column)  # None: the source quarantines the object
     for name, value in source.items():
         if name in aliases or name in dropped or name in added or name == key_column:
             continue
@@ -232,7 +242,7 @@ def check_child(row: dict[str, Any], item: Any, box: dict[str, Any], key_column:
     check_entity(row, item, key_column, dropped=("boxKey", "pipelineKey"))
     assert "boxKey" in row and "pipelineKey" in row
     own = item if isinstance(item, dict) else {}
-    expected_box = own.get("boxKey") or box.get("box_key") or box.get("boxKey") or box.get("key")
+    expected_box = own.get("boxKey") or box.get("box_key")  # the parent is a built box row
     assert same(row["boxKey"], as_loaded(expected_box))
     assert same(row["pipelineKey"], as_loaded(own.get("pipelineKey") or box.get("pipelineKey")))
 
@@ -398,14 +408,21 @@ def test_organization_row(organization: Any) -> None:
 
 @BUDGET
 @given(entry=newsfeed, pipeline_key=keys)
-def test_newsfeed_row_always_has_a_stable_key(entry: Any, pipeline_key: Any) -> None:
+def test_newsfeed_row_keeps_everything_and_never_invents_a_key(entry: Any, pipeline_key: Any) -> None:
     before = copy.deepcopy(entry)
     row = newsfeed_row(entry, pipeline_key)
-    check_entity(row, before, "newsfeed_key", dropped=("pipelineKey",))
-    assert row["newsfeed_key"] is not None
-    assert same(newsfeed_row(copy.deepcopy(before), pipeline_key)["newsfeed_key"], row["newsfeed_key"])
-    own = before.get("pipelineKey") if isinstance(before, dict) else None
+    moved = ("pipelineKey", "newsfeedEntryScope", "newsfeedEntryOperation", "newsfeedEntrySpecific", "specificVariables")
+    check_entity(row, before, "newsfeed_key", dropped=moved)
+    if not isinstance(before, dict):
+        return
+    own = before.get("pipelineKey")
     assert same(row["pipelineKey"], as_loaded(own or pipeline_key))
+    for name, column in (("newsfeedEntryScope", "scope"), ("newsfeedEntryOperation", "operation"),
+                         ("newsfeedEntrySpecific", "specific"), ("specificVariables", "specific_variables")):
+        assert same(row[column], as_loaded(before.get(name)))
+    variables = before.get("specificVariables") if isinstance(before.get("specificVariables"), dict) else {}
+    stage_key = variables.get("STAGE_KEY")
+    assert row["stage_key"] == (stage_key if isinstance(stage_key, str) else None)
 
 
 @BUDGET
@@ -441,9 +458,10 @@ def _odd_account_middleware(app: Any, odd: dict[str, Any]) -> Any:
     keep = {"key", "boxKey", "pipelineKey", "teamKey", "userKey", "stageKey", "results", "hasNextPage", "cursor",
             "taskTotal", "gmailThreadCount", "commentCount", "meetingNotesCount", "callLogCount", "fileCount",
             "members", "stages", "stageOrder", "fields", "contactKey", "organizationKey", "threadKey", "taskKey",
-            "commentKey", "meetingKey", "fileKey", "snippetKey", "newsfeedEntryKey", "type", "dropdownSettings",
+            "commentKey", "meetingKey", "fileKey", "snippetKey", "newsfeedEntryKey", "newsfeedItemKey", "type", "dropdownSettings",
             "tagSettings", "boxCount", "items", "tags"}
-    key_names = ("key", "boxKey", "userKey", "teamKey", "pipelineKey", "contactKey", "newsfeedEntryKey")
+    key_names = ("key", "boxKey", "userKey", "teamKey", "pipelineKey", "contactKey", "newsfeedEntryKey",
+                 "newsfeedItemKey")
 
     def corrupt(value: Any) -> Any:
         if isinstance(value, list):

@@ -1,4 +1,4 @@
-"""Per-pipeline wide views (streak_source.views): the pure SQL builder, then real DuckDB/Postgres runs."""
+"""Per-pipeline wide views (streak_warehouse.views): the pure SQL builder, then real DuckDB/Postgres runs."""
 
 from __future__ import annotations
 
@@ -18,12 +18,13 @@ from streak_source.field_values import (
     box_field_value_rows,
     index_fields,
 )
-from streak_source.views import (
+from streak_warehouse.views import (
     CORE_COLUMN_NAMES,
     MAX_IDENTIFIER_BYTES,
     ansi_dialect,
     create_wide_views,
     drop_wide_views,
+    mapping_rows,
     plan_wide_views,
     stale_view_names,
     wide_view_sql,
@@ -68,7 +69,7 @@ def test_view_and_columns_are_named_by_dlt_naming_convention() -> None:
         [field("p1", "1001", "Deal size"), field("p1", "1002", "Close Date", "DATE")], name="Sales EMEA"
     )
     assert plan.view_name == "pipeline_sales_emea"
-    assert plan.column_names == CORE_COLUMN_NAMES + ("deal_size", "close_date")
+    assert CORE_COLUMN_NAMES + tuple(field_columns(plan)) == CORE_COLUMN_NAMES + ("deal_size", "close_date")
 
 
 def test_fields_follow_field_order_missing_orders_last_then_numeric_key() -> None:
@@ -94,7 +95,7 @@ def test_fields_normalizing_alike_all_get_their_key_as_suffix() -> None:
 def test_field_named_like_a_core_column_is_suffixed_and_core_column_kept() -> None:
     plan = one_plan([field("p1", "1001", "Stage Name"), field("p1", "1002", "BOX_KEY")])
     assert field_columns(plan) == ["stage_name_1001", "box_key_1002"]
-    assert plan.column_names[: len(CORE_COLUMN_NAMES)] == CORE_COLUMN_NAMES
+    assert [row["column_name"] for row in mapping_rows([plan])][: len(CORE_COLUMN_NAMES)] == list(CORE_COLUMN_NAMES)
 
 
 def test_collisions_are_case_insensitive_even_with_a_case_preserving_naming() -> None:
@@ -266,21 +267,25 @@ def test_stale_views_are_the_unclaimed_pipeline_views_only() -> None:
 # --- SQL ------------------------------------------------------------------------------------------
 
 
-def test_sql_drops_then_creates_with_one_left_join_per_field() -> None:
-    plan = one_plan([field("p1", "1001", "Deal size", order=0), field("p1", "1002", "Score", "FORMULA", 1)])
+def test_sql_drops_then_creates_with_one_pivot_of_the_field_values() -> None:
+    plan = one_plan([field("p1", "1001", "Deal size", order=0), field("p1", "1002", "Score", "FORMULA", 1),
+                     field("p1", "1003", "Signed", "CHECKBOX", 2)])
     drop, create = wide_view_sql(plan, ansi_dialect("crm"))
     assert drop == 'DROP VIEW IF EXISTS "crm"."pipeline_sales"'
     assert create.startswith('CREATE VIEW "crm"."pipeline_sales" AS\nSELECT\n')
     assert 'FROM "crm"."boxes" AS b' in create
     stages_join = 'LEFT JOIN "crm"."stages" AS s ON s."pipeline_key" = b."pipeline_key"'
     assert stages_join + ' AND s."stage_key" = b."stage_key"' in create
-    assert (
-        'LEFT JOIN "crm"."box_field_values" AS f1 ON f1."box_key" = b."box_key" AND f1."field_key" = \'1001\''
-        in create
-    )
-    assert 'f1."value_text" AS "deal_size"' in create and 'f2."value_number" AS "score"' in create
+    # one scan of box_field_values, grouped by box, one CASE per field (not one join per field)
+    assert create.count('"crm"."box_field_values"') == 1
+    assert 'GROUP BY "box_key"\n) AS v ON v."box_key" = b."box_key"' in create
+    assert 'MAX(CASE WHEN "field_key" = E\'1001\' THEN "value_text" END) AS "c1"' in create
+    assert 'MAX(CASE WHEN "field_key" = E\'1002\' THEN "value_number" END) AS "c2"' in create
+    assert 'BOOL_OR(CASE WHEN "field_key" = E\'1003\' THEN "value_bool" END) AS "c3"' in create  # no max(bool) in PG
+    assert 'WHERE "pipeline_key" = E\'p1\'\n    GROUP BY' in create
+    assert 'v."c1" AS "deal_size"' in create and 'v."c2" AS "score"' in create
     assert 'b."name" AS "box_name"' in create and 's."stage_order" AS "stage_order"' in create
-    assert create.rstrip().endswith("WHERE b.\"pipeline_key\" = 'p1'")
+    assert create.rstrip().endswith("WHERE b.\"pipeline_key\" = E'p1'")
     assert create.index('AS "deal_size"') < create.index('AS "score"')
 
 
@@ -292,8 +297,8 @@ def test_nasty_names_and_keys_stay_inside_identifiers_and_literals() -> None:
     )
     drop, create = wide_view_sql(plan, ansi_dialect("crm"))
     assert '"x""; DROP TABLE boxes; --"' in create
-    assert "'1''; DROP TABLE boxes; --'" in create
-    assert "WHERE b.\"pipeline_key\" = 'p''1'" in create
+    assert "E'1''; DROP TABLE boxes; --'" in create
+    assert "WHERE b.\"pipeline_key\" = E'p''1'" in create
     for statement, kind in ((drop, sqlglot.exp.Drop), (create, sqlglot.exp.Create)):
         for dialect in ("postgres", "duckdb"):
             parsed = sqlglot.parse(statement, read=dialect)
@@ -313,8 +318,8 @@ def test_missing_tables_and_columns_become_typed_nulls() -> None:
     }
     create = wide_view_sql(plan, ansi_dialect("crm"), available)[1]
     assert 'CAST(NULL AS BOOLEAN) AS "signed"' in create
-    assert 'f2."value_text" AS "deal"' in create
-    assert "AS f1" not in create  # no join for a column that does not exist
+    assert 'v."c2" AS "deal"' in create
+    assert '"c1"' not in create  # nothing pivoted for a column that does not exist
     assert 'CAST(NULL AS BIGINT) AS "stage_order"' in create and '"stages"' not in create
     assert 'CAST(NULL AS TIMESTAMP WITH TIME ZONE) AS "creation_timestamp"' in create
     assert 'CAST(NULL AS VARCHAR) AS "owner_name"' in create
@@ -637,10 +642,10 @@ def test_no_views_on_a_filesystem_destination(dlt_isolated: Any, caplog: pytest.
         pipelines_dir=str(dlt_isolated.pipelines_dir),
     )
     pipeline.run(dlt.resource([{"pipeline_key": "p1", "name": "Sales"}], name="pipelines"))
-    with caplog.at_level(logging.WARNING, logger="streak_source.views"):
+    with caplog.at_level(logging.WARNING, logger="streak_warehouse.sql"):
         assert create_wide_views(pipeline) == []
-    messages = [r.getMessage() for r in caplog.records if r.name == "streak_source.views"]
-    assert len(messages) == 1 and "SQL destination" in messages[0]
+    messages = [r.getMessage() for r in caplog.records if r.name == "streak_warehouse.sql"]
+    assert len(messages) == 1 and "not a SQL database" in messages[0]
 
 
 def test_no_views_before_the_first_load(duckdb_pipeline: dlt.Pipeline) -> None:

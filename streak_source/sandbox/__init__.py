@@ -2,35 +2,58 @@
 
 Layout (a backend/rendering split in the style of moto):
 
-* ``account.py`` (+ ``model.py``, ``text.py``, ``keys.py``): the deterministic generated account,
-  data only: the ground truth.
-* ``render.py``: the account as Streak's JSON objects.
-* ``server.py`` (+ ``paging.py``, ``stats.py``): Starlette routes, auth, paging, errors, stats.
+* ``endpoints.py``: Streak's read routes as data, written from the API reference (the ONE list
+  the server routes from and the coverage test walks).
+* ``account.py`` (+ ``generator.py``, ``generate_boxes.py``, ``generate_children.py``,
+  ``generate_newsfeed.py``, ``hostile.py``, ``model.py``, ``text.py``, ``keys.py``): the
+  deterministic generated account, data only: the ground truth.
+* ``render.py``, ``render_boxes.py``: the account as Streak's JSON objects.
+* ``server.py`` (+ ``routes_account.py``, ``routes_boxes.py``, ``responses.py``, ``lookups.py``,
+  ``auth.py``, ``paging.py``, ``stats.py``): Starlette routes, auth, paging, errors, stats.
 * ``faults.py``: latency, server-side rate limit, injected faults (``--fault`` syntax).
-* ``ground_truth.py``: destination row counts and the fewest calls a complete extraction needs.
+* ``ground_truth.py``: destination row counts, expected quarantines, and the fewest calls a
+  complete extraction needs.
+* ``timeline.py`` (+ ``evolve.py``, ``evolve_activity.py``, ``routes_time.py``): sandbox time,
+  the account after N simulated days, its true stage history and every change (``--day``,
+  ``advance``, ``__sandbox__/history``, ``__sandbox__/changes``).
+* ``webhooks.py`` (+ ``routes_webhooks.py``): the webhook registry (``POST``/``DELETE
+  v2/webhooks``, ``endpoints.WRITE_ENDPOINTS``) and delivery of changes on ``advance``.
 * ``runner.py``: :class:`Sandbox`, uvicorn in a background thread; ``__main__.py``: the CLI.
 
-Only ``streak_source.settings`` is imported from the source package; the source never imports this.
+It imports nothing from the source package (it knows Streak from the reference, not from the
+loader), and the source never imports it. ``docs/sandbox.md`` is the user guide.
 """
 
-from .account import DEFAULT_BOX_COUNT, DEFAULT_SEED, generate_account
+from .account import ACCOUNT_KINDS, DEFAULT_BOX_COUNT, DEFAULT_SEED, generate_account
+from .endpoints import ENDPOINTS, Endpoint
 from .faults import FAULT_SYNTAX, FaultSpec, FaultSpecError, parse_fault
-from .ground_truth import TABLES, needed_calls, table_counts
+from .ground_truth import TABLES, needed_calls, rejected_counts, table_counts
 from .model import Account
+from .paging import MAX_PAGE_SIZE, PageSizes
 from .runner import Sandbox, SandboxError
+from .timeline import Change, Rates, Timeline
 
 __all__ = [
+    "ACCOUNT_KINDS",
     "DEFAULT_BOX_COUNT",
     "DEFAULT_SEED",
+    "ENDPOINTS",
     "FAULT_SYNTAX",
+    "MAX_PAGE_SIZE",
     "TABLES",
     "Account",
+    "Change",
+    "Endpoint",
     "FaultSpec",
     "FaultSpecError",
+    "PageSizes",
+    "Rates",
     "Sandbox",
     "SandboxError",
+    "Timeline",
     "generate_account",
     "needed_calls",
     "parse_fault",
+    "rejected_counts",
     "table_counts",
 ]

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from datetime import date
 from types import FrameType
 
-from .account import DEFAULT_BOX_COUNT, DEFAULT_SEED, generate_account
+from .account import ACCOUNT_KINDS, DEFAULT_BOX_COUNT, DEFAULT_SEED, generate_account
 from .faults import FAULT_SYNTAX, FaultSpec, FaultSpecError, parse_fault
-from .ground_truth import needed_calls, table_counts
+from .ground_truth import needed_calls, rejected_counts, table_counts
 from .paging import coerce_page_sizes
 from .runner import Sandbox, SandboxError
+from .timeline import MAX_DAYS, Timeline, coerce_rates
 
 
 def _fault(text: str) -> FaultSpec:
@@ -36,6 +37,25 @@ def _page_size(text: str) -> tuple[str, int]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=N, e.g. tasks=5") from None
     return name.strip(), size
+
+
+def _day(text: str) -> int:
+    try:
+        day = int(text)
+    except ValueError:
+        day = -1
+    if not 0 <= day <= MAX_DAYS:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number of days, 0-{MAX_DAYS}")
+    return day
+
+
+def _day_rate(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    try:
+        rate = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=F, e.g. changed=0.05") from None
+    return name.strip(), rate
 
 
 def _anchor(text: str) -> date:
@@ -61,13 +81,36 @@ def _add_account_options(parser: argparse.ArgumentParser) -> None:
         " byte-identical responses",
     )
     parser.add_argument(
+        "--account",
+        choices=ACCOUNT_KINDS,
+        default="default",
+        help="which account: default, or hostile (markup names, keyless records, null items, "
+        "colliding keys; see docs/sandbox.md)",
+    )
+    parser.add_argument(
+        "--day",
+        type=_day,
+        default=0,
+        help="serve the account after this many simulated days (default 0: as generated; "
+        "default account only). Same seed, boxes, anchor, rates and day: byte-identical",
+    )
+    parser.add_argument(
+        "--day-rate",
+        type=_day_rate,
+        action="append",
+        default=[],
+        metavar="NAME=F",
+        help="how much happens per simulated day (defaults: changed=0.01 of the boxes, "
+        "created=0.0025, deleted=0.001; stage_added=0.03 and field_added=0.03 chances a day)",
+    )
+    parser.add_argument(
         "--page-size",
         type=_page_size,
         action="append",
         default=[],
         metavar="NAME=N",
-        help="page size the client will use, for needed_calls (names as in streak_source.settings."
-        "PageSizes: boxes, tasks, comments, meetings, teams, team_users, contacts, organizations)",
+        help="page size the client will use, for needed_calls (default 1000, Streak's maximum; "
+        "names: boxes, tasks, comments, meetings, teams, team_users, contacts, organizations)",
     )
 
 
@@ -81,8 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="serve the API until SIGTERM/SIGINT; prints the base URL first",
         description="Serve /api/v1 and /api/v2 until SIGTERM/SIGINT. The first stdout line is the "
-        "base URL. Auth: Basic key: / key:key, or Bearer key. Stats: GET <base>/__sandbox__/stats; "
-        "ground truth: GET <base>/__sandbox__/account.",
+        "base URL. Auth: Basic key: / key:key / key (no colon), or Bearer key. Stats: GET "
+        "<base>/__sandbox__/stats; ground truth: GET <base>/__sandbox__/account (and "
+        "__sandbox__/rejected for the hostile account).",
         epilog=FAULT_SYNTAX,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -144,15 +188,19 @@ def _serve(args: argparse.Namespace) -> int:
             page_sizes=dict(args.page_size),
             anchor_date=args.anchor_date,
             boxes_paged_as_array=args.boxes_array,
+            account=args.account,
             host=args.host,
             port=args.port,
+            day=args.day,
+            rates=dict(args.day_rate),
         ).start()
     except (SandboxError, FaultSpecError, ValueError) as exc:
         print(f"streak sandbox: {exc}", file=sys.stderr)
         return 2
     print(sandbox.base_url, flush=True)
     print(
-        f"streak sandbox: {args.boxes} boxes, seed {args.seed}, "
+        f"streak sandbox: {args.account} account, {args.boxes} boxes, seed {args.seed}, "
+        f"day {args.day}, "
         f"{len(args.api_key) or 1} API key(s), "
         f"needed_calls {sandbox.needed_calls}; stop with SIGTERM or Ctrl-C",
         file=sys.stderr,
@@ -167,9 +215,19 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _account(args: argparse.Namespace) -> int:
-    account = generate_account(seed=args.seed, boxes=args.boxes, anchor_date=args.anchor_date)
+    account = generate_account(
+        seed=args.seed, boxes=args.boxes, anchor_date=args.anchor_date, account=args.account
+    )
+    timeline = Timeline(account, coerce_rates(dict(args.day_rate)))
+    timeline.advance(args.day)
     page_sizes = coerce_page_sizes(dict(args.page_size))
-    report = {"tables": table_counts(account), "needed_calls": needed_calls(account, page_sizes)}
+    report = {
+        "day": timeline.day,
+        "tables": table_counts(account),
+        "rejected": rejected_counts(account),
+        "needed_calls": needed_calls(account, page_sizes),
+        "needed_history_calls": timeline.history_calls(),
+    }
     print(json.dumps(report, indent=2))
     return 0
 

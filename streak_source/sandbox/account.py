@@ -1,7 +1,8 @@
 """A deterministic Streak account: the sandbox's ground truth (data only, no HTTP).
 
-``generate_account(seed, boxes, anchor_date)`` returns the same account for the same three inputs.
-Shape of the default account (``boxes=300``):
+``generate_account(seed, boxes, anchor_date, account)`` returns the same account for the same
+inputs; ``account="hostile"`` plants bad input in it (hostile.py). Shape of the default account
+(``boxes=300``):
 
 * me plus a team of 7 users (me as Owner, humans from several locales, one pending invite,
   one AGENT); team contacts (boxes/2) and organizations (boxes/5), with team custom fields;
@@ -11,7 +12,8 @@ Shape of the default account (``boxes=300``):
 * per box children with exact shares of boxes having at least one: tasks 60 %, email threads
   70 %, comments 50 %, meetings/call logs 30 %, files 30 %; about 1 % of boxes (at least 3) are
   "busy" with 12-30 children of every kind, more than a page holds at small page sizes;
-* snippets, and each pipeline's newsfeed (its 50 newest events).
+* snippets, and every box's history in the newsfeed shape (generate_newsfeed.py); a pipeline's
+  newsfeed serves its 50 newest events.
 
 Custom-field value encodings in ``box.fields`` (streak_api.md section 6.5; the reference marks
 PERSON, FORMULA and TEAM_* encodings as [L], so these are this sandbox's documented choices):
@@ -40,57 +42,33 @@ after it, so "overdue" means the same thing to the sandbox and to a client runni
 
 from __future__ import annotations
 
-import random
-from datetime import UTC, date, datetime
-from typing import Any, Final
+from datetime import date
+from typing import Final
 
-from .keys import KeyFactory, PathElement, datastore_key, team_entity_key
+from .generate_boxes import BoxBuilder
+from .generate_newsfeed import NEWSFEED_CAP, NewsfeedBuilder
+from .generator import DAY_MS, HOUR_MS, MINUTE_MS, anchor_ms_for, foreground_for
+from .hostile import HostileEditor
+from .keys import datastore_key, team_entity_key
 from .model import (
     Account,
-    Box,
-    BoxLink,
-    Comment,
     Contact,
-    Email,
-    File,
-    Meeting,
-    Mention,
-    NewsfeedEntry,
     Option,
     Organization,
     Pipeline,
     PipelineField,
-    Reaction,
     Snippet,
     Stage,
-    Task,
     Team,
     TeamField,
     TeamMember,
-    Thread,
     User,
 )
-from .text import TextPools, ascii_slug
+from .text import ascii_slug
 
 DEFAULT_SEED: Final = 7
 DEFAULT_BOX_COUNT: Final = 300
-NEWSFEED_CAP: Final = 50
-"""Streak returns at most the 50 most recent newsfeed events (streak_api.md 6.13)."""
 
-MINUTE_MS: Final = 60_000
-HOUR_MS: Final = 60 * MINUTE_MS
-DAY_MS: Final = 24 * HOUR_MS
-
-CHILD_SHARES: Final[dict[str, float]] = {
-    "tasks": 0.60,
-    "threads": 0.70,
-    "comments": 0.50,
-    "meetings": 0.30,
-    "files": 0.30,
-}
-"""Exact share of boxes that have at least one child of each kind."""
-
-SALES_SHARE: Final = 0.6
 AVATAR_ROOT: Final = "https://lh3.googleusercontent.com/a/"
 INDUSTRIES: Final = (
     "Software",
@@ -103,79 +81,42 @@ INDUSTRIES: Final = (
     "Media",
 )
 EMPLOYEE_BANDS: Final = ("1-10", "11-50", "51-200", "201-1000", "1000+")
-TASK_VERBS: Final = ("Call", "Email", "Send proposal to", "Follow up with", "Book a demo with")
-REACTION_EMOJI: Final = ("👍", "🎉", "❤️", "👀")
 HIRING_SOURCES: Final = ("LinkedIn", "Referral", "Job board", "Agency")
 SALES_TAGS: Final = ("enterprise", "renewal", "🔥 hot lead", "partner", "inbound", "Übernahme")
 
+__all__ = [
+    "ACCOUNT_KINDS",
+    "DEFAULT_BOX_COUNT",
+    "DEFAULT_SEED",
+    "NEWSFEED_CAP",
+    "anchor_ms_for",
+    "generate_account",
+]
 
-def anchor_ms_for(anchor_date: date | str | None) -> int:
-    """Midnight UTC of ``anchor_date`` (a date or ``YYYY-MM-DD``; default today) in epoch ms."""
-    if anchor_date is None:
-        anchor_date = datetime.now(UTC).date()
-    elif isinstance(anchor_date, str):
-        anchor_date = date.fromisoformat(anchor_date)
-    midnight = datetime(anchor_date.year, anchor_date.month, anchor_date.day, tzinfo=UTC)
-    return int(midnight.timestamp()) * 1000
+
+ACCOUNT_KINDS: Final = ("default", "hostile")
 
 
 def generate_account(
     seed: int = DEFAULT_SEED,
     boxes: int = DEFAULT_BOX_COUNT,
     anchor_date: date | str | None = None,
+    account: str = "default",
 ) -> Account:
-    """The account for this seed, box count and anchor day (identical inputs, identical account)."""
+    """The account for this seed, box count, anchor day and kind (identical inputs, identical
+    account). ``account="hostile"``: see hostile.py."""
     if boxes < 0:
         raise ValueError("boxes must be >= 0")
-    return _AccountBuilder(seed, boxes, anchor_ms_for(anchor_date)).build()
+    if account not in ACCOUNT_KINDS:
+        raise ValueError(f"unknown account {account!r}; known: {', '.join(ACCOUNT_KINDS)}")
+    return _AccountBuilder(seed, boxes, anchor_ms_for(anchor_date)).build(account)
 
 
-class _AccountBuilder:
-    """One generation run. Holds the RNGs and the pieces built so far."""
+class _AccountBuilder(BoxBuilder, NewsfeedBuilder, HostileEditor):
+    """One generation run: people, teams, contacts, snippets and pipelines here; boxes, children
+    and newsfeed in the builders it inherits (one RNG, drawn in a fixed order)."""
 
-    def __init__(self, seed: int, box_count: int, anchor_ms: int) -> None:
-        self.seed = seed
-        self.box_count = box_count
-        self.now = anchor_ms
-        self.rng = random.Random(f"{seed}:account")
-        self.keys = KeyFactory(random.Random(f"{seed}:keys"))
-        self.text = TextPools(seed, size=min(1500, max(80, box_count)))
-        self.domain = self.text.domains[0]
-        self.org_root: PathElement = ("Organization", self.domain)
-        self._email_locals: set[str] = set()
-
-    # ------------------------------------------------------------------ helpers
-
-    def key(self, kind: str) -> str:
-        return self.keys.key(self.org_root, kind=kind)
-
-    def between(self, start: int, end: int) -> int:
-        """A random instant in [start, end] (end clamped to at least start).
-
-        ``random()`` arithmetic, not ``randint``: this runs millions of times for big accounts.
-        """
-        return start + int(self.rng.random() * (max(0, end - start) + 1))
-
-    def days_ago(self, low: int, high: int) -> int:
-        return self.now - self.between(low * DAY_MS, high * DAY_MS)
-
-    def maybe_emoji(self, text: str, probability: float) -> str:
-        if self.rng.random() < probability:
-            return f"{text} {self.rng.choice(self.text.emojis)}"
-        return text
-
-    def unique_email(self, given: str, family: str, domain: str) -> str:
-        local = ascii_slug(f"{given} {family}") or self.rng.choice(self.text.user_names)
-        candidate, suffix = local, 1
-        while candidate in self._email_locals:
-            suffix += 1
-            candidate = f"{local}{suffix}"
-        self._email_locals.add(candidate)
-        return f"{candidate}@{domain}"
-
-    # ------------------------------------------------------------------ build
-
-    def build(self) -> Account:
+    def build(self, kind: str = "default") -> Account:
         users = self.build_users()
         me = users[0]
         team = self.build_team(users)
@@ -183,19 +124,23 @@ class _AccountBuilder:
         pipelines = self.build_pipelines(team, users)
         humans = [u for u in users if u.user_type == "HUMAN"]
         self.build_boxes(pipelines, humans, contacts, organizations)
+        if kind == "hostile":
+            self.make_hostile(pipelines, users, team)
+        users_by_key = {user.key: user for user in users}
         for pipeline in pipelines:
-            pipeline.newsfeed = self.build_newsfeed(pipeline, humans)
+            pipeline.events = self.build_events(pipeline, users_by_key)
         return Account(
             seed=self.seed,
             box_count=self.box_count,
             anchor_ms=self.now,
             me=me,
-            users={user.key: user for user in users},
+            users=users_by_key,
             teams=[team],
             pipelines=pipelines,
             snippets=self.build_snippets(me),
             contacts={team.key: sorted(contacts, key=lambda c: c.key)},
             organizations={team.key: sorted(organizations, key=lambda o: o.key)},
+            name=kind,
         )
 
     def build_users(self) -> list[User]:
@@ -380,10 +325,7 @@ class _AccountBuilder:
         stages = []
         for index, name in enumerate(names):
             background = f"#{self.rng.randrange(0x1000000):06x}"
-            light = sum(int(background[i : i + 2], 16) for i in (1, 3, 5)) > 384
-            stages.append(
-                Stage(str(5001 + index), name, "#000000" if light else "#ffffff", background)
-            )
+            stages.append(Stage(str(5001 + index), name, foreground_for(background), background))
         return stages
 
     def _fields(
@@ -418,6 +360,7 @@ class _AccountBuilder:
         sales = Pipeline(
             key=self.key("Workflow"),
             name="Sales",
+            icon="briefcase",
             description=self.rng.choice(self.text.sentences),
             creator_key=me.key,
             team_key=team.key,
@@ -447,6 +390,7 @@ class _AccountBuilder:
         hiring = Pipeline(
             key=self.key("Workflow"),
             name="Hiring",
+            icon="person",
             description=None,
             creator_key=humans[1],
             team_key=team.key,
@@ -474,6 +418,7 @@ class _AccountBuilder:
         partnerships = Pipeline(
             key=self.key("Workflow"),
             name="Partnerships 🤝",
+            icon="handshake",
             description="",
             creator_key=me.key,
             team_key=None,
@@ -491,524 +436,3 @@ class _AccountBuilder:
             last_updated_ms=partnerships_created + HOUR_MS,
         )
         return [sales, hiring, partnerships]
-
-    # ------------------------------------------------------------------ boxes
-
-    def build_boxes(
-        self,
-        pipelines: list[Pipeline],
-        humans: list[User],
-        contacts: list[Contact],
-        organizations: list[Organization],
-    ) -> None:
-        sales, hiring = pipelines[0], pipelines[1]
-        sales_count = round(self.box_count * SALES_SHARE)
-        sales_keys = [self.key("Case") for _ in range(sales_count)]
-        hiring_keys = [self.key("Case") for _ in range(self.box_count - sales_count)]
-        contacts_by_org: dict[str, list[Contact]] = {}
-        for contact in contacts:
-            for org_key in contact.organization_keys:
-                contacts_by_org.setdefault(org_key, []).append(contact)
-        specials = _SpecialBoxes(self.rng, sales_count)
-        sales.boxes = [
-            self.sales_box(
-                sales, key, index, sales_keys, humans, organizations, contacts_by_org, specials
-            )
-            for index, key in enumerate(sales_keys)
-        ]
-        hiring.boxes = [self.hiring_box(hiring, key, humans, hiring_keys) for key in hiring_keys]
-        all_boxes = sales.boxes + hiring.boxes
-        plan = _ChildPlan(self.rng, len(all_boxes))
-        contacts_by_key = {contact.key: contact for contact in contacts}
-        for index, box in enumerate(all_boxes):
-            self.add_children(box, plan.counts(index), humans, contacts, contacts_by_key)
-
-    def _base_box(
-        self, pipeline: Pipeline, key: str, name: str, humans: list[User], sibling_keys: list[str]
-    ) -> Box:
-        created = self.days_ago(3, 420)
-        stage_change = self.between(created, self.now - DAY_MS)
-        stages = [s.key for s in pipeline.stages if s.name != "On hold"]
-        weights = [max(1, 8 - i) for i in range(len(stages))]
-        linked = []
-        if len(sibling_keys) > 1 and self.rng.random() < 0.05:
-            other = self.rng.choice(sibling_keys)
-            linked = [other] if other != key else []
-        note_roll = self.rng.random()
-        if note_roll < 0.15:
-            notes = ""
-        elif note_roll < 0.4:
-            notes = self.maybe_emoji(self.rng.choice(self.text.sentences), 0.2)
-        else:
-            notes = (
-                self.rng.choice(self.text.paragraphs)
-                + "\n\n"
-                + self.rng.choice(self.text.sentences)
-            )
-        return Box(
-            key=key,
-            pipeline_key=pipeline.key,
-            name=name,
-            notes=notes,
-            stage_key=self.rng.choices(stages, weights)[0],
-            fields={},
-            creator_key=self.rng.choice(humans).key,
-            assignee_keys=[
-                u.key for u in self.rng.sample(humans, self.rng.choice((0, 1, 1, 1, 2)))
-            ],
-            follower_keys=[u.key for u in self.rng.sample(humans, self.rng.randint(0, 3))],
-            contact_links=[],
-            organization_links=[],
-            linked_box_keys=linked,
-            email_addresses=[],
-            creation_ms=created,
-            last_updated_ms=self.between(stage_change, self.now - HOUR_MS),
-            stage_change_ms=stage_change,
-        )
-
-    def sales_box(
-        self,
-        pipeline: Pipeline,
-        key: str,
-        index: int,
-        sibling_keys: list[str],
-        humans: list[User],
-        organizations: list[Organization],
-        contacts_by_org: dict[str, list[Contact]],
-        specials: _SpecialBoxes,
-    ) -> Box:
-        company = self.rng.choice(self.text.companies)
-        if self.rng.random() < 0.3:
-            company = f"{company} – {self.rng.choice(self.text.deal_labels)}"
-        box = self._base_box(pipeline, key, self.maybe_emoji(company, 0.08), humans, sibling_keys)
-        if index == specials.emoji_name:
-            box.name = f"{company} 🚀"
-        if index == specials.empty_notes:
-            box.notes = ""
-        if self.rng.random() < 0.8 and organizations:
-            organization = self.rng.choice(organizations)
-            box.organization_links = [BoxLink(organization.key, self.rng.random() < 0.2, False)]
-            people = contacts_by_org.get(organization.key, [])
-            for contact in self.rng.sample(people, min(len(people), self.rng.randint(0, 3))):
-                box.contact_links.append(
-                    BoxLink(contact.key, self.rng.random() < 0.3, self.rng.random() < 0.5)
-                )
-        if index != specials.no_fields:
-            box.fields = self.sales_field_values(pipeline, box, humans, index, specials)
-        return box
-
-    def sales_field_values(
-        self,
-        pipeline: Pipeline,
-        box: Box,
-        humans: list[User],
-        index: int,
-        specials: _SpecialBoxes,
-    ) -> dict[str, Any]:
-        by_name = {f.name: f for f in pipeline.fields}
-        values: dict[str, Any] = {}
-        rng = self.rng
-        deal_size: float | None = None
-        if rng.random() < 0.7 or index == specials.numeric_text:
-            amount = rng.randrange(1_000, 250_000, 500)
-            roll = rng.random()
-            if roll < 0.5 or index == specials.numeric_text:
-                values["1001"] = amount  # numeric text value: a JSON number
-                deal_size = amount
-            elif roll < 0.8:
-                values["1001"] = str(amount)
-                deal_size = amount
-            elif roll < 0.95:
-                values["1001"] = f"{amount:,} €"
-            else:
-                values["1001"] = ""
-        priority = by_name["Priority"]
-        if index == specials.deleted_option or rng.random() < 0.03:
-            values["1002"] = "9004"  # option "Urgent" no longer in dropdownSettings.items
-        elif rng.random() < 0.75:
-            values["1002"] = rng.choice(priority.options).key
-        if rng.random() < 0.6:
-            values["1003"] = rng.random() < 0.5
-        if rng.random() < 0.6:
-            values["1004"] = (self.now // DAY_MS + rng.randint(-60, 120)) * DAY_MS
-        elif rng.random() < 0.05:
-            values["1004"] = None
-        if rng.random() < 0.6:
-            values["1005"] = [_person_value(u) for u in rng.sample(humans, rng.randint(1, 2))]
-        elif rng.random() < 0.05:
-            values["1005"] = []
-        probability = {"9001": 0.6, "9002": 0.3, "9003": 0.1}.get(values.get("1002", ""), 0.0)
-        values["1006"] = round((deal_size or 0) * probability, 2)
-        tags = by_name["Tags"].options
-        if index == specials.multi_tag:
-            values["1007"] = [t.key for t in rng.sample(tags, 3)]
-        elif rng.random() < 0.5:
-            values["1007"] = [t.key for t in rng.sample(tags, rng.randint(1, 3))]
-        elif rng.random() < 0.05:
-            values["1007"] = []
-        if box.contact_links:
-            values["1008"] = [link.key for link in box.contact_links[:2]]
-        if box.organization_links:
-            values["1009"] = [box.organization_links[0].key]
-        if rng.random() < 0.4:
-            values["1010"] = rng.choice(self.text.cities)
-        return values
-
-    def hiring_box(
-        self, pipeline: Pipeline, key: str, humans: list[User], sibling_keys: list[str]
-    ) -> Box:
-        given, family = self.rng.choice(self.text.person_names)
-        box = self._base_box(
-            pipeline, key, self.maybe_emoji(f"{given} {family}", 0.05), humans, sibling_keys
-        )
-        rng = self.rng
-        fields = pipeline.fields
-        values: dict[str, Any] = {}
-        if rng.random() < 0.85:
-            values["1001"] = rng.choice(fields[0].options).key
-        if rng.random() < 0.7:
-            values["1002"] = [t.key for t in rng.sample(fields[1].options, rng.randint(1, 2))]
-        if rng.random() < 0.6:
-            salary = rng.randrange(40_000, 180_000, 1_000)
-            values["1003"] = salary if rng.random() < 0.6 else f"{salary // 1000}k"
-        if rng.random() < 0.5:
-            values["1004"] = (self.now // DAY_MS + rng.randint(7, 120)) * DAY_MS
-        if rng.random() < 0.5:
-            values["1005"] = [_person_value(u) for u in rng.sample(humans, rng.randint(1, 3))]
-        if rng.random() < 0.7:
-            values["1006"] = rng.random() < 0.6
-        if rng.random() < 0.8:
-            values["1007"] = round(rng.uniform(0, 5), 1) if rng.random() < 0.9 else 0
-        box.fields = values
-        return box
-
-    # ------------------------------------------------------------------ children
-
-    def add_children(
-        self,
-        box: Box,
-        counts: dict[str, int],
-        humans: list[User],
-        contacts: list[Contact],
-        contacts_by_key: dict[str, Contact],
-    ) -> None:
-        rng = self.rng
-        start, end = box.creation_ms + MINUTE_MS, self.now - MINUTE_MS
-        for _ in range(counts["tasks"]):
-            box.tasks.append(self.task(box, humans, start, end))
-        box.tasks.sort(key=lambda t: (t.creation_ms, t.key))
-        people = [contacts_by_key[link.key] for link in box.contact_links]
-        for _ in range(counts["threads"]):
-            box.threads.append(
-                self.thread(box, humans, people or rng.sample(contacts, 1), start, end)
-            )
-        box.threads.sort(key=lambda t: (t.emails[-1].timestamp, t.key), reverse=True)
-        addresses = {
-            a for t in box.threads for a in t.email_addresses if not a.endswith(self.domain)
-        }
-        box.email_addresses = sorted(addresses)[:5]
-        for _ in range(counts["files"]):
-            box.files.append(self.file(box, humans, start, end))
-        box.files.sort(key=lambda f: (f.creation_ms, f.key))
-        for _ in range(counts["comments"]):
-            box.comments.append(self.comment(box, humans, start, end))
-        box.comments.sort(key=lambda c: (c.timestamp, c.key))
-        self._thread_replies(box.comments)
-        for _ in range(counts["meetings"]):
-            box.meetings.append(self.meeting(humans, start, end))
-        box.meetings.sort(key=lambda m: (m.start_ms, m.key))
-        activity = [box.last_updated_ms]
-        activity += [t.status_change_ms for t in box.tasks]
-        activity += [t.emails[-1].timestamp for t in box.threads]
-        activity += [c.timestamp for c in box.comments]
-        activity += [m.creation_ms for m in box.meetings]
-        activity += [f.creation_ms for f in box.files]
-        box.last_updated_ms = max(activity)
-
-    def task(self, box: Box, humans: list[User], start: int, end: int) -> Task:
-        rng = self.rng
-        created = self.between(start, end)
-        creator = rng.choice(humans)
-        assignees = [creator.key] if rng.random() < 0.7 else [u.key for u in rng.sample(humans, 2)]
-        if rng.random() < 0.3:
-            text = rng.choice(self.text.sentences)
-        else:
-            text = f"{rng.choice(TASK_VERBS)} {rng.choice(self.text.person_names)[0]}"
-        roll = rng.random()
-        if roll < 0.4:  # done
-            done, due = True, (self.between(created, end) if rng.random() < 0.7 else None)
-            changed, reminder = self.between(created, end), "NOT_REMINDED_BECAUSE_TASK_DONE"
-        elif roll < 0.6:  # overdue: due at least a day before the anchor
-            done, changed, reminder = False, created, "REMINDED"
-            due = min(self.between(created, self.now - DAY_MS), self.now - DAY_MS)
-        elif roll < 0.85:  # due soon: 1-14 days after the anchor
-            done, changed, reminder = False, created, "SCHEDULED"
-            due = self.now + rng.randint(DAY_MS, 14 * DAY_MS)
-        else:  # no due date
-            done, due, changed, reminder = False, None, created, "NONE"
-        return Task(
-            key=self.key("Task"),
-            creator_key=creator.key,
-            assignee_keys=assignees,
-            text=text,
-            done=done,
-            due_ms=due,
-            creation_ms=created,
-            status_change_ms=changed,
-            reminder_status=reminder,
-        )
-
-    def thread(
-        self, box: Box, humans: list[User], people: list[Contact], start: int, end: int
-    ) -> Thread:
-        rng = self.rng
-        teammate = rng.choice(humans)
-        outsiders = rng.sample(people, min(len(people), rng.randint(1, 2)))
-        first = self.between(start, end)
-        last = min(end, first + rng.randint(0, 20) * DAY_MS + rng.randint(0, DAY_MS))
-        moments = sorted(self.between(first, last) for _ in range(rng.randint(1, 8)))
-        emails = []
-        for moment in moments:
-            sent = rng.random() < 0.5
-            sender = teammate.email if sent else outsiders[0].email_addresses[0]
-            emails.append(Email(moment, sent, sender))
-        subject = rng.choice(self.text.subjects)
-        if rng.random() < 0.1:
-            subject = rng.choice(self.text.sentences)
-        elif rng.random() < 0.3:
-            subject = f"Re: {subject}"
-        return Thread(
-            key=self.key("Thread"),
-            gmail_thread_key=self.key("GmailThread"),
-            gmail_id=f"{rng.getrandbits(64):016x}",
-            creator_key=teammate.key,
-            subject=self.maybe_emoji(subject, 0.05),
-            names=[teammate.full_name] + [f"{c.given_name} {c.family_name}" for c in outsiders],
-            email_addresses=[teammate.email] + [c.email_addresses[0] for c in outsiders],
-            emails=emails,
-            file_keys=[],
-            views=rng.randint(0, 6) if any(e.sent for e in emails) else 0,
-        )
-
-    def file(self, box: Box, humans: list[User], start: int, end: int) -> File:
-        rng = self.rng
-        stem, extension, mime_type = rng.choice(self.text.file_names)
-        thread = rng.choice(box.threads) if box.threads and rng.random() < 0.6 else None
-        created = self.between(start, end)
-        file = File(
-            key=self.key("File"),
-            owner_key=rng.choice(humans).key,
-            main_file_name=stem,
-            extension=extension,
-            mime_type=mime_type,
-            size=rng.randint(2_000, 8_000_000),
-            file_type="GMAIL_API" if thread else "DRIVE",
-            thread_key=thread.key if thread else None,
-            creation_ms=created,
-        )
-        if thread:
-            thread.file_keys.append(file.key)
-        return file
-
-    def comment(self, box: Box, humans: list[User], start: int, end: int) -> Comment:
-        rng = self.rng
-        message = self.maybe_emoji(rng.choice(self.text.sentences), 0.15)
-        mentions = []
-        if rng.random() < 0.15:
-            mentioned = rng.choice(humans)
-            handle = f"@{mentioned.display_name}"
-            message = f"{handle} {message}"
-            mentions.append(Mention(mentioned.key, 0, len(handle)))
-        reactions = []
-        if rng.random() < 0.1:
-            reactions.append(
-                Reaction(
-                    rng.choice(REACTION_EMOJI),
-                    [u.key for u in rng.sample(humans, rng.randint(1, 2))],
-                )
-            )
-        return Comment(
-            key=self.key("Comment"),
-            creator_key=rng.choice(humans).key,
-            message=message,
-            timestamp=self.between(start, end),
-            parent_key=None,
-            child_keys=[],
-            mentions=mentions,
-            reactions=reactions,
-        )
-
-    def _thread_replies(self, comments: list[Comment]) -> None:
-        """Make some comments replies to an earlier top-level comment (``parent``/``children``)."""
-        for index in range(1, len(comments)):
-            if self.rng.random() < 0.15:
-                parent = self.rng.choice(
-                    [c for c in comments[:index] if c.parent_key is None] or [None]
-                )
-                if (
-                    parent is not None
-                    and comments[index].parent_key is None
-                    and not comments[index].child_keys
-                ):
-                    comments[index].parent_key = parent.key
-                    parent.child_keys.append(comments[index].key)
-
-    def meeting(self, humans: list[User], start: int, end: int) -> Meeting:
-        rng = self.rng
-        call = rng.random() < 0.4
-        started = self.between(start, end - 2 * HOUR_MS)
-        duration = rng.randint(2, 45) * MINUTE_MS if call else rng.randint(3, 12) * 5 * MINUTE_MS
-        roll = rng.random()
-        if roll < 0.15:
-            notes = ""
-        elif call:
-            notes = rng.choice(self.text.sentences)
-        else:
-            notes = rng.choice(self.text.paragraphs)
-        return Meeting(
-            key=self.key("Meeting"),
-            creator_key=rng.choice(humans).key,
-            meeting_type="CALL_LOG" if call else "MEETING_NOTES",
-            start_ms=started,
-            duration_ms=duration,
-            notes=notes,
-            creation_ms=min(end, started + duration + rng.randint(0, 30) * MINUTE_MS),
-        )
-
-    # ------------------------------------------------------------------ newsfeed
-
-    def build_newsfeed(self, pipeline: Pipeline, humans: list[User]) -> list[NewsfeedEntry]:
-        """The 50 newest events: pipeline/stage/field creation, box creation and stage moves."""
-        candidates: list[tuple[int, str, str, str, dict[str, Any], str | None, str]] = [
-            (
-                pipeline.creation_ms,
-                "PIPELINE",
-                "CREATE",
-                "PIPELINE_CREATED",
-                {"pipelineName": pipeline.name},
-                None,
-                pipeline.creator_key,
-            )
-        ]
-        for offset, stage in enumerate(pipeline.stages, start=1):
-            candidates.append(
-                (
-                    pipeline.creation_ms + offset * 1000,
-                    "PIPELINE",
-                    "CREATE",
-                    "STAGE_CREATED",
-                    {"stageKey": stage.key, "stageName": stage.name},
-                    None,
-                    pipeline.creator_key,
-                )
-            )
-        for field in pipeline.fields:
-            candidates.append(
-                (
-                    field.updated_ms,
-                    "PIPELINE",
-                    "CREATE",
-                    "FIELD_CREATED",
-                    {"fieldKey": field.key, "fieldName": field.name, "fieldType": field.type},
-                    None,
-                    pipeline.creator_key,
-                )
-            )
-        stage_names = {s.key: s.name for s in pipeline.stages}
-        first_stage = pipeline.stage_order[0]
-        for box in pipeline.boxes:
-            candidates.append(
-                (
-                    box.creation_ms,
-                    "BOX",
-                    "CREATE",
-                    "BOX_CREATED",
-                    {"boxName": box.name},
-                    box.key,
-                    box.creator_key,
-                )
-            )
-            if box.stage_key != first_stage and box.stage_change_ms > box.creation_ms:
-                candidates.append(
-                    (
-                        box.stage_change_ms,
-                        "BOX",
-                        "UPDATE",
-                        "BOX_STAGE_CHANGED",
-                        {
-                            "boxName": box.name,
-                            "oldStageKey": first_stage,
-                            "oldStageName": stage_names[first_stage],
-                            "newStageKey": box.stage_key,
-                            "newStageName": stage_names[box.stage_key],
-                        },
-                        box.key,
-                        box.creator_key,
-                    )
-                )
-        candidates.sort(key=lambda c: (c[0], c[3], c[5] or ""), reverse=True)
-        return [
-            NewsfeedEntry(
-                key=self.key("NewsfeedEntry"),
-                creator_key=creator,
-                timestamp=timestamp,
-                scope=scope,
-                operation=operation,
-                specific=specific,
-                variables=variables,
-                box_key=box_key,
-            )
-            for timestamp, scope, operation, specific, variables, box_key, creator in candidates[
-                :NEWSFEED_CAP
-            ]
-        ]
-
-
-def _person_value(user: User) -> dict[str, str]:
-    """A PERSON field value entry (sharing-entry shape, [L])."""
-    return {
-        "userKey": user.key,
-        "email": user.email,
-        "fullName": user.full_name,
-        "displayName": user.display_name,
-    }
-
-
-class _SpecialBoxes:
-    """Which Sales boxes (by index) carry the planted awkward cases; distinct when possible."""
-
-    def __init__(self, rng: random.Random, count: int) -> None:
-        picks = rng.sample(range(count), min(count, 6)) + [-1] * 6
-        (
-            self.no_fields,
-            self.deleted_option,
-            self.numeric_text,
-            self.multi_tag,
-            self.empty_notes,
-            self.emoji_name,
-        ) = picks[:6]
-
-
-class _ChildPlan:
-    """How many children of each kind every box gets (exact shares, a few busy boxes)."""
-
-    def __init__(self, rng: random.Random, box_count: int) -> None:
-        self._counts: list[dict[str, int]] = [
-            dict.fromkeys(CHILD_SHARES, 0) for _ in range(box_count)
-        ]
-        smallest_share = min(CHILD_SHARES.values())
-        busy_count = min(max(3, box_count // 100), round(box_count * smallest_share))
-        busy = rng.sample(range(box_count), busy_count)
-        busy_set = set(busy)
-        others = [i for i in range(box_count) if i not in busy_set]
-        typical = (1, 1, 1, 2, 2, 3, 4, 6)
-        for kind, share in CHILD_SHARES.items():
-            wanted = round(box_count * share)
-            chosen = busy + rng.sample(others, wanted - len(busy))
-            for index in chosen:
-                self._counts[index][kind] = (
-                    rng.randint(12, 30) if index in busy_set else rng.choice(typical)
-                )
-
-    def counts(self, index: int) -> dict[str, int]:
-        return self._counts[index]

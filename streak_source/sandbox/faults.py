@@ -32,6 +32,12 @@ fault specs (--fault SPEC, repeatable; SPEC = KIND[=VALUE][:OPTION=VALUE]...):
                     mid-run": still listed in their pipeline, but GET /v1/boxes/{box_key} and their
                     child endpoints answer 404. Their keys: stats()["faults"]["gone_box_keys"]
   revoke-after=N    the API key authenticates N calls, then answers 401 from then on
+  repeat-page       a paged list never ends: whatever page or cursor is asked, the first page
+                    again, with hasNextPage true ({results, hasNextPage} routes) or a cursor that
+                    leads back to the start ({results, cursor} routes). Give route=, e.g.
+                    route=/api/v2/boxes/{box_key}/tasks or /api/v2/teams/{team_key}/contacts
+  invent-boxes      the paged box list (v1/pipelines/{pipeline_key}/boxes with page/limit) never
+                    ends and never repeats: every page is full of boxes with new keys
 options:
   route=TEMPLATE    only this route template, as in stats' requests_by_route, e.g.
                     /api/v2/boxes/{box_key}/tasks (the /api prefix may be left out). Default: every
@@ -46,15 +52,27 @@ examples:
   --fault gone=3
   --fault malformed:route=/api/v1/snippets:times=2
   --fault revoke-after=200
+  --fault repeat-page:route=/api/v2/boxes/{box_key}/tasks
+  --fault invent-boxes
 """
 
-FAULT_KINDS: Final = ("status", "hang", "malformed", "gone", "revoke-after")
+FAULT_KINDS: Final = (
+    "status",
+    "hang",
+    "malformed",
+    "gone",
+    "revoke-after",
+    "repeat-page",
+    "invent-boxes",
+)
 _OPTIONS_BY_KIND: Final[dict[str, frozenset[str]]] = {
     "status": frozenset({"route", "share", "times"}),
     "hang": frozenset({"route", "share", "times"}),
     "malformed": frozenset({"route", "share", "times"}),
     "gone": frozenset({"route"}),
     "revoke-after": frozenset({"key"}),
+    "repeat-page": frozenset({"route", "share", "times"}),
+    "invent-boxes": frozenset({"times"}),
 }
 _OPTION_SPLIT: Final = re.compile(r":(?=(?:route|share|times|key)=)")
 
@@ -123,9 +141,9 @@ def parse_fault(text: str) -> FaultSpec:
             raise FaultSpecError(f"status={raw_value}: must be an HTTP error code 400..599")
     elif kind == "hang":
         amount = _number(kind, raw_value, integer=False, minimum=0)
-    elif kind == "malformed":
+    elif kind in ("malformed", "repeat-page", "invent-boxes"):
         if has_value:
-            raise FaultSpecError("malformed takes no value")
+            raise FaultSpecError(f"{kind} takes no value")
         amount = None
     else:
         amount = _number(kind, raw_value, integer=True, minimum=1)
@@ -305,7 +323,7 @@ class FaultInjector:
             "injected": {
                 spec.text: count
                 for spec, count in zip(self.specs, self._injected, strict=True)
-                if spec.kind in ("status", "hang", "malformed")
+                if spec.kind in ("status", "hang", "malformed", "repeat-page", "invent-boxes")
             },
             "gone_box_keys": self.gone_box_keys,
             "gone_hits": self.gone_hits,

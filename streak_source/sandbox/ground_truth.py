@@ -16,16 +16,27 @@ Row counts (``table_counts``), keyed by the destination table names of the READM
 * ``snippets``, ``contacts``, ``organizations`` (over all teams), ``pipeline_newsfeed`` = sum over
   pipelines of the newsfeed entries served (at most 50 each).
 
+The hostile account (``hostile.py``) serves records that cannot be keyed: a pipeline, a box, a
+task, a thread and a team member without their key, and a ``null`` item in a child list. The
+counts above leave them out (a correct loader loads everything else), and ``rejected_counts``
+(``GET <base>/__sandbox__/rejected``) says, per table, how many such records a correct loader
+must quarantine instead (one per keyless record or ``null`` item); ``rejected_records`` in the
+counts is their total.
+
 Fewest calls (``needed_calls``), with ``L_x`` the page sizes in effect (capped at 1000):
 
     1 (v1/users/me) + max(1, ceil(teams / L_teams))
     + per team [max(1, ceil(team users / L_team_users)) + max(1, ceil(contacts / L_contacts))
                 + max(1, ceil(orgs / L_organizations))]
     + 1 (v1/pipelines) + 1 (v1/snippets)
-    + per pipeline [1 (newsfeed) + ceil(boxCount / L_boxes)]     (0 box pages for an empty pipeline)
-    + per box [ceil(taskTotal / L_tasks) + (1 if gmailThreadCount > 0)
-               + ceil(commentCount / L_comments)
-               + ceil((meetingNotesCount + callLogCount) / L_meetings) + (1 if fileCount > 0)]
+    + per keyed pipeline [1 (newsfeed) + ceil(boxCount / L_boxes)]  (0 box pages for an empty one)
+    + per keyed box [ceil(tasks served / L_tasks) + (1 if gmailThreadCount > 0)
+                     + ceil(comments served / L_comments)
+                     + ceil(meetings served / L_meetings) + (1 if fileCount > 0)]
+
+A child list is called only when the box's counters say it is not empty; "served" counts a
+hostile ``null`` item too (it takes a place on a page). A keyless pipeline or box is never used
+in a path, so it costs no calls of its own.
 
 Exact paging (``hasNextPage`` false on a full last page, ``cursor`` null with nothing left) is what
 makes these the true minimum.
@@ -36,10 +47,8 @@ from __future__ import annotations
 from math import ceil
 from typing import Any, Final
 
-from streak_source.settings import PageSizes
-
-from .model import Account
-from .paging import effective_page_sizes
+from .model import Account, Box, keyless
+from .paging import PageSizes, effective_page_sizes
 
 TABLES: Final = (
     "users",
@@ -60,6 +69,7 @@ TABLES: Final = (
     "contacts",
     "organizations",
     "pipeline_newsfeed",
+    "rejected_records",
 )
 """The tables of the README's "Tables" section whose row counts the account determines."""
 
@@ -68,19 +78,24 @@ def is_field_value(value: Any) -> bool:
     """A ``box.fields`` entry that makes a ``box_field_values`` row: not null, "" or []."""
     if value is None:
         return False
-    if isinstance(value, (str, list)) and len(value) == 0:
-        return False
-    return True
+    return not (isinstance(value, (str, list)) and len(value) == 0)
+
+
+def _served(box: Box, kind: str) -> int:
+    """Items a box child list serves: its children plus a hostile ``null`` item, if any."""
+    return len(getattr(box, kind)) + (1 if kind in box.null_items else 0)
 
 
 def table_counts(account: Account) -> dict[str, int]:
-    boxes = account.all_boxes()
+    boxes = [b for b in account.all_boxes() if not keyless(b.patch)]
     user_keys = {account.me.key} | {m.user.key for team in account.teams for m in team.members}
     return {
         "users": len(user_keys),
         "teams": len(account.teams),
-        "team_members": sum(len(team.members) for team in account.teams),
-        "pipelines": len(account.pipelines),
+        "team_members": sum(
+            1 for team in account.teams for m in team.members if not keyless(m.patch)
+        ),
+        "pipelines": sum(1 for p in account.pipelines if not keyless(p.patch)),
         "stages": sum(len(p.stages) for p in account.pipelines),
         "pipeline_fields": sum(len(p.fields) for p in account.pipelines),
         "pipeline_field_options": sum(
@@ -88,8 +103,8 @@ def table_counts(account: Account) -> dict[str, int]:
         ),
         "boxes": len(boxes),
         "box_field_values": sum(1 for b in boxes for v in b.fields.values() if is_field_value(v)),
-        "box_tasks": sum(len(b.tasks) for b in boxes),
-        "box_threads": sum(len(b.threads) for b in boxes),
+        "box_tasks": sum(1 for b in boxes for t in b.tasks if not keyless(t.patch)),
+        "box_threads": sum(1 for b in boxes for t in b.threads if not keyless(t.patch)),
         "box_comments": sum(len(b.comments) for b in boxes),
         "box_meetings": sum(len(b.meetings) for b in boxes),
         "box_files": sum(len(b.files) for b in boxes),
@@ -97,7 +112,28 @@ def table_counts(account: Account) -> dict[str, int]:
         "contacts": sum(len(c) for c in account.contacts.values()),
         "organizations": sum(len(o) for o in account.organizations.values()),
         "pipeline_newsfeed": sum(len(p.newsfeed) for p in account.pipelines),
+        "rejected_records": sum(rejected_counts(account).values()),
     }
+
+
+def rejected_counts(account: Account) -> dict[str, int]:
+    """Per table, the records a correct loader must quarantine: keyless ones and ``null`` items
+    of child lists (only the hostile account has any; tables with none are left out)."""
+    found: dict[str, int] = {}
+
+    def add(table: str, count: int) -> None:
+        if count:
+            found[table] = found.get(table, 0) + count
+
+    add("pipelines", sum(1 for p in account.pipelines if keyless(p.patch)))
+    add("team_members", sum(1 for t in account.teams for m in t.members if keyless(m.patch)))
+    for box in account.all_boxes():
+        add("boxes", 1 if keyless(box.patch) else 0)
+        add("box_tasks", sum(1 for t in box.tasks if keyless(t.patch)))
+        add("box_threads", sum(1 for t in box.threads if keyless(t.patch)))
+        for kind in box.null_items:
+            add(f"box_{kind}", 1)
+    return dict(sorted(found.items()))
 
 
 def _pages(count: int, size: int) -> int:
@@ -115,11 +151,15 @@ def needed_calls(account: Account, page_sizes: PageSizes) -> int:
         calls += _pages(len(account.organizations.get(team.key, [])), sizes.organizations)
     calls += 1 + 1
     for pipeline in account.pipelines:
+        if keyless(pipeline.patch):
+            continue
         calls += 1 + ceil(len(pipeline.boxes) / sizes.boxes)
         for box in pipeline.boxes:
-            calls += ceil(len(box.tasks) / sizes.tasks)
+            if keyless(box.patch):
+                continue
+            calls += ceil(_served(box, "tasks") / sizes.tasks) if box.tasks else 0
             calls += 1 if box.threads else 0
-            calls += ceil(len(box.comments) / sizes.comments)
-            calls += ceil(len(box.meetings) / sizes.meetings)
+            calls += ceil(_served(box, "comments") / sizes.comments) if box.comments else 0
+            calls += ceil(_served(box, "meetings") / sizes.meetings) if box.meetings else 0
             calls += 1 if box.files else 0
     return calls

@@ -9,7 +9,31 @@ All times are integer epoch milliseconds (UTC); ``None`` means "absent".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
+
+
+class _Drop:
+    """The value of a :data:`Patch` entry that removes the property from the rendered object."""
+
+    def __repr__(self) -> str:
+        return "DROP"
+
+
+DROP: Final = _Drop()
+
+Patch = dict[str, Any]
+"""Raw JSON edits applied last when an entity is rendered: a value replaces or adds the property,
+:data:`DROP` removes it. Only the hostile account uses them (a box without ``boxKey``, a box with
+extra properties whose names collide after snake_case, ...); the default account has none."""
+
+
+def keyless(patch: Patch) -> bool:
+    """True when the rendered entity carries no key at all (hostile account): its ``key`` (or,
+    for a team member, ``userKey``) is dropped."""
+    return patch.get("key") is DROP or patch.get("userKey") is DROP
+
+NEWSFEED_CAP: Final = 50
+"""Streak returns at most the 50 most recent newsfeed events (streak_api.md 6.13)."""
 
 FIELD_TYPES: tuple[str, ...] = (
     "TEXT_INPUT",
@@ -49,6 +73,7 @@ class TeamMember:
     role: str  # Owner | Member | PayerOnly | ArchiveOnly
     invite_status: str  # Accepted | Pending
     invite_ms: int
+    patch: Patch = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -155,6 +180,7 @@ class Task:
     creation_ms: int
     status_change_ms: int
     reminder_status: str
+    patch: Patch = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -179,6 +205,7 @@ class Thread:
     """Oldest first; never empty."""
     file_keys: list[str]
     views: int
+    patch: Patch = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -249,7 +276,8 @@ class Box:
     pipeline_key: str
     name: str
     notes: str
-    stage_key: str
+    stage_key: str | None
+    """None only in the hostile account (rendered as ``"stageKey": null``)."""
     fields: dict[str, Any]
     """Rendered as is: Streak's encodings per field type (see account.py)."""
     creator_key: str
@@ -267,18 +295,30 @@ class Box:
     comments: list[Comment] = field(default_factory=list)
     meetings: list[Meeting] = field(default_factory=list)
     files: list[File] = field(default_factory=list)
+    patch: Patch = field(default_factory=dict)
+    null_items: tuple[str, ...] = ()
+    """Child lists (``"tasks"``, ``"threads"``, ...) served with a ``null`` item at the end."""
 
 
 @dataclass(slots=True)
 class NewsfeedEntry:
+    """One history event in Streak's newsfeed shape (streak_api.md 6.13)."""
+
     key: str
+    """Rendered as ``newsfeedItemKey``."""
     creator_key: str
     timestamp: int
     scope: str  # BOX | PIPELINE
     operation: str  # CREATE | UPDATE | DELETE
     specific: str
+    """``NEW_BOX``, ``EDIT_STAGE``, ``ADD_TASK``, ``ADD_MEETING``."""
     variables: dict[str, Any]
+    """UPPER_SNAKE keys: ``BOX_NAME``, ``PIPELINE_NAME``, ``STAGE_KEY``, ..."""
+    pipeline_key: str
     box_key: str | None
+    story_box: str = ""
+    story_pipeline: str = ""
+    story_global: str = ""
 
 
 @dataclass(slots=True)
@@ -296,8 +336,15 @@ class Pipeline:
     creation_ms: int
     last_updated_ms: int
     boxes: list[Box] = field(default_factory=list)
-    newsfeed: list[NewsfeedEntry] = field(default_factory=list)
-    """Newest first, at most 50 (Streak's cap)."""
+    events: list[NewsfeedEntry] = field(default_factory=list)
+    """Every history event of the pipeline and its boxes, newest first."""
+    icon: str = "pipeline"
+    patch: Patch = field(default_factory=dict)
+
+    @property
+    def newsfeed(self) -> list[NewsfeedEntry]:
+        """What the pipeline newsfeed serves: the 50 newest events (Streak's cap)."""
+        return self.events[:NEWSFEED_CAP]
 
 
 @dataclass(slots=True)
@@ -318,7 +365,8 @@ class Account:
     seed: int
     box_count: int
     anchor_ms: int
-    """The account's "now": all history is before it, future due dates after it."""
+    """The account's "now": all history is before it, future due dates after it. On day 0 it is
+    midnight UTC of the anchor date; sandbox time (timeline.py) moves it on a day per day."""
     me: User
     users: dict[str, User]
     """Every user of the account (me and every team user), by key."""
@@ -329,12 +377,18 @@ class Account:
     """Team contacts by team key, in the order the list endpoint serves them (by key)."""
     organizations: dict[str, list[Organization]]
     """Team organizations by team key, ordered by key."""
+    name: str = "default"
+    """``default`` or ``hostile`` (see hostile.py)."""
+    day: int = 0
+    """Simulated days since the generated account (timeline.py); 0 = as generated."""
     boxes_by_key: dict[str, Box] = field(default_factory=dict)
     pipelines_by_key: dict[str, Pipeline] = field(default_factory=dict)
     teams_by_key: dict[str, Team] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.pipelines_by_key = {pipeline.key: pipeline for pipeline in self.pipelines}
+        # A keyless pipeline or box (hostile account) is still indexed: the key is only dropped
+        # from what is rendered, so no client can ever name it in a path.
         self.teams_by_key = {team.key: team for team in self.teams}
         self.boxes_by_key = {box.key: box for pipeline in self.pipelines for box in pipeline.boxes}
 

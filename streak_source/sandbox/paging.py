@@ -15,11 +15,34 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Final
 
-from streak_source.settings import DEFAULT_PAGE_SIZES, MAX_PAGE_SIZE, PageSizes
+MAX_PAGE_SIZE: Final = 1000
+"""The largest ``limit`` Streak documents (tasks 1..1000; contacts/organizations capped at 1000)."""
 
 LIMIT_CAP: Final = MAX_PAGE_SIZE
-"""The largest ``limit`` any sandbox endpoint honours (Streak documents 1000 for tasks, contacts
-and organizations; the sandbox applies it everywhere, as the source's settings assume)."""
+"""The largest ``limit`` any sandbox endpoint honours: Streak's documented maximum, applied to
+every paged endpoint (the reference documents no other cap)."""
+
+
+@dataclass(frozen=True)
+class PageSizes:
+    """The ``limit`` a client sends to each paged endpoint; only used to count ``needed_calls``.
+
+    The names are the paged list endpoints a complete extraction reads. A client that sends the
+    largest page Streak allows (as the loader does by default) needs nothing else; tests that
+    shrink pages pass a mapping (``{"tasks": 2}``) or any object with these attributes.
+    """
+
+    boxes: int = MAX_PAGE_SIZE
+    tasks: int = MAX_PAGE_SIZE
+    comments: int = MAX_PAGE_SIZE
+    meetings: int = MAX_PAGE_SIZE
+    teams: int = MAX_PAGE_SIZE
+    team_users: int = MAX_PAGE_SIZE
+    contacts: int = MAX_PAGE_SIZE
+    organizations: int = MAX_PAGE_SIZE
+
+
+DEFAULT_PAGE_SIZES: Final = PageSizes()
 
 DEFAULT_LIMIT: Final = 100
 """``limit`` when a paged endpoint is asked without one (contacts/orgs: documented default)."""
@@ -58,13 +81,16 @@ def decode_cursor(cursor: str) -> str | None:
     return text[len(_CURSOR_PREFIX) :]
 
 
-def coerce_page_sizes(value: PageSizes | Mapping[str, int] | None) -> PageSizes:
-    """``None`` -> the source's defaults; a mapping overrides just the names it gives."""
+def coerce_page_sizes(value: object) -> PageSizes:
+    """``None`` -> Streak's maximum everywhere; a mapping overrides just the names it gives; any
+    other object (e.g. the loader's own page-size dataclass) is read by attribute name."""
     if value is None:
         return DEFAULT_PAGE_SIZES
     if isinstance(value, PageSizes):
         return value
     known = {f.name for f in fields(PageSizes)}
+    if not isinstance(value, Mapping):
+        value = {name: getattr(value, name) for name in known if hasattr(value, name)}
     unknown = set(value) - known
     if unknown:
         raise ValueError(f"unknown page size name(s) {sorted(unknown)}; known: {sorted(known)}")

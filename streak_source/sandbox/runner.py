@@ -15,17 +15,17 @@ import threading
 import time
 from collections.abc import Iterable, Mapping
 from datetime import date
-from typing import Any
+from typing import Any, Self
 
 import uvicorn
 
-from streak_source.settings import PageSizes
-
 from .account import DEFAULT_BOX_COUNT, DEFAULT_SEED, generate_account
 from .faults import FaultSpec, parse_fault
+from .ground_truth import rejected_counts
 from .model import Account
-from .paging import coerce_page_sizes
+from .paging import PageSizes, coerce_page_sizes
 from .server import SandboxServer, ServerOptions
+from .timeline import Rates, Timeline
 
 STARTUP_TIMEOUT_S = 20.0
 SHUTDOWN_TIMEOUT_S = 20.0
@@ -42,9 +42,13 @@ class Sandbox:
     ``latency_ms`` is added to every API call; ``rate_limit`` (requests/s) answers 429 beyond a
     bucket of one second's worth; ``faults`` are ``--fault`` specs (``faults.FAULT_SYNTAX``);
     ``api_keys`` are accepted keys, the first is ``api_key``; ``page_sizes`` are the client's
-    ``limit`` per endpoint, used for ``needed_calls`` only; ``boxes_paged_as_array`` serves the
-    paged box list as a plain array. The account is generated here; ``start()`` (or ``with``)
-    serves it.
+    ``limit`` per endpoint (a mapping such as ``{"tasks": 2}``, or any object with those
+    attributes; default Streak's maximum, 1000), used for ``needed_calls`` only;
+    ``boxes_paged_as_array`` serves the paged box list as a plain array; ``account`` is
+    ``"default"`` or ``"hostile"`` (hostile.py); ``day`` serves the account after that many
+    simulated days (timeline.py; default account only), ``rates`` says how much happens per day
+    (``evolve.Rates`` or a mapping such as ``{"changed": 0.05}``). The account is generated (and
+    moved on) here; ``start()`` (or ``with``) serves it; ``advance()`` moves it on while served.
     """
 
     def __init__(
@@ -55,15 +59,24 @@ class Sandbox:
         rate_limit: float | None = None,
         faults: str | Iterable[str | FaultSpec] = (),
         api_keys: str | Iterable[str] = ("demo",),
-        page_sizes: PageSizes | Mapping[str, int] | None = None,
+        page_sizes: PageSizes | Mapping[str, int] | object | None = None,
         anchor_date: date | str | None = None,
         boxes_paged_as_array: bool = False,
+        account: str = "default",
         host: str = "127.0.0.1",
         port: int = 0,
+        day: int = 0,
+        rates: Rates | Mapping[str, float] | None = None,
+        webhook_attempts: int = 8,
+        webhook_backoff_s: float = 0.25,
     ) -> None:
         keys = (api_keys,) if isinstance(api_keys, str) else tuple(api_keys)
         fault_list = (faults,) if isinstance(faults, str) else tuple(faults)
-        self.account: Account = generate_account(seed=seed, boxes=boxes, anchor_date=anchor_date)
+        self.account: Account = generate_account(
+            seed=seed, boxes=boxes, anchor_date=anchor_date, account=account
+        )
+        self.timeline = Timeline(self.account, rates)
+        self.timeline.advance(day)
         self._stop = threading.Event()
         self.server = SandboxServer(
             self.account,
@@ -75,8 +88,11 @@ class Sandbox:
                 api_keys=keys,
                 page_sizes=coerce_page_sizes(page_sizes),
                 boxes_paged_as_array=boxes_paged_as_array,
+                webhook_attempts=webhook_attempts,
+                webhook_backoff_s=webhook_backoff_s,
             ),
             self._stop,
+            self.timeline,
         )
         self.api_key: str = keys[0]
         self.host = host
@@ -139,6 +155,7 @@ class Sandbox:
     def stop(self) -> None:
         """Stop serving (in-flight hangs end at once) and join the server thread."""
         self._stop.set()
+        self.server.webhooks.stop()
         if self._uvicorn is not None:
             self._uvicorn.should_exit = True
         if self._thread is not None:
@@ -152,10 +169,11 @@ class Sandbox:
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
 
-    def __enter__(self) -> Sandbox:
-        return self.start()
+    def __enter__(self) -> Self:
+        self.start()
+        return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
     # ------------------------------------------------------------------ what tests and tools need
@@ -181,9 +199,55 @@ class Sandbox:
         """Same as ``GET <base>/__sandbox__/account``: row count per destination table."""
         return dict(self.server.ground_truth)
 
+    def rejected(self) -> dict[str, int]:
+        """Same as ``GET <base>/__sandbox__/rejected``: records a correct loader quarantines."""
+        return rejected_counts(self.account)
+
     @property
     def needed_calls(self) -> int:
+        """The fewest calls a complete extraction of the current day needs."""
         return self.server.needed_calls
+
+    # ------------------------------------------------------------------ sandbox time
+
+    @property
+    def day(self) -> int:
+        """Simulated days since the generated account (0 = as generated)."""
+        return self.timeline.day
+
+    def advance(self, days: int = 1) -> int:
+        """Simulate ``days`` more days (same as ``POST <base>/__sandbox__/advance?days=N``);
+        returns the new day. Works before ``start()`` and while serving."""
+        self.server.advance(days)
+        return self.timeline.day
+
+    def history(self) -> dict[str, list[dict[str, Any]]]:
+        """Same as ``GET <base>/__sandbox__/history``: every box's true stage path."""
+        with self.server.state_lock:
+            return self.timeline.history()
+
+    def changes(self, since_day: int = 0) -> list[dict[str, Any]]:
+        """The ``changes`` of ``GET <base>/__sandbox__/changes?since_day=N``, oldest first."""
+        with self.server.state_lock:
+            return self.timeline.changes(since_day)
+
+    @property
+    def needed_history_calls(self) -> int:
+        """Per-box newsfeed calls a daily run needs today: one per box new or moved since
+        yesterday (0 on day 0)."""
+        return self.server.needed_history_calls
+
+    # ------------------------------------------------------------------ webhooks (webhooks.py)
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every webhook delivery attempt so far: ``webhook_key``, ``event``, ``target_url``,
+        ``day``, ``objects``, ``attempt``, ``status`` (None: no answer), ``error``, ``outcome``
+        (``delivered``, ``retry``, ``webhook deleted``, ``given up``). Never the token."""
+        return self.server.webhooks.log()
+
+    def wait_for_deliveries(self, timeout: float = 60.0) -> bool:
+        """Wait until no delivery is queued, waiting for a retry or in flight; False on timeout."""
+        return self.server.webhooks.wait_idle(timeout)
 
     @property
     def gone_box_keys(self) -> list[str]:

@@ -1,6 +1,6 @@
 """Re-record the replay cassette: a full load of a small sandbox account, HTTP captured by vcrpy.
 
-    python tests/cassettes/record.py
+    python -m tests.cassettes.record        (from the repository root)
 
 Writes ``full_load.yaml`` (the traffic, Authorization header filtered out) and ``full_load.json``
 (the base URL it was recorded at, the page sizes, and the sandbox's ground truth then), which
@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -20,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))
 
 CASSETTE = HERE / "full_load.yaml"
 META = HERE / "full_load.json"
@@ -70,7 +68,7 @@ def record() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["DLT_DATA_DIR"] = str(Path(tmp) / "dlt")
         os.environ["STREAK_DUCKDB_PATH"] = str(Path(tmp) / "streak.duckdb")
-        from pipelines.runner import run_full_load
+        from pipelines.job import run_full_load
 
         CASSETTE.unlink(missing_ok=True)
         with Sandbox(boxes=BOXES, seed=SEED, port=PORT, page_sizes=PAGE_SIZES, anchor_date="2026-11-01") as sb:

@@ -2,8 +2,9 @@
 
 The demo database is produced once per session by the main job itself
 (``python pipelines/streak_full.py --demo`` in a subprocess, into a temp dir), so the dashboard is
-tested against exactly what the pipeline writes. Only the "empty destination" and "no destination"
-cases are built by hand.
+tested against exactly what the pipeline writes. The "empty destination" and "no destination" cases
+are built here by hand; the empty, one-box, malformed and hostile accounts are derived from the
+demo load by plain SQL in accounts.py.
 
 This directory is a package (``__init__.py``), so this module is ``dashboard.conftest`` and the
 test modules import its helpers relatively, without shadowing the root ``conftest``. Generic
@@ -24,6 +25,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from dashboards.app_pages import PAGES as APP_PAGES
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_FILE = REPO_ROOT / "dashboards" / "streak_dashboard.py"
 MAIN_JOB = REPO_ROOT / "pipelines" / "streak_full.py"
@@ -33,15 +36,12 @@ DEMO_LOAD_TIMEOUT_S = 240
 # request for the real API) keeps the one demo load of the session to seconds instead of a minute.
 DEMO_RATE_LIMIT = "200"
 
-# Every page: (url_path, title). "" is the default page.
-PAGES: tuple[tuple[str, str], ...] = (
-    ("", "Overview"),
-    ("funnel", "Pipeline funnel"),
-    ("ageing", "Ageing"),
-    ("tasks", "Tasks"),
-    ("activity", "Activity"),
-    ("explorer", "Box explorer"),
+# Every page: (url_path, title), from the app's own registry. "" is the default page.
+PAGES: tuple[tuple[str, str], ...] = tuple(
+    ("" if index == 0 else spec.url_path, spec.title) for index, spec in enumerate(APP_PAGES)
 )
+REUSE_DEMO_ENV = "STREAK_TEST_DASHBOARD_DEMO_DB"
+"""Local iteration only: a DuckDB file from an earlier `streak_full.py --demo` to copy instead of loading."""
 
 
 class DemoDB(NamedTuple):
@@ -65,6 +65,10 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> DemoDB:
     root = tmp_path_factory.mktemp("demo_load")
     path = root / "streak.duckdb"
     data_dir = root / "dlt"
+    reuse = os.environ.get(REUSE_DEMO_ENV)
+    if reuse:
+        path.write_bytes(Path(reuse).read_bytes())
+        return DemoDB(path=path, dlt_data_dir=data_dir)
     env = _clean_env(
         STREAK_DUCKDB_PATH=str(path),
         DLT_DATA_DIR=str(data_dir),
@@ -86,6 +90,42 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> DemoDB:
             pytrace=False,
         )
     return DemoDB(path=path, dlt_data_dir=data_dir)
+
+
+@pytest.fixture(scope="session")
+def hostile_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sandbox's hostile account (``serve --account hostile``) loaded by the main job (once)."""
+    root = tmp_path_factory.mktemp("hostile_load")
+    path = root / "streak.duckdb"
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "streak_source.sandbox", "serve", "--port", "0", "--account", "hostile"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=str(root),
+    )
+    try:
+        base_url = sandbox.stdout.readline().strip() if sandbox.stdout else ""
+        env = _clean_env(
+            STREAK_DUCKDB_PATH=str(path),
+            DLT_DATA_DIR=str(root / "dlt"),
+            DLT_PROJECT_DIR=str(REPO_ROOT),
+            SOURCES__STREAK__BASE_URL=base_url,
+            SOURCES__STREAK__API_KEY="demo",
+            SOURCES__STREAK__MAX_REQUESTS_PER_SECOND=DEMO_RATE_LIMIT,
+        )
+        result = subprocess.run(
+            [sys.executable, str(MAIN_JOB), "--quiet"], env=env, cwd=str(root),
+            capture_output=True, text=True, timeout=DEMO_LOAD_TIMEOUT_S, check=False,
+        )
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+        if sandbox.stdout:
+            sandbox.stdout.close()
+    if result.returncode != 0 or not path.is_file():
+        pytest.fail(
+            f"loading the sandbox's hostile account failed (exit {result.returncode}):\n{result.stderr[-3000:]}",
+            pytrace=False,
+        )
+    return path
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from dashboards.queries import LOAD_COMMAND
+from dashboards.data import connection
+from dashboards.ui.context import LOAD_COMMAND
+from dashboards.ui.text import md
 
 from .conftest import PAGES, DemoDB, as_int, metric_values, new_app, open_page
 
@@ -41,11 +43,16 @@ PAGES_WITH_CHARTS = {"", "funnel", "ageing", "tasks", "activity"}
 
 
 @pytest.mark.parametrize(("url_path", "title"), PAGES, ids=[t for _, t in PAGES])
-def test_every_page_renders_on_demo_data(demo_app: Any, url_path: str, title: str) -> None:
+def test_every_page_renders_on_demo_data(demo_app: Any, url_path: str, title: str, sql: SQL) -> None:
     at = open_page(demo_app, url_path) if url_path else demo_app
     _assert_clean(at, title)
     assert not at.error and not at.warning
     assert not any(LOAD_COMMAND in info.value for info in at.info)
+    if url_path == "events" and sql(
+        "SELECT COUNT(*) AS n FROM information_schema.tables WHERE table_schema = 'crm' AND table_name = 'events'"
+    )["n"].iloc[0] == 0:  # the main job does not load crm.events yet: the page says what to run
+        assert any("streak_events.py load" in info.value for info in at.info)
+        return
     if url_path in PAGES_WITH_CHARTS:
         assert _charts(at), f"{title} shows no chart"
     if url_path != "explorer":
@@ -98,7 +105,7 @@ def test_unreachable_warehouse_is_a_message_not_a_traceback(
     _assert_clean(at, "Overview")
     assert any("Could not read postgres dataset" in e.value for e in at.error)
     shown = " ".join(e.value for e in at.error) + " ".join(c.value for c in at.sidebar.caption)
-    assert "s3cret-pw" not in shown
+    assert "s3cret" not in shown
 
 
 def test_locked_database_says_a_load_is_running(
@@ -117,8 +124,6 @@ def test_lock_released_during_the_retries_opens_and_says_so(
     demo_db: DemoDB, tmp_path: Path, point_at: Callable[[Path], Path], lock_file: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from dashboards import queries
-
     copy = tmp_path / "busy_briefly.duckdb"
     copy.write_bytes(demo_db.path.read_bytes())
     holder = lock_file(copy)
@@ -128,7 +133,7 @@ def test_lock_released_during_the_retries_opens_and_says_so(
         pauses.append(seconds)
         holder.release()
 
-    monkeypatch.setattr(queries, "retry_sleep", load_finishes)
+    monkeypatch.setattr(connection, "retry_sleep", load_finishes)
     point_at(copy)
     at = new_app().run()
     _assert_clean(at, "Overview")
@@ -225,7 +230,7 @@ def test_every_page_has_an_empty_state(demo_app: Any, sql: SQL) -> None:
         _assert_clean(at, title)
         assert not at.error and not at.warning
         assert any("No boxes match" in i.value or "Nothing overdue" in i.value or "No activity" in i.value
-                   for i in at.info), f"{title}: no empty state"
+                   or "No events" in i.value for i in at.info), f"{title}: no empty state"
         if "Boxes" in metric_values(at):
             assert as_int(metric_values(at)["Boxes"]) == 0
 
@@ -238,9 +243,9 @@ def test_funnel_sums_a_numeric_field(demo_app: Any) -> None:
     measure = at.selectbox(key="funnel_measure")
     fields = [o for o in measure.options if o != "Number of boxes"]
     assert fields, "the demo account has numeric custom fields"
-    at = measure.set_value(fields[0]).run()
+    at = measure.select_index(1).run()
     _assert_clean(at, "Pipeline funnel")
-    assert f"Total {fields[0]}" in metric_values(at)
+    assert f"Total {md(fields[0])}" in metric_values(at)
 
 
 def test_explorer_search_and_download(demo_app: Any, sql: SQL) -> None:

@@ -1,23 +1,33 @@
-"""The dashboard served by ``streamlit run`` and driven by a real (headless) Chromium."""
+"""The dashboard served by ``streamlit run`` and driven by a real (headless) Chromium.
+
+Screenshots of every page go to ``tmp_path`` (or ``STREAK_TEST_SCREENSHOT_DIR`` when set), so a
+person can look at what the browser drew.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import subprocess
 import sys
+import threading
 import urllib.request
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from .conftest import APP_FILE, REPO_ROOT, DemoDB, _clean_env, as_int
+from . import accounts
+from .conftest import APP_FILE, PAGES, REPO_ROOT, DemoDB, _clean_env, as_int
 
 SQL = Callable[[str], pd.DataFrame]
 CHART = '[data-testid="stVegaLiteChart"] .marks'
 """vega-embed's drawing surface (svg or canvas): present once a chart has rendered."""
+PAGES_WITH_CHARTS = {"", "funnel", "ageing", "velocity", "tasks", "activity", "events"}
 
 
 def _healthy(url: str) -> bool:
@@ -29,37 +39,45 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture
-def dashboard_url(
-    demo_db: DemoDB, free_port: int, tmp_path: Path, wait_until: Callable[..., Any]
-) -> Iterator[str]:
-    """``streamlit run dashboards/streak_dashboard.py`` on the demo file; terminated at teardown."""
-    log_path = tmp_path / "streamlit.log"
-    env = _clean_env(
-        STREAK_DUCKDB_PATH=str(demo_db.path),
-        DLT_DATA_DIR=str(tmp_path / "dlt"),
-        DLT_PROJECT_DIR=str(REPO_ROOT),
-    )
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(APP_FILE),
-        "--server.headless", "true",
-        "--server.port", str(free_port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-    ]
-    url = f"http://127.0.0.1:{free_port}"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(command, cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
+def serve(
+    find_free_port: Callable[..., int], tmp_path: Path, wait_until: Callable[..., Any]
+) -> Iterator[Callable[..., str]]:
+    """``serve(db, **env)``: ``streamlit run dashboards/streak_dashboard.py`` on ``db``; stopped at teardown."""
+    with contextlib.ExitStack() as stack:
+
+        def start(db: Path, **extra_env: str) -> str:
+            port = find_free_port()
+            log_path = tmp_path / f"streamlit-{port}.log"
+            env = _clean_env(STREAK_DUCKDB_PATH=str(db), DLT_DATA_DIR=str(tmp_path / "dlt"), DLT_PROJECT_DIR=str(REPO_ROOT), **extra_env)
+            command = [
+                sys.executable, "-m", "streamlit", "run", str(APP_FILE), "--server.headless", "true",
+                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+            ]
+            log = stack.enter_context(log_path.open("w"))
+            server = subprocess.Popen(command, cwd=str(REPO_ROOT), env=env, stdout=log, stderr=subprocess.STDOUT)
+            stack.callback(_stop, server)
+            url = f"http://127.0.0.1:{port}"
             wait_until(lambda: server.poll() is not None or _healthy(url), 60, f"streamlit on {url}")
             assert server.poll() is None, f"streamlit exited early:\n{log_path.read_text()[-3000:]}"
-            yield url
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=20)
+            return url
+
+        yield start
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=20)
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    where = Path(os.environ.get("STREAK_TEST_SCREENSHOT_DIR") or tmp_path / "screenshots")
+    where.mkdir(parents=True, exist_ok=True)
+    return where
 
 
 def _metric(page: Any, label: str) -> str:
@@ -69,24 +87,60 @@ def _metric(page: Any, label: str) -> str:
     return card.locator('[data-testid="stMetricValue"]').first.inner_text()
 
 
+def _open(page: Any, url: str, url_path: str, title: str, *, click: bool = False) -> None:
+    """Go to a page and wait until it has drawn (title, then its charts and tables).
+
+    ``click``: through the sidebar navigation (same session, so the filters stay), not a reload.
+    """
+    if click:
+        page.locator('[data-testid="stSidebarNav"] a', has_text=title).first.click()
+    else:
+        page.goto(f"{url}/{url_path}")
+    page.locator('[data-testid="stHeading"] h1', has_text=title).first.wait_for(timeout=60_000)
+    page.locator('[data-testid="stSidebar"] [data-testid="stCaptionContainer"]', has_text="Source:").first.wait_for(timeout=60_000)
+    # Both accounts here have data on every page: charts, and the explorer's table, must appear.
+    if url_path in PAGES_WITH_CHARTS:
+        page.wait_for_selector(CHART, state="visible", timeout=60_000)
+    if url_path == "explorer":
+        page.wait_for_selector('[data-testid="stDataFrame"] canvas', state="visible", timeout=60_000)
+    _settle(page)
+
+
+def _settle(page: Any) -> None:
+    """Until the script run is over: no skeleton placeholders, no "running" status widget."""
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stSkeleton\"]')"
+        " && !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+        timeout=60_000,
+    )
+
+
 @pytest.mark.browser
-def test_funnel_in_a_real_browser(
-    dashboard_url: str, browser: Any, sql: SQL, tmp_path: Path, wait_until: Callable[..., Any]
+def test_every_page_and_the_filters_in_a_real_browser(
+    demo_db: DemoDB, serve: Callable[..., str], browser: Any, sql: SQL, shots: Path, wait_until: Callable[..., Any],
+    tmp_path: Path,
 ) -> None:
+    # The demo load plus hand-built stage history and events, so Velocity and Events have data.
+    db = accounts.copy_db(demo_db.path, tmp_path / "rich.duckdb")
+    accounts.add_history(db)
+    accounts.add_events(db)
+    url = serve(db, DASHBOARD__CLOSED_STAGES='["Won", "Lost", "Hired", "Rejected"]')
     total = len(sql("SELECT box_key FROM crm.boxes"))
     stage_names = set(sql("SELECT DISTINCT stage_name FROM crm.boxes WHERE stage_name IS NOT NULL")["stage_name"])
-    context = browser.new_context(viewport={"width": 1400, "height": 1500})
+    context = browser.new_context(viewport={"width": 1400, "height": 1700})
     try:
         page = context.new_page()
-        page.goto(f"{dashboard_url}/funnel")
-        page.wait_for_selector(CHART, state="visible", timeout=60_000)
-        assert page.locator('[data-testid="stHeading"] h1').first.inner_text().strip() == "Pipeline funnel"
+        for url_path, title in PAGES:
+            _open(page, url, url_path, title)
+            page.screenshot(path=str(shots / f"dashboard-{url_path or 'overview'}.png"), full_page=True)
+        _check_velocity_and_events(page, url, db, shots)
+        _open(page, url, "funnel", "Pipeline funnel")
         assert as_int(_metric(page, "Boxes")) == total
         axis_text = " ".join(page.locator('[data-testid="stVegaLiteChart"]').first.locator("text").all_text_contents())
         assert any(name in axis_text for name in stage_names), axis_text[:500]
-        page.screenshot(path=str(tmp_path / "funnel.png"), full_page=True)
+        assert "(closed)" in axis_text  # the configured closed stages are marked on the funnel
 
-        # The sidebar's pipeline filter changes the number a person reads.
+        # The sidebar's pipeline filter changes the number a person reads...
         pipeline = sql(
             "SELECT b.pipeline_key, p.name, COUNT(*) AS n FROM crm.boxes b JOIN crm.pipelines p USING (pipeline_key) "
             "GROUP BY 1, 2 ORDER BY 3, 1"
@@ -102,7 +156,129 @@ def test_funnel_in_a_real_browser(
         wait_until(lambda: as_int(_metric(page, "Boxes")) == pipeline["n"], 30, "the Overview's Boxes metric")
         page.wait_for_selector(CHART, state="visible", timeout=30_000)
         page.wait_for_selector('[data-testid="stDataFrame"] canvas', state="visible", timeout=30_000)
-        page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+        page.screenshot(path=str(shots / "dashboard-overview-one-pipeline.png"), full_page=True)
     finally:
         context.close()
-    print(f"screenshots: {tmp_path / 'funnel.png'} {tmp_path / 'overview.png'}")
+    print(f"screenshots: {shots}")
+
+
+def _check_velocity_and_events(page: Any, url: str, db: Path, shots: Path) -> None:
+    """Both pages draw their charts and tables, and their headline numbers are the SQL ones."""
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        stays, measured = con.execute(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE left_at IS NOT NULL AND exact) FROM crm.box_stage_history "
+            "WHERE box_key IN (SELECT box_key FROM crm.boxes)"
+        ).fetchone()
+        events = con.execute("SELECT COUNT(*) FROM crm.events").fetchone()[0]
+    finally:
+        con.close()
+    _open(page, url, "velocity", "Velocity")
+    assert as_int(_metric(page, "Stays recorded")) == stays
+    assert as_int(_metric(page, "Stays measured")) == measured
+    assert page.locator(CHART).count() >= 2  # time in stage, entries per week
+    axis_text = " ".join(page.locator('[data-testid="stVegaLiteChart"]').first.locator("text").all_text_contents())
+    assert "Qualified" in axis_text and "Won" not in axis_text, axis_text[:300]  # closed stages left out
+    viewport = page.viewport_size
+    page.set_viewport_size({"width": 1400, "height": 2150})  # the whole page: Streamlit scrolls inside
+    _settle(page)
+    page.screenshot(path=str(shots / "dashboard-velocity.png"))
+    _open(page, url, "events", "Events")
+    assert as_int(_metric(page, "Events")) == events
+    assert page.locator(CHART).count() >= 2  # per name, the built metric
+    page.wait_for_selector('[data-testid="stDataFrame"] canvas', state="visible", timeout=60_000)
+    page.screenshot(path=str(shots / "dashboard-events.png"))
+    page.set_viewport_size(viewport)
+
+
+class _Hits:
+    """A tiny HTTP server on 127.0.0.1 that records every request path it gets."""
+
+    def __init__(self, port: int) -> None:
+        hits: list[str] = []
+        self.paths = hits
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+@pytest.mark.browser
+def test_hostile_names_make_no_request_and_render_as_text(
+    demo_db: DemoDB, serve: Callable[..., str], browser: Any, find_free_port: Callable[..., int],
+    tmp_path: Path, shots: Path, wait_until: Callable[..., Any],
+) -> None:
+    """Issue 12 #5: a pipeline named ``![x](http://127.0.0.1:<port>/pixel.png)`` fetches nothing."""
+    port = find_free_port()
+    hits = _Hits(port)
+    try:
+        db = accounts.hostile_account(demo_db.path, tmp_path / "hostile.duckdb", port)
+        url = serve(db)
+        name = f"![x](http://127.0.0.1:{port}/pixel.png)"
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            for pick_pipeline in (False, True):
+                for url_path, title in PAGES:
+                    _open(page, url, url_path, title, click=pick_pipeline and url_path != "")
+                    if pick_pipeline and url_path == "":
+                        page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+                        page.get_by_role("option").filter(has_text=name).first.click()
+                        wait_until(lambda: _caption_with(page, name), 30, "the pipeline filter")
+                    if pick_pipeline and url_path == "funnel":  # the hostile field, summed
+                        page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').first.click()
+                        page.get_by_role("option").filter(has_text="**Deal**").first.click()
+                        page.locator('[data-testid="stMetricLabel"]', has_text="Total").first.wait_for(timeout=30_000)
+                        wait_until(lambda: page.locator(CHART).count() >= 2, 30, "the count and the sum charts")
+                        _settle(page)
+                    _assert_nothing_rendered(page, port)
+                    page.screenshot(
+                        path=str(shots / f"hostile-{'one' if pick_pipeline else 'all'}-{url_path or 'overview'}.png"),
+                        full_page=True,
+                    )
+            # The caption names the pipeline as the characters it is.
+            _open(page, url, "", "Overview")
+            page.locator('[data-testid="stSidebar"] [data-testid="stSelectbox"]').first.click()
+            page.get_by_role("option").filter(has_text=name).first.click()
+            wait_until(lambda: _caption_with(page, name), 30, "the caption naming the pipeline")
+            assert hits.paths == [], hits.paths
+            # Control: this browser can reach the server, so "no hits" above means "no request".
+            page.evaluate(f"fetch('http://127.0.0.1:{port}/control').catch(() => null)")
+            wait_until(lambda: hits.paths == ["/control"], 10, "the control request")
+        finally:
+            context.close()
+    finally:
+        hits.close()
+
+
+def _caption_with(page: Any, text: str) -> bool:
+    """A caption shows ``text`` character for character (ignoring invisible word joiners)."""
+    captions = page.locator('[data-testid="stCaptionContainer"]').all_inner_texts()
+    return any(text in caption.replace("\u2060", "") for caption in captions)
+
+
+def _assert_nothing_rendered(page: Any, port: int) -> None:
+    """No link, image, LaTeX, coloured text or raw HTML made from a Streak name."""
+    markdown = '[data-testid="stMarkdownContainer"]'
+    assert page.locator(f'a[href*="127.0.0.1:{port}"], img[src*="127.0.0.1:{port}"]').count() == 0
+    assert page.locator(f"{markdown} a, {markdown} img").count() == 0, page.locator(f"{markdown} a").all_inner_texts()
+    assert page.locator(".katex, .katex-display").count() == 0
+    assert page.locator(f"{markdown} script, {markdown} b, {markdown} span[style*=color]").count() == 0

@@ -1,4 +1,4 @@
-"""dashboards/queries.py against the demo account: every number re-derived independently.
+"""The dashboard's query functions against the demo account: every number re-derived independently.
 
 The expected values come from plain SQL / pandas on the same DuckDB file (``sql`` fixture), never
 from the functions under test.
@@ -14,18 +14,26 @@ import duckdb
 import pandas as pd
 import pytest
 
-from dashboards import queries
-from dashboards.queries import Filters
+from dashboards.app_pages import (
+    activity_queries,
+    ageing_queries,
+    explorer_queries,
+    funnel_queries,
+    overview_queries,
+    tasks_queries,
+)
+from dashboards.data import connection, filters, freshness, lookups
+from dashboards.data.filters import Filters
 
-from .conftest import DemoDB
+from .conftest import REPO_ROOT, DemoDB
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
 SQL = Callable[[str], pd.DataFrame]
 
 
 @pytest.fixture
-def run(demo_db: DemoDB) -> Iterator[queries.DuckDBRunner]:
-    runner, tries = queries.open_duckdb(demo_db.path)
+def run(demo_db: DemoDB) -> Iterator[connection.DuckDBRunner]:
+    runner, tries = connection.open_duckdb(demo_db.path)
     assert tries == 1
     try:
         yield runner
@@ -41,20 +49,6 @@ def boxes(sql: SQL) -> pd.DataFrame:
 def _biggest_pipeline(sql: SQL) -> str:
     counts = sql("SELECT pipeline_key, COUNT(*) AS n FROM crm.boxes GROUP BY 1 ORDER BY 2 DESC")
     return str(counts["pipeline_key"].iloc[0])
-
-
-def _numeric(values: pd.DataFrame) -> pd.Series:
-    """Independent numeric value of field rows: value_number, else number-like text of text/formula.
-
-    Number-like: digits with an optional sign, decimal point and k / M suffix, once spaces,
-    thousands commas and currency signs are dropped ("119,500 €" -> 119500, "175k" -> 175000).
-    """
-    text = values["value_text"].astype("string").str.replace(r"[\s,$€£¥]", "", regex=True)
-    parts = text.str.extract(r"^([-+]?(?:\d+\.?\d*|\.\d+))([kKmM]?)$")
-    factor = parts[1].str.lower().map({"": 1.0, "k": 1e3, "m": 1e6}).astype("float64")
-    parsed = pd.to_numeric(parts[0], errors="coerce").astype("float64") * factor
-    parsed = parsed.where(values["field_type"].isin(["TEXT_INPUT", "FORMULA"]))
-    return pd.to_numeric(values["value_number"], errors="coerce").astype("float64").fillna(parsed)
 
 
 # ---------------------------------------------------------------------------- the demo is real
@@ -76,22 +70,25 @@ def test_demo_account_has_what_the_pages_need(sql: SQL) -> None:
     assert counts["pipelines_with_boxes"] >= 2
     assert counts["overdue"] > 0
     assert counts["threads"] > 0 and counts["meetings"] > 0
+    # The tables the pages read by contract (plan.md) come from the real load, not from a fixture.
+    tables = set(sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm'")["table_name"])
+    assert {"wide_view_columns", "box_task_assignees", "load_history"} <= tables
 
 
 # ---------------------------------------------------------------------------- filter options
 
 
-def test_pipelines_count_boxes_per_pipeline(run: queries.Runner, sql: SQL) -> None:
+def test_pipelines_count_boxes_per_pipeline(run: connection.Runner, sql: SQL) -> None:
     expected = sql("SELECT pipeline_key, COUNT(*) AS n FROM crm.boxes GROUP BY 1")
-    got = queries.pipelines(run).set_index("pipeline_key")["boxes"]
+    got = lookups.pipelines(run).set_index("pipeline_key")["boxes"]
     for row in expected.itertuples():
         assert got[row.pipeline_key] == row.n
     names = sql("SELECT pipeline_key, name FROM crm.pipelines")
     assert set(names["pipeline_key"]) <= set(got.index)  # empty pipelines are listed too
 
 
-def test_owners_cover_every_box(run: queries.Runner, boxes: pd.DataFrame) -> None:
-    owners = queries.owners(run)
+def test_owners_cover_every_box(run: connection.Runner, boxes: pd.DataFrame) -> None:
+    owners = lookups.owners(run)
     assert owners["boxes"].sum() == len(boxes)
     unassigned = owners.loc[owners["owner_email"].isna(), "boxes"].sum()
     assert unassigned == boxes["owner_email"].isna().sum()
@@ -100,8 +97,8 @@ def test_owners_cover_every_box(run: queries.Runner, boxes: pd.DataFrame) -> Non
 # ---------------------------------------------------------------------------- overview
 
 
-def test_overview_counts_match_independent_sql(run: queries.Runner, sql: SQL, boxes: pd.DataFrame) -> None:
-    counts = queries.overview_counts(run, Filters(), NOW)
+def test_overview_counts_match_independent_sql(run: connection.Runner, sql: SQL, boxes: pd.DataFrame) -> None:
+    counts = overview_queries.overview_counts(run, Filters(), NOW)
     tasks = sql("SELECT status, due_date FROM crm.box_tasks")
     due = pd.to_datetime(tasks["due_date"], utc=True)
     assert counts["boxes"] == len(boxes)
@@ -115,13 +112,13 @@ def test_overview_counts_match_independent_sql(run: queries.Runner, sql: SQL, bo
     assert counts["call_logs"] == (meetings == "CALL_LOG").sum()
 
 
-def test_filters_narrow_every_count(run: queries.Runner, sql: SQL, boxes: pd.DataFrame) -> None:
+def test_filters_narrow_every_count(run: connection.Runner, sql: SQL, boxes: pd.DataFrame) -> None:
     pipeline = _biggest_pipeline(sql)
     owner = boxes.loc[boxes["pipeline_key"] == pipeline, "owner_email"].dropna().mode().iloc[0]
     created = pd.to_datetime(boxes["creation_timestamp"], utc=True)
     start = created.min().date() + timedelta(days=30)
     end = created.max().date() - timedelta(days=10)
-    f = Filters(pipeline_key=pipeline, owners=(owner, queries.UNASSIGNED), created_from=start, created_to=end)
+    f = Filters(pipeline_key=pipeline, owners=(owner, filters.UNASSIGNED), created_from=start, created_to=end)
 
     in_range = (created >= pd.Timestamp(start, tz="UTC")) & (created < pd.Timestamp(end + timedelta(days=1), tz="UTC"))
     chosen = boxes[
@@ -130,7 +127,7 @@ def test_filters_narrow_every_count(run: queries.Runner, sql: SQL, boxes: pd.Dat
         & in_range
     ]
     assert 0 < len(chosen) < len(boxes)
-    counts = queries.overview_counts(run, f, NOW)
+    counts = overview_queries.overview_counts(run, f, NOW)
     assert counts["boxes"] == len(chosen)
     tasks = sql("SELECT box_key, status FROM crm.box_tasks")
     assert counts["open_tasks"] == (
@@ -138,35 +135,68 @@ def test_filters_narrow_every_count(run: queries.Runner, sql: SQL, boxes: pd.Dat
     ).sum()
 
 
-def test_quotes_in_filter_values_are_data_not_sql(run: queries.Runner) -> None:
+def test_quotes_in_filter_values_are_data_not_sql(run: connection.Runner) -> None:
     f = Filters(pipeline_key="x' OR '1'='1", owners=("o'brien@example.com",))
-    assert queries.overview_counts(run, f, NOW)["boxes"] == 0
+    assert overview_queries.overview_counts(run, f, NOW)["boxes"] == 0
 
 
-def test_last_load_and_row_counts(run: queries.Runner, sql: SQL) -> None:
-    loaded = queries.last_load(run)
-    expected = sql("SELECT MAX(inserted_at) AS at, COUNT(*) AS n FROM crm._dlt_loads WHERE status = 0").iloc[0]
-    assert loaded["inserted_at"] == pd.Timestamp(expected["at"]).to_pydatetime()
-    assert loaded["loads"] == expected["n"] >= 1
-    rows = queries.row_counts(run).set_index("table")["rows"]
+def test_row_counts(run: connection.Runner, sql: SQL) -> None:
+    rows = freshness.row_counts(run).set_index("table")["rows"]
     assert rows["boxes"] == len(sql("SELECT box_key FROM crm.boxes"))
     assert rows["box_tasks"] == len(sql("SELECT task_key FROM crm.box_tasks"))
     views = sql("SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm' AND table_type = 'VIEW'")
     assert not set(views["table_name"]) & set(rows.index)  # tables only: a view is not a copy
     assert not any(name.startswith("_dlt") for name in rows.index)
+    assert not {"load_history", "wide_view_columns"} & set(rows.index)  # about runs, not the account
+
+
+def test_loads_so_far_come_from_load_history(demo_db: DemoDB, tmp_path: Path) -> None:
+    """Defect 3: ``ok`` rows of load_history, not ``_dlt_loads`` (one row after a file swap)."""
+    from .accounts import add_load_history, copy_db
+
+    path = copy_db(demo_db.path, tmp_path / "history.duckdb")
+    add_load_history(path, ok_runs=4, failed_runs=2)
+    runner, _ = connection.open_duckdb(path)
+    try:
+        loaded = freshness.last_load(runner)
+    finally:
+        runner.close()
+    con = duckdb.connect(str(path), read_only=True)
+    expected = con.execute("SELECT COUNT(*), MAX(finished_at) FROM crm.load_history WHERE outcome = 'ok'").fetchone()
+    con.close()
+    assert loaded.loads == expected[0] == 4
+    assert loaded.finished_at == expected[1]
+
+
+def test_without_load_history_the_count_is_unknown(demo_db: DemoDB, tmp_path: Path) -> None:
+    """An older destination: no number of loads (not a wrong "1"), last load from _dlt_loads."""
+    from .accounts import copy_db
+
+    path = copy_db(demo_db.path, tmp_path / "no_history.duckdb")
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE IF EXISTS crm.load_history")
+    expected = con.execute("SELECT MAX(inserted_at) FROM crm._dlt_loads WHERE status = 0").fetchone()[0]
+    con.close()
+    runner, _ = connection.open_duckdb(path)
+    try:
+        loaded = freshness.last_load(runner)
+    finally:
+        runner.close()
+    assert loaded.loads is None
+    assert loaded.finished_at == expected
 
 
 # ---------------------------------------------------------------------------- funnel
 
 
-def test_funnel_counts_sum_to_each_pipelines_boxes_in_stage_order(run: queries.Runner, sql: SQL) -> None:
+def test_funnel_counts_sum_to_each_pipelines_boxes_in_stage_order(run: connection.Runner, sql: SQL) -> None:
     per_pipeline = sql("SELECT pipeline_key, COUNT(*) AS n FROM crm.boxes GROUP BY 1")
     stage_rows = sql("SELECT pipeline_key, stage_key, stage_order FROM crm.stages")
     for row in per_pipeline.itertuples():
-        funnel = queries.funnel(run, Filters(pipeline_key=row.pipeline_key))
+        funnel = funnel_queries.funnel(run, Filters(pipeline_key=row.pipeline_key))
         assert funnel["boxes"].sum() == row.n
         stages = stage_rows[stage_rows["pipeline_key"] == row.pipeline_key].sort_values("stage_order")
-        known = funnel[funnel["stage_order"] < queries.UNKNOWN_STAGE_ORDER]
+        known = funnel[funnel["stage_order"] < lookups.UNKNOWN_STAGE_ORDER]
         assert list(known["stage_key"]) == list(stages["stage_key"])  # every stage, in stage order
         by_stage = sql(
             f"SELECT stage_key, COUNT(*) AS n FROM crm.boxes WHERE pipeline_key = '{row.pipeline_key}' GROUP BY 1"
@@ -175,7 +205,7 @@ def test_funnel_counts_sum_to_each_pipelines_boxes_in_stage_order(run: queries.R
             assert stage.boxes == by_stage.get(stage.stage_key, 0)
 
 
-def test_funnel_keeps_empty_stages(run: queries.Runner, sql: SQL) -> None:
+def test_funnel_keeps_empty_stages(run: connection.Runner, sql: SQL) -> None:
     empty = sql(
         """
         SELECT s.pipeline_key, s.stage_key FROM crm.stages s
@@ -186,35 +216,50 @@ def test_funnel_keeps_empty_stages(run: queries.Runner, sql: SQL) -> None:
     if empty.empty:
         pytest.skip("the demo account has no empty stage in a pipeline with boxes")
     row = empty.iloc[0]
-    funnel = queries.funnel(run, Filters(pipeline_key=row["pipeline_key"]))
+    funnel = funnel_queries.funnel(run, Filters(pipeline_key=row["pipeline_key"]))
     assert funnel.loc[funnel["stage_key"] == row["stage_key"], "boxes"].tolist() == [0]
 
 
-def test_numeric_fields_and_funnel_sums(run: queries.Runner, sql: SQL) -> None:
-    values = sql("SELECT box_key, field_name, field_type, value_number, value_text FROM crm.box_field_values")
-    values["num"] = _numeric(values)
-    share = values.groupby("field_name")["num"].agg(lambda s: s.notna().mean())
-    expected_fields = sorted(share[share >= queries.NUMERIC_SHARE].index)
-    fields = queries.numeric_fields(run, Filters())
-    assert sorted(fields["field_name"]) == expected_fields
+def test_numeric_fields_and_funnel_sums_read_value_number_only(run: connection.Runner, sql: SQL) -> None:
+    """Defect 2: the funnel sums ``value_number`` and nothing else (no parsing of text here)."""
+    values = sql("SELECT box_key, pipeline_key, field_key, field_name, value_number FROM crm.box_field_values")
+    numbers = values[values["value_number"].notna()]
+    expected_fields = sorted(set(zip(numbers["pipeline_key"], numbers["field_key"])))
+    fields = funnel_queries.numeric_fields(run, Filters())
+    assert sorted(zip(fields["pipeline_key"], fields["field_key"])) == expected_fields
     assert expected_fields, "the demo account should have numeric custom fields"
+    counted = values.groupby(["pipeline_key", "field_key"]).agg(n=("box_key", "size"), numbers=("value_number", "count"))
+    for row in fields.itertuples():
+        assert row.numbers == counted.loc[(row.pipeline_key, row.field_key), "numbers"]
+        assert row.not_numbers == counted.loc[(row.pipeline_key, row.field_key), "n"] - row.numbers
 
-    field = expected_fields[0]
-    boxes = sql("SELECT box_key, pipeline_key, stage_key FROM crm.boxes")
-    pipeline = boxes.merge(values[values["field_name"] == field], on="box_key")["pipeline_key"].mode().iloc[0]
-    funnel = queries.funnel(run, Filters(pipeline_key=pipeline), field)
-    chosen = values[values["field_name"] == field].merge(boxes[boxes["pipeline_key"] == pipeline], on="box_key")
-    expected = chosen.groupby("stage_key")["num"].sum()
+    pipeline, field = max(expected_fields, key=lambda k: (len(numbers[(numbers["pipeline_key"] == k[0]) & (numbers["field_key"] == k[1])]), k))
+    funnel = funnel_queries.funnel(run, Filters(pipeline_key=pipeline), (pipeline, field))
+    by_stage = sql(
+        f"""SELECT b.stage_key, SUM(v.value_number) AS total FROM crm.box_field_values v
+            JOIN crm.boxes b ON b.box_key = v.box_key
+            WHERE v.pipeline_key = '{pipeline}' AND v.field_key = '{field}' GROUP BY 1"""
+    ).set_index("stage_key")["total"]
     for stage in funnel.itertuples():
-        assert stage.value == pytest.approx(expected.get(stage.stage_key, 0.0))
-    assert funnel["value"].sum() == pytest.approx(chosen["num"].sum())
+        assert stage.value == pytest.approx(float(by_stage.get(stage.stage_key, 0.0) or 0.0))
+    total = sql(
+        f"SELECT SUM(value_number) AS s FROM crm.box_field_values WHERE pipeline_key = '{pipeline}' AND field_key = '{field}'"
+    )["s"].iloc[0]
+    assert funnel["value"].sum() == pytest.approx(float(total))
+
+
+def test_no_string_parsing_left_in_the_dashboard() -> None:
+    """Defect 2: one rule for numbers, in the loader; the dashboard holds no copy of it."""
+    source = "\n".join(p.read_text() for p in (REPO_ROOT / "dashboards").rglob("*.py"))
+    for needle in ("NUMBER_PATTERN", "NUMBER_NOISE", "_numeric_text_expr", "REGEXP_REPLACE", "TRY_TO_DOUBLE", "SAFE_CAST"):
+        assert needle not in source, needle
 
 
 # ---------------------------------------------------------------------------- ageing
 
 
-def test_ageing_days_since_last_stage_change(run: queries.Runner, boxes: pd.DataFrame) -> None:
-    ageing = queries.ageing(run, Filters(), NOW)
+def test_ageing_days_since_last_stage_change(run: connection.Runner, boxes: pd.DataFrame) -> None:
+    ageing = ageing_queries.ageing(run, Filters(), NOW)
     assert len(ageing) == len(boxes)
     since = pd.to_datetime(boxes["last_stage_change_timestamp"], utc=True).fillna(
         pd.to_datetime(boxes["creation_timestamp"], utc=True)
@@ -224,7 +269,7 @@ def test_ageing_days_since_last_stage_change(run: queries.Runner, boxes: pd.Data
     pd.testing.assert_series_equal(got.sort_index(), expected.sort_index(), check_names=False)
     assert ageing["days_in_stage"].is_monotonic_decreasing  # stuck longest first
 
-    stats = queries.ageing_by_stage(ageing)
+    stats = ageing_queries.ageing_by_stage(ageing)
     assert stats["boxes"].sum() == len(boxes)
     first = stats.iloc[0]
     members = ageing[(ageing["pipeline_name"] == first["pipeline_name"]) & (ageing["stage_name"] == first["stage_name"])]
@@ -234,13 +279,13 @@ def test_ageing_days_since_last_stage_change(run: queries.Runner, boxes: pd.Data
 # ---------------------------------------------------------------------------- tasks
 
 
-def test_overdue_tasks_are_not_done_with_past_due_date(run: queries.Runner, sql: SQL) -> None:
+def test_overdue_tasks_are_not_done_with_past_due_date(run: connection.Runner, sql: SQL) -> None:
     tasks = sql("SELECT task_key, status, due_date, assignee_names FROM crm.box_tasks")
     tasks["due_date"] = pd.to_datetime(tasks["due_date"], utc=True)
-    open_tasks = queries.open_tasks(run, Filters())
+    open_tasks = tasks_queries.open_tasks(run, Filters())
     assert set(open_tasks["task_key"]) == set(tasks.loc[tasks["status"] == "NOT_DONE", "task_key"])
 
-    classified = queries.classify_tasks(open_tasks, NOW, 7)
+    classified = tasks_queries.classify_tasks(open_tasks, NOW, 7)
     now = pd.Timestamp(NOW)
     not_done = tasks[tasks["status"] == "NOT_DONE"]
     expected_overdue = set(not_done.loc[not_done["due_date"] < now, "task_key"])
@@ -251,24 +296,54 @@ def test_overdue_tasks_are_not_done_with_past_due_date(run: queries.Runner, sql:
     assert set(classified.loc[classified["state"] == "Due soon", "task_key"]) == expected_soon
     assert expected_overdue
 
-    by_assignee = queries.tasks_by_assignee(classified)
-    focus = not_done[not_done["task_key"].isin(expected_overdue | expected_soon)]
-    names = focus["assignee_names"].fillna("").str.split(",").explode().str.strip()
-    expected_counts = names.replace("", queries.UNASSIGNED_LABEL).value_counts()
-    got_counts = by_assignee.groupby("assignee")["tasks"].sum()
-    pd.testing.assert_series_equal(got_counts.sort_index(), expected_counts.sort_index(), check_names=False)
 
 
-def test_task_status_counts(run: queries.Runner, sql: SQL) -> None:
+def test_tasks_per_assignee_follow_the_bridge_table(run: connection.Runner, sql: SQL) -> None:
+    """Defect 4: one counting rule: each task once per assignee in box_task_assignees, none -> Unassigned."""
+    classified = tasks_queries.classify_tasks(tasks_queries.open_tasks(run, Filters()), NOW, 7)
+    pairs = tasks_queries.open_task_assignees(run, Filters())
+    assert pairs is not None
+    got = tasks_queries.tasks_by_assignee(classified, pairs)
+    focus = set(classified.loc[classified["state"].isin(["Overdue", "Due soon"]), "task_key"])
+    bridge = sql(
+        "SELECT DISTINCT task_key, COALESCE(user_key, LOWER(email), name) AS who FROM crm.box_task_assignees"
+    )
+    bridge = bridge[bridge["task_key"].isin(focus)]
+    unassigned = focus - set(bridge["task_key"])
+    expected = sorted(bridge.groupby("who")["task_key"].nunique().tolist() + ([len(unassigned)] if unassigned else []))
+    per_assignee = got.groupby("assignee")["tasks"].sum()
+    assert sorted(per_assignee.tolist()) == expected
+    assert per_assignee.sum() == len(bridge) + len(unassigned)
+    assert per_assignee.get(filters.UNASSIGNED_LABEL, 0) == len(unassigned)
+    several = bridge.groupby("task_key").size()
+    assert (several > 1).any(), "the demo account has tasks with several assignees"
+    assert per_assignee.sum() > len(focus)  # so the page must say why the bars add up to more
+
+
+def test_tasks_per_assignee_without_the_bridge_is_none(demo_db: DemoDB, tmp_path: Path) -> None:
+    from .accounts import copy_db
+
+    path = copy_db(demo_db.path, tmp_path / "no_bridge.duckdb")
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE crm.box_task_assignees")
+    con.close()
+    runner, _ = connection.open_duckdb(path)
+    try:
+        assert tasks_queries.open_task_assignees(runner, Filters()) is None
+    finally:
+        runner.close()
+
+
+def test_task_status_counts(run: connection.Runner, sql: SQL) -> None:
     expected = sql("SELECT status, COUNT(*) AS n FROM crm.box_tasks GROUP BY 1").set_index("status")["n"].to_dict()
-    assert queries.task_status_counts(run, Filters()) == expected
+    assert tasks_queries.task_status_counts(run, Filters()) == expected
 
 
 # ---------------------------------------------------------------------------- activity
 
 
-def test_activity_counts_every_dated_event_once(run: queries.Runner, sql: SQL) -> None:
-    frame = queries.activity(run, Filters(), "month")
+def test_activity_counts_every_dated_event_once(run: connection.Runner, sql: SQL) -> None:
+    frame = activity_queries.activity(run, Filters(), "month")
     totals = frame.groupby("kind")["events"].sum()
     assert totals.get("Emails", 0) == len(sql("SELECT 1 FROM crm.box_threads WHERE last_email_timestamp IS NOT NULL"))
     assert totals.get("Comments", 0) == len(sql('SELECT 1 FROM crm.box_comments WHERE "timestamp" IS NOT NULL'))
@@ -291,15 +366,15 @@ def test_activity_counts_every_dated_event_once(run: queries.Runner, sql: SQL) -
 # ---------------------------------------------------------------------------- explorer
 
 
-def test_explorer_uses_the_wide_view_for_one_pipeline(run: queries.Runner, sql: SQL) -> None:
+def test_explorer_uses_the_wide_view_for_one_pipeline(run: connection.Runner, sql: SQL) -> None:
     pipeline = _biggest_pipeline(sql)
-    found = queries.wide_view(run, pipeline)
+    found = explorer_queries.wide_view(run, pipeline)
     assert found is not None, "the main job should have created the pipeline's wide view"
     view = found.name
     view_columns = sql(
         f"SELECT column_name FROM information_schema.columns WHERE table_schema = 'crm' AND table_name = '{view}'"
     )["column_name"].tolist()
-    table = queries.explorer_boxes(run, Filters(pipeline_key=pipeline))
+    table = explorer_queries.explorer_boxes(run, Filters(pipeline_key=pipeline))
     expected = sql(f"SELECT box_key, box_name FROM crm.{view}")
     assert sorted(table["box_key"]) == sorted(expected["box_key"])
     custom = [c for c in view_columns if c not in ("box_key", "box_name", "stage_key", "stage_name", "stage_order",
@@ -307,139 +382,63 @@ def test_explorer_uses_the_wide_view_for_one_pipeline(run: queries.Runner, sql: 
                                                    "last_updated_timestamp", "last_stage_change_timestamp")]
     assert custom and set(custom) <= set(table.columns)
     assert "stage_name" in table.columns
-    # Display labels map the view's normalized columns back to the field names in pipeline_fields.
-    labels = queries.field_labels(run, pipeline)
+    # Display labels are the mapping table's, for every column of the view.
+    labels = explorer_queries.column_labels(run, pipeline)
+    mapping = sql(
+        f"SELECT column_name, display_name FROM crm.wide_view_columns WHERE pipeline_key = '{pipeline}'"
+    ).set_index("column_name")["display_name"]
+    for column in table.columns:
+        assert labels[column] == mapping[column]
     field_names = set(sql(f"SELECT name FROM crm.pipeline_fields WHERE pipeline_key = '{pipeline}'")["name"])
-    assert set(labels) == set(custom) and set(labels.values()) <= field_names
+    assert {labels[c] for c in custom} <= field_names
 
 
-def test_explorer_all_pipelines_and_search(run: queries.Runner, boxes: pd.DataFrame) -> None:
-    table = queries.explorer_boxes(run, Filters())
+def test_csv_headers_are_display_names(run: connection.Runner, sql: SQL) -> None:
+    pipeline = _biggest_pipeline(sql)
+    table = explorer_queries.explorer_boxes(run, Filters(pipeline_key=pipeline))
+    labels = explorer_queries.column_labels(run, pipeline)
+    csv = explorer_queries.with_display_names(table, labels).to_csv(index=False)
+    header = csv.splitlines()[0]
+    names = sql(f"SELECT name FROM crm.pipeline_fields WHERE pipeline_key = '{pipeline}' AND name LIKE '% %'")["name"]
+    assert any(name in header for name in names), header  # "Deal size", not deal_size
+
+
+def test_the_dashboard_does_not_import_the_loaders_planner() -> None:
+    source = "\n".join(p.read_text() for p in (REPO_ROOT / "dashboards").rglob("*.py"))
+    assert "streak_source.views" not in source and "streak_source.warehouse" not in source
+    assert "plan_wide_views" not in source
+
+
+def test_layout_one_module_per_page() -> None:
+    """Small modules, and no ``dashboards/pages/`` (Streamlit would run its files as extra pages)."""
+    from dashboards.app_pages import PAGES
+
+    root = REPO_ROOT / "dashboards"
+    assert not (root / "pages").exists()
+    for path in root.rglob("*.py"):
+        assert len(path.read_text().splitlines()) <= 450, path
+    for spec in PAGES:
+        module = spec.render.__module__.rsplit(".", 1)[-1]
+        assert (root / "app_pages" / f"{module}.py").is_file()
+        assert (root / "app_pages" / f"{module}_queries.py").is_file(), module
+
+
+def test_explorer_all_pipelines_and_search(run: connection.Runner, boxes: pd.DataFrame) -> None:
+    table = explorer_queries.explorer_boxes(run, Filters())
     assert sorted(table["box_key"]) == sorted(boxes["box_key"])
     target = boxes["name"].dropna().iloc[0]
-    found = queries.search_boxes(table, target.upper())
+    found = explorer_queries.search_boxes(table, target.upper())
     assert target in set(found["box_name"])
-    assert len(queries.search_boxes(table, "zz-no-such-box-zz")) == 0
+    assert len(explorer_queries.search_boxes(table, "zz-no-such-box-zz")) == 0
 
 
-def test_explorer_pivot_fallback_matches_the_view(run: queries.Runner, sql: SQL, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_explorer_pivot_fallback_matches_the_view(run: connection.Runner, sql: SQL, monkeypatch: pytest.MonkeyPatch) -> None:
     """Without a wide view (e.g. an older load), fields come from box_field_values by name."""
     pipeline = _biggest_pipeline(sql)
-    monkeypatch.setattr(queries, "wide_view", lambda *_: None)
-    table = queries.explorer_boxes(run, Filters(pipeline_key=pipeline))
+    monkeypatch.setattr(explorer_queries, "wide_view", lambda *_: None)
+    table = explorer_queries.explorer_boxes(run, Filters(pipeline_key=pipeline))
     field_names = sql(
         f"SELECT DISTINCT field_name FROM crm.box_field_values WHERE pipeline_key = '{pipeline}'"
     )["field_name"].dropna()
     assert set(field_names) <= set(table.columns)
     assert len(table) == len(sql(f"SELECT 1 FROM crm.boxes WHERE pipeline_key = '{pipeline}'"))
-
-
-# ---------------------------------------------------------------------------- other destinations
-
-
-@pytest.mark.filterwarnings("ignore:The inplace keyword:DeprecationWarning")  # inside dlt's duckdb client
-def test_dlt_dataset_runner_returns_the_same_numbers(demo_db: DemoDB) -> None:
-    """The path Postgres & co. take (``dlt.dataset(...)`` + ``dataset(sql).df()``) runs the same SQL."""
-    import dlt
-
-    pipeline_key = None
-    expected: dict[str, object] = {}
-    direct, _ = queries.open_duckdb(demo_db.path)
-    try:
-        pipeline_key = str(queries.pipelines(direct).sort_values("boxes")["pipeline_key"].iloc[-1])
-        f = Filters(pipeline_key=pipeline_key)
-        expected = _all_results(direct, f)
-    finally:
-        direct.close()  # one DuckDB file cannot be open read-only and read-write in one process
-
-    dataset = dlt.dataset(dlt.destinations.duckdb(str(demo_db.path)), "crm")
-    through_dlt = queries.DatasetRunner(dataset)
-    got = _all_results(through_dlt, Filters(pipeline_key=pipeline_key))
-    assert got.keys() == expected.keys()
-    for name, value in expected.items():
-        if isinstance(value, pd.DataFrame):
-            pd.testing.assert_frame_equal(_plain(got[name]), _plain(value), check_dtype=False, obj=name)
-        else:
-            assert got[name] == value, name
-
-
-def _plain(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drivers differ in how they spell a missing value (None, NaN, pd.NA); compare the values."""
-    frame = frame.reset_index(drop=True).astype(object)
-    return frame.where(frame.notna(), None)
-
-
-def _all_results(run: queries.Runner, f: Filters) -> dict[str, object]:
-    fields = queries.numeric_fields(run, f)
-    value_field = fields["field_name"].iloc[0] if not fields.empty else None
-    return {
-        "counts": queries.overview_counts(run, f, NOW),
-        "funnel": queries.funnel(run, f, value_field),
-        "fields": fields,
-        "tasks": queries.open_tasks(run, f).sort_values("task_key"),
-        "activity": queries.activity(run, f, "week"),
-        "explorer": queries.explorer_boxes(run, f).sort_values("box_key"),
-        "ageing": queries.ageing(run, f, NOW).drop(columns=["color"]).sort_values("box_key"),
-        "rows": queries.row_counts(run),
-    }
-
-
-# ---------------------------------------------------------------------------- opening the file
-
-
-def test_missing_file_is_no_data_and_is_not_created(missing_db: Path) -> None:
-    with pytest.raises(queries.NoData) as raised:
-        queries.open_duckdb(missing_db)
-    assert raised.value.reason == "missing"
-    assert not missing_db.exists()
-
-
-def test_empty_file_is_no_data(empty_db: Path) -> None:
-    runner, _ = queries.open_duckdb(empty_db)
-    try:
-        with pytest.raises(queries.NoData) as raised:
-            queries.pipelines(runner)
-        assert raised.value.reason == "empty"
-    finally:
-        runner.close()
-
-
-def test_locked_file_retries_then_gives_up(demo_db: DemoDB, tmp_path: Path, lock_file) -> None:
-    copy = tmp_path / "locked.duckdb"
-    copy.write_bytes(demo_db.path.read_bytes())
-    lock_file(copy)
-    sleeps: list[float] = []
-    with pytest.raises(queries.DatabaseBusy) as raised:
-        queries.open_duckdb(copy, attempts=4, delay_s=0.25, sleep=sleeps.append)
-    assert raised.value.attempts == 4
-    assert sleeps == [0.25, 0.25, 0.25]  # bounded: no sleep after the last try
-    assert raised.value.waited_s == pytest.approx(0.75)
-
-
-def test_locked_file_opens_once_the_load_finishes(demo_db: DemoDB, tmp_path: Path, lock_file) -> None:
-    copy = tmp_path / "locked.duckdb"
-    copy.write_bytes(demo_db.path.read_bytes())
-    holder = lock_file(copy)
-    sleeps: list[float] = []
-
-    def sleep(seconds: float) -> None:  # the "load" finishes while the reader waits its first pause
-        sleeps.append(seconds)
-        holder.release()
-
-    runner, tries = queries.open_duckdb(copy, attempts=5, delay_s=0.5, sleep=sleep)
-    try:
-        assert tries == 2 and sleeps == [0.5]
-        assert queries.overview_counts(runner, Filters(), NOW)["boxes"] > 0
-    finally:
-        runner.close()
-
-
-def test_lit_round_trips_through_duckdb() -> None:
-    con = duckdb.connect()
-    try:
-        for value in ["plain", "it's", "back\\slash", "ünïcode 🤝", 42, 1.5, True, None]:
-            assert con.execute(f"SELECT {queries.lit(value)}").fetchone()[0] == value
-        moment = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=timezone.utc)
-        assert con.execute(f"SELECT {queries.lit(moment)}").fetchone()[0] == moment
-    finally:
-        con.close()

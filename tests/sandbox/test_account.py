@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from streak_source.sandbox import generate_account, table_counts
-from streak_source.sandbox.account import CHILD_SHARES, NEWSFEED_CAP
+from streak_source.sandbox.account import NEWSFEED_CAP
+from streak_source.sandbox.generate_boxes import CHILD_SHARES
 from streak_source.sandbox.ground_truth import is_field_value
 from streak_source.sandbox.keys import KEY_PREFIX, is_well_formed_key
 from streak_source.sandbox.model import FIELD_TYPES, Account
@@ -177,7 +178,8 @@ def test_tasks_are_overdue_due_soon_done_and_undated(account: Account) -> None:
 
 def test_newsfeed_per_pipeline_capped_at_fifty(account: Account) -> None:
     for pipeline in account.pipelines:
-        assert 0 < len(pipeline.newsfeed) <= NEWSFEED_CAP
+        # Every event is a box's (NEW_BOX, EDIT_STAGE, ...): a pipeline without boxes has none.
+        assert (0 < len(pipeline.newsfeed) <= NEWSFEED_CAP) == bool(pipeline.boxes)
         stamps = [e.timestamp for e in pipeline.newsfeed]
         assert stamps == sorted(stamps, reverse=True)
     assert len(account.pipelines[0].newsfeed) == NEWSFEED_CAP

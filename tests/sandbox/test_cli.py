@@ -16,7 +16,7 @@ from typing import IO
 import pytest
 import requests
 
-from streak_source.sandbox import generate_account, table_counts
+from streak_source.sandbox import Sandbox, generate_account, table_counts
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -133,6 +133,30 @@ def test_options_reach_the_server_and_sigint_exits_0(serve: type[Served]) -> Non
     assert served.stop(signal.SIGINT) == 0
 
 
+def test_serve_the_hostile_account(serve: type[Served]) -> None:
+    served = serve("--account", "hostile", "--boxes", "25", "--anchor-date", "2025-03-14")
+    base_url = served.first_line()
+    pipelines = requests.get(base_url + "v1/pipelines", auth=("demo", ""), timeout=10).json()
+    assert any("key" not in p for p in pipelines)
+    assert requests.get(base_url + "__sandbox__/stats", timeout=10).json()["account"] == "hostile"
+    rejected = requests.get(base_url + "__sandbox__/rejected", timeout=10).json()
+    assert rejected["pipelines"] == 1
+    assert served.stop(signal.SIGTERM) == 0
+
+
+def test_unknown_account_is_a_usage_error() -> None:
+    result = subprocess.run(
+        sandbox_command("serve", "--account", "evil"),
+        cwd=REPO_ROOT,
+        env=run_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
 def test_help_documents_the_fault_syntax() -> None:
     result = subprocess.run(
         sandbox_command("serve", "--help"),
@@ -141,6 +165,7 @@ def test_help_documents_the_fault_syntax() -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert result.returncode == 0
     for text in (
@@ -164,6 +189,7 @@ def test_bad_fault_spec_exits_nonzero_with_the_reason() -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert result.returncode == 2
     assert "not an integer" in result.stderr and result.stdout == ""
@@ -177,8 +203,50 @@ def test_account_command_prints_ground_truth() -> None:
         capture_output=True,
         text=True,
         timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["tables"] == table_counts(generate_account(boxes=25, anchor_date="2025-03-14"))
     assert report["needed_calls"] > 25
+
+
+def test_day_flag_serves_the_account_after_that_many_days(serve: type[Served]) -> None:
+    args = ("--boxes", "40", "--seed", "5", "--anchor-date", "2025-03-14")
+    rate = ("--day-rate", "changed=0.2", "--day-rate", "created=0.05")
+    served = serve(*args, *rate, "--day", "4")
+    base_url = served.first_line()
+    stats = requests.get(base_url + "__sandbox__/stats", timeout=10).json()
+    assert stats["day"] == 4
+    with Sandbox(boxes=40, seed=5, anchor_date="2025-03-14", day=4,
+                 rates={"changed": 0.2, "created": 0.05}) as same:
+        assert stats["needed_calls"] == same.needed_calls
+        assert stats["needed_history_calls"] == same.needed_history_calls
+        for path in ("__sandbox__/history", "__sandbox__/changes?since_day=2", "__sandbox__/account",
+                     f"v1/pipelines/{same.account.pipelines[0].key}/boxes"):
+            served_body = requests.get(base_url + path, auth=("demo", ""), timeout=10).content
+            assert served_body == requests.get(same.url(path), auth=("demo", ""), timeout=10).content
+    assert served.stop(signal.SIGTERM) == 0
+
+
+def test_day_flag_and_rates_are_checked() -> None:
+    for bad in (["--day", "-1"], ["--day", "x"], ["--day-rate", "moved=0.5"], ["--day-rate", "changed=2"]):
+        result = subprocess.run(
+            sandbox_command("account", "--boxes", "10", *bad),
+            cwd=REPO_ROOT, env=run_env(), capture_output=True, text=True, timeout=60, check=False,
+        )
+        assert result.returncode == 2, (bad, result.stderr)
+        assert result.stdout == ""
+
+
+def test_account_command_with_a_day() -> None:
+    result = subprocess.run(
+        sandbox_command("account", "--boxes", "25", "--anchor-date", "2025-03-14", "--day", "3"),
+        cwd=REPO_ROOT, env=run_env(), capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    with Sandbox(boxes=25, anchor_date="2025-03-14", day=3) as same:
+        assert report["day"] == 3
+        assert report["tables"] == same.ground_truth()
+        assert report["needed_history_calls"] == same.needed_history_calls

@@ -11,13 +11,18 @@ import pytest
 import requests
 
 from streak_source.sandbox import TABLES, Sandbox
-from streak_source.settings import DEFAULT_PAGE_SIZES, PageSizes
+from streak_source.sandbox.paging import DEFAULT_PAGE_SIZES, PageSizes
 
 pytestmark = pytest.mark.timeout(120)
 
 
 class ReferenceClient:
-    """The fewest-calls extraction the formula describes: largest pages, counters skip children."""
+    """The fewest-calls extraction the formula describes: largest pages, counters skip children.
+
+    A record that cannot be keyed (no ``key``, a ``null`` item) is quarantined, counted in
+    ``rejected`` per table, and never used in a path: what a correct loader does with the
+    hostile account.
+    """
 
     def __init__(self, base_url: str, api_key: str, sizes: PageSizes) -> None:
         self.base_url = base_url
@@ -25,6 +30,13 @@ class ReferenceClient:
         self.session = requests.Session()
         self.session.auth = (api_key, "")
         self.calls = 0
+        self.rejected: dict[str, int] = {}
+
+    def keyed(self, table: str, items: list[Any], key: str = "key") -> list[Any]:
+        kept = [item for item in items if isinstance(item, dict) and item.get(key)]
+        if len(kept) < len(items):
+            self.rejected[table] = self.rejected.get(table, 0) + len(items) - len(kept)
+        return kept
 
     def get(self, path: str, **params: Any) -> Any:
         self.calls += 1
@@ -60,7 +72,7 @@ class ReferenceClient:
         teams = self.v2_pages("v2/users/me/teams", sizes.teams)
         rows["teams"] = len(teams)
         for team in teams:
-            rows["team_members"] += len(team["members"])
+            rows["team_members"] += len(self.keyed("team_members", team["members"], "userKey"))
             user_keys |= {
                 u["key"] for u in self.v2_pages(f"v2/teams/{team['key']}/users", sizes.team_users)
             }
@@ -71,7 +83,7 @@ class ReferenceClient:
                 self.cursor_pages(f"v2/teams/{team['key']}/organizations", sizes.organizations)
             )
         rows["users"] = len(user_keys)
-        pipelines = self.get("v1/pipelines")
+        pipelines = self.keyed("pipelines", self.get("v1/pipelines"))
         rows["snippets"] = len(self.get("v1/snippets"))
         rows["pipelines"] = len(pipelines)
         for pipeline in pipelines:
@@ -93,26 +105,31 @@ class ReferenceClient:
                 if pipeline["boxCount"]
                 else []
             )
+            boxes = self.keyed("boxes", boxes)
             rows["boxes"] += len(boxes)
             for box in boxes:
                 rows["box_field_values"] += sum(
                     1 for v in box["fields"].values() if v not in (None, "", [])
                 )
                 self.children(box, rows)
+        rows["rejected_records"] = sum(self.rejected.values())
         return rows
 
     def children(self, box: dict[str, Any], rows: dict[str, int]) -> None:
         key, sizes = box["key"], self.sizes
+        found: dict[str, list[Any]] = {}
         if box["taskTotal"]:
-            rows["box_tasks"] += len(self.v2_pages(f"v2/boxes/{key}/tasks", sizes.tasks))
+            found["box_tasks"] = self.v2_pages(f"v2/boxes/{key}/tasks", sizes.tasks)
         if box["gmailThreadCount"]:
-            rows["box_threads"] += len(self.get(f"v1/boxes/{key}/threads"))
+            found["box_threads"] = self.get(f"v1/boxes/{key}/threads")
         if box["commentCount"]:
-            rows["box_comments"] += len(self.v2_pages(f"v2/boxes/{key}/comments", sizes.comments))
+            found["box_comments"] = self.v2_pages(f"v2/boxes/{key}/comments", sizes.comments)
         if box["meetingNotesCount"] + box["callLogCount"]:
-            rows["box_meetings"] += len(self.v2_pages(f"v2/boxes/{key}/meetings", sizes.meetings))
+            found["box_meetings"] = self.v2_pages(f"v2/boxes/{key}/meetings", sizes.meetings)
         if box["fileCount"]:
-            rows["box_files"] += len(self.get(f"v1/boxes/{key}/files"))
+            found["box_files"] = self.get(f"v1/boxes/{key}/files")
+        for table, items in found.items():
+            rows[table] += len(self.keyed(table, items))
 
 
 SMALL = PageSizes(
@@ -141,6 +158,33 @@ def test_reference_walk_makes_exactly_needed_calls_and_finds_ground_truth(
     assert over_http["requests_total"] == client.calls, "__sandbox__ routes are not counted"
     assert requests.get(sandbox.base_url + "__sandbox__/account", timeout=10).json() == rows
     assert set(rows) == set(TABLES)
+    assert client.rejected == {}
+
+
+@pytest.mark.parametrize("sizes", [DEFAULT_PAGE_SIZES, SMALL], ids=["default", "small"])
+def test_hostile_ground_truth_is_what_a_careful_client_ends_with(
+    make_sandbox: Callable[..., Sandbox], sizes: PageSizes
+) -> None:
+    """Hostile account: a client that quarantines unkeyable records, and never puts a missing
+    key in a path, finds the ground truth, the expected rejections, with needed_calls calls."""
+    sandbox = make_sandbox(boxes=60, seed=21, page_sizes=sizes, account="hostile")
+    client = ReferenceClient(sandbox.base_url, sandbox.api_key, sizes)
+    rows = client.extract()
+    stats = sandbox.stats()
+    assert client.calls == stats["requests_total"] == stats["needed_calls"]
+    assert stats["responses_by_status"] == {"200": client.calls}
+    assert rows == sandbox.ground_truth()
+    assert client.rejected == sandbox.rejected()
+    assert client.rejected == {
+        "box_tasks": 2,  # one task without its key, one null item
+        "box_threads": 1,
+        "boxes": 1,
+        "pipelines": 1,
+        "team_members": 1,
+    }
+    assert requests.get(sandbox.base_url + "__sandbox__/rejected", timeout=10).json() == (
+        client.rejected
+    )
 
 
 def test_small_pages_need_more_calls_than_default(make_sandbox: Callable[..., Sandbox]) -> None:

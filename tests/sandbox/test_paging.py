@@ -43,7 +43,7 @@ def walk_cursor(
     cursor = None
     calls = 0
     while True:
-        extra = {"cursor": cursor} if cursor else {}
+        extra: dict[str, Any] = {"cursor": cursor} if cursor else {}
         response = session.get_path(path, limit=limit, **params, **extra)
         calls += 1
         assert response.status_code == 200, response.text

@@ -305,15 +305,25 @@ ORGANIZATION = {
     "fields": "dict",
 }
 NEWSFEED_ENTRY = {
-    "key": "str",
+    "newsfeedItemKey": "str",
     "pipelineKey": "str",
+    "boxKey": "str",
     "creatorKey": "str",
     "timestamp": "int",
+    "lastSavedTimestamp": "int",
     "newsfeedEntryScope": "str",
     "newsfeedEntryOperation": "str",
     "newsfeedEntrySpecific": "str",
     "specificVariables": "dict",
+    "storyTextBox": "str",
+    "storyTextPipeline": "str",
+    "storyTextGlobal": "str",
+    "collapsedEntries": "list",
+    "moved": "bool",
 }
+"""Streak's real newsfeed entry (streak_api.md 6.13): ``newsfeedItemKey``, never
+``newsfeedEntryKey``; specifics and variable names in UPPER_SNAKE."""
+NEWSFEED_SPECIFICS = ("NEW_BOX", "EDIT_STAGE", "ADD_TASK", "ADD_MEETING")
 
 
 def matches(value: Any, type_name: str) -> bool:
@@ -507,14 +517,36 @@ def test_snippets_contacts_organizations_newsfeed(crawl: dict[str, Any]) -> None
         assert_shape(contact, CONTACT, "contact")
     for organization in crawl["organizations"]:
         assert_shape(organization, ORGANIZATION, "organization")
+    specifics: set[str] = set()
     for pipeline_key, entries in crawl["newsfeed"].items():
-        assert 0 < len(entries) <= 50
+        assert len(entries) <= 50
+        assert (len(entries) > 0) == bool(crawl["boxes"][pipeline_key])
         for entry in entries:
             assert_shape(entry, NEWSFEED_ENTRY, "newsfeed entry")
+            assert "newsfeedEntryKey" not in entry and "key" not in entry
             assert entry["pipelineKey"] == pipeline_key
-            assert entry["newsfeedEntryScope"] in ("BOX", "PIPELINE")
+            assert entry["newsfeedEntryScope"] == "BOX"
             assert entry["newsfeedEntryOperation"] in ("CREATE", "UPDATE", "DELETE")
-            assert ("boxKey" in entry) == (entry["newsfeedEntryScope"] == "BOX")
+            assert entry["newsfeedEntrySpecific"] in NEWSFEED_SPECIFICS
+            variables = entry["specificVariables"]
+            assert {"BOX_NAME", "PIPELINE_NAME", "STORY_AUTHOR_DISPLAY_NAME"} <= set(variables)
+            assert all(name == name.upper() for name in variables), variables
+            specifics.add(entry["newsfeedEntrySpecific"])
+    assert {"NEW_BOX", "EDIT_STAGE"} <= specifics
+
+
+def test_edit_stage_names_the_stage_entered(crawl: dict[str, Any]) -> None:
+    """The newest EDIT_STAGE of a box names the stage the box is in now (STAGE_KEY = entered)."""
+    boxes = {b["key"]: b for listed in crawl["boxes"].values() for b in listed}
+    checked = 0
+    for entries in crawl["newsfeed"].values():
+        seen: set[str] = set()
+        for entry in entries:  # newest first
+            if entry["newsfeedEntrySpecific"] == "EDIT_STAGE" and entry["boxKey"] not in seen:
+                seen.add(entry["boxKey"])
+                assert entry["specificVariables"]["STAGE_KEY"] == boxes[entry["boxKey"]]["stageKey"]
+                checked += 1
+    assert checked > 0
 
 
 def test_every_timestamp_is_epoch_milliseconds(crawl: dict[str, Any]) -> None:

@@ -3,6 +3,15 @@
 The destination is dlt's named destination ``warehouse``; its type and credentials come from
 configuration only (``.dlt/config.toml``, ``.dlt/secrets.toml`` or environment variables), so moving
 from DuckDB to Postgres or a bucket is a change of configuration, never of code.
+
+Public API (the dashboard relies on it; keep it small):
+
+* :func:`duckdb_file_target` -> ``Path | None``: THE rule for "which DuckDB file is the warehouse"
+  (default file, a plain path, or a ``duckdb:///`` URL; None for every other destination);
+* :func:`duckdb_path_from_credentials` -> ``Path | None``: the same rule for one credentials value;
+* :func:`configured_destination_type`, :func:`configured_credentials`,
+  :func:`warehouse_destination`, :func:`default_duckdb_path`, constants ``DATASET_NAME``,
+  ``PIPELINE_NAME``, ``DESTINATION_NAME``.
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ from pathlib import Path
 from typing import Any, Final
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+NOT_A_FILE: Final = (":memory:", ":pipeline:", "md:", "motherduck:")
+"""DuckDB credentials that name no local file (in-memory, dlt's per-pipeline file, MotherDuck)."""
 PIPELINE_NAME: Final = "streak"
 DATASET_NAME: Final = "crm"
 """Not ``streak``: DuckDB names a file's catalog after the file, and ``streak.duckdb`` + dataset
@@ -73,26 +84,54 @@ def configured_replace_strategy() -> str | None:
 def duckdb_file_target() -> Path | None:
     """The local DuckDB file the warehouse is, or None for every other destination.
 
-    The default file, or ``[destination.warehouse] credentials`` when it is a plain file path.
+    The default file when no credentials are configured, else :func:`duckdb_path_from_credentials`.
     """
     if configured_destination_type() != "duckdb":
         return None
     credentials = configured_credentials()
     if not credentials:
         return default_duckdb_path()
-    if isinstance(credentials, str) and "://" not in credentials and not credentials.startswith((":", "md:")):
-        return Path(credentials).expanduser().resolve()
-    return None
+    return duckdb_path_from_credentials(credentials)
+
+
+def duckdb_path_from_credentials(credentials: Any) -> Path | None:
+    """A DuckDB credentials value as the absolute file it names; None when it names no local file.
+
+    Parsed by dlt's own ``DuckDbCredentials``, so ``duckdb:///rel.duckdb`` (relative),
+    ``duckdb:////abs/x.duckdb`` (absolute), a plain path and a ``{"database": ...}`` table all mean
+    what they mean to the load; a relative path is taken from dlt's local dir (the current
+    directory unless ``DLT_LOCAL_DIR`` says otherwise), where dlt itself puts it.
+    """
+    database = getattr(credentials, "database", None)
+    if database is None and isinstance(credentials, dict):
+        database = credentials.get("database")
+    if database is None and isinstance(credentials, str):
+        from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+        parsed = DuckDbCredentials()
+        try:
+            parsed.parse_native_representation(credentials.strip())
+        except Exception:
+            return None
+        database = parsed.database
+    if not isinstance(database, str) or not database.strip() or database.strip().startswith(NOT_A_FILE):
+        return None
+    path = Path(database.strip()).expanduser()
+    if not path.is_absolute():
+        import dlt
+
+        path = Path(dlt.current.run_context().local_dir) / path
+    return path.resolve()
 
 
 def warehouse_destination(load_into_duckdb_file: Path | None = None, fresh_dataset: bool = False) -> Any:
     """The dlt destination to load into and read from.
 
     ``load_into_duckdb_file`` points a DuckDB warehouse at another file: the main job loads a fresh
-    file and renames it over the real one (see ``pipelines/duckdb_swap.py``); the file is new, so
+    file and renames it over the real one (see ``streak_warehouse/duckdb_swap.py``); the file is new, so
     plain ``truncate-and-insert`` is as safe there as a staging swap and twice as fast.
     ``fresh_dataset``: the load goes into a new schema that replaces the real one whole
-    (``pipelines/dataset_swap.py``), so ``truncate-and-insert`` there too.
+    (``streak_warehouse/dataset_swap.py``), so ``truncate-and-insert`` there too.
 
     A named destination of type duckdb with no credentials would write ``warehouse.duckdb`` in the
     current directory; pin it to the project's file instead. Everything else is resolved by dlt from
@@ -125,10 +164,10 @@ def _destination(destination_type: str, duckdb_file: Path | None = None, **optio
 
     if destination_type in TRANSACTIONAL_SWAP_TYPES:
         options.setdefault("supports_transactions", True)
-    if destination_type == "duckdb" and (duckdb_file is not None or not configured_credentials()):
-        return dlt.destinations.duckdb(
-            credentials=str(duckdb_file or default_duckdb_path()), destination_name=DESTINATION_NAME, **options
-        )
+    if destination_type == "duckdb":
+        duckdb_file = duckdb_file or duckdb_file_target()
+    if duckdb_file is not None:  # the one rule above, so loader and readers open the same file
+        return dlt.destinations.duckdb(credentials=str(duckdb_file), destination_name=DESTINATION_NAME, **options)
     try:
         return dlt.destination(DESTINATION_NAME, destination_type=destination_type, **options)
     except UnknownDestinationModule:

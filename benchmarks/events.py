@@ -1,0 +1,167 @@
+"""Events receiver throughput: N concurrent clients posting custom events for S seconds.
+
+    python benchmarks/events.py [--clients 16] [--seconds 30] [--synchronous FULL|NORMAL]
+                                [--json benchmarks/results/events.json]
+
+Starts the real receiver (``python pipelines/streak_events.py serve --port 0``, its own process,
+a fresh spool in a temp dir), then runs the clients in this process: one asyncio task per client,
+each with one keep-alive HTTP/1.1 connection, posting ``{"event_name", "distinct_id", "timestamp",
+"properties"}`` one at a time (a minimal client on asyncio streams, so the clients' own CPU cost
+stays small on a 2-core machine). Then the receiver is stopped (SIGTERM) and every acknowledged
+(2xx) ``distinct_id`` is looked up in the spool: ``lost`` = acknowledged but absent (must be 0).
+
+Reports sustained events/s (acknowledged / duration), p50/p99/max latency, statuses, the
+receiver's CPU seconds per 1,000 events, its commits (group commit: events per fsync), and the
+load average before and after (other work on the machine shares the cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+API_KEY = "bench-api-key"
+
+
+async def _client(host: str, port: int, n: int, until: float, acked: list[str], latencies: list[float], statuses: Counter[int]) -> None:
+    reader, writer = await asyncio.open_connection(host, port)
+    i = 0
+    try:
+        while time.perf_counter() < until:
+            distinct = f"c{n}-{i}"
+            body = json.dumps(
+                {"event_name": "Payment received", "distinct_id": distinct, "timestamp": 1_700_000_000 + i,
+                 "box_key": f"box-{n}", "properties": {"amount": i * 1.5, "currency": "EUR"}}
+            ).encode()
+            request = (
+                f"POST /events/ingestion/v1 HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {API_KEY}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode() + body
+            start = time.perf_counter()
+            writer.write(request)
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.partition(b":")
+                if name.strip().lower() == b"content-length":
+                    length = int(value)
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - start)
+            status = int(status_line.split()[1])
+            statuses[status] += 1
+            if 200 <= status < 300:
+                acked.append("api:" + distinct)
+            i += 1
+    finally:
+        writer.close()
+
+
+async def _run_clients(url: str, clients: int, seconds: float) -> tuple[list[str], list[float], Counter[int], float]:
+    host, port = url.split("//", 1)[1].rstrip("/").rsplit(":", 1)
+    acked: list[str] = []
+    latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    start = time.perf_counter()
+    until = start + seconds
+    await asyncio.gather(*(_client(host, int(port), n, until, acked, latencies, statuses) for n in range(clients)))
+    return acked, latencies, statuses, time.perf_counter() - start
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))] if ordered else float("nan")
+
+
+def run(clients: int, seconds: float, synchronous: str) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="events-bench-") as tmp:
+        spool = Path(tmp) / "spool.sqlite"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EVENTS__")}
+        env.update(EVENTS__API_KEY=API_KEY, EVENTS__WEBHOOK_TOKEN="bench-token", EVENTS__SPOOL_PATH=str(spool),
+                   EVENTS__SPOOL_SYNCHRONOUS=synchronous, DLT_PROJECT_DIR=tmp)
+        load_before = os.getloadavg()
+        proc = subprocess.Popen(
+            [sys.executable, str(REPO_ROOT / "pipelines" / "streak_events.py"), "serve", "--port", "0"],
+            stdout=subprocess.PIPE, env=env,
+        )
+        assert proc.stdout is not None
+        url = proc.stdout.readline().decode().strip()
+        server = psutil.Process(proc.pid)
+        cpu_before = server.cpu_times()
+        try:
+            acked, latencies, statuses, elapsed = asyncio.run(_run_clients(url, clients, seconds))
+            cpu_after = server.cpu_times()
+            load_after = os.getloadavg()
+            with urllib.request.urlopen(url + "health", timeout=30) as answer:
+                health = json.loads(answer.read())
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            code = proc.wait(60)
+            proc.stdout.close()
+        conn = sqlite3.connect(spool)
+        stored = {row[0] for row in conn.execute("SELECT event_key FROM events")}
+        conn.close()
+    lost = sum(1 for key in acked if key not in stored)
+    cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
+    commits = health.get("spool_commits") or 0
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "spool_synchronous": synchronous,
+        "acknowledged": len(acked),
+        "events_per_s": round(len(acked) / elapsed, 1),
+        "latency_ms": {
+            "p50": round(_percentile(latencies, 0.50) * 1000, 2),
+            "p99": round(_percentile(latencies, 0.99) * 1000, 2),
+            "max": round(max(latencies) * 1000, 2) if latencies else None,
+            "mean": round(statistics.fmean(latencies) * 1000, 2) if latencies else None,
+        },
+        "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        "lost": lost,
+        "stored": len(stored),
+        "receiver_exit": code,
+        "receiver_cpu_s_per_1000_events": round(cpu / max(1, len(acked)) * 1000, 3),
+        "spool_commits": commits,
+        "events_per_commit": round(len(acked) / commits, 1) if commits else None,
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in load_after],
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL")
+    parser.add_argument("--json", type=Path, help="also write the result here (e.g. benchmarks/results/events.json)")
+    args = parser.parse_args(argv)
+    result = run(args.clients, args.seconds, args.synchronous)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(text + "\n", "utf-8")
+    return 0 if result["lost"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""Events: what happened (custom events, Streak webhooks, events derived from each load) over time.
+
+Reads ``crm.events``; which events count is ``events_queries``' rule (docs/dashboard.md).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import altair as alt
+import pandas as pd
+import streamlit as st
+
+from dashboards.app_pages import events_queries as eq
+from dashboards.ui.context import Context, PageSpec, chart, empty_state, page_header
+from dashboards.ui.format import FALLBACK_PALETTE, fmt_int, fmt_number, with_period_end
+from dashboards.ui.text import md
+
+EVENTS_COMMAND: Final = "python pipelines/streak_events.py load"
+ANY: Final = "__any__"
+GRAINS: Final = {"Day": "day", "Week": "week", "Month": "month"}
+SCOPE_NOTE: Final = (
+    "Events tied to a box count when the box passes the sidebar filters; events with no box count "
+    "while no owner or creation-date filter is set (with a pipeline chosen, only those carrying it)."
+)
+
+
+def render(ctx: Context) -> None:
+    if not page_header(ctx, "Events", "What happened: custom events, Streak webhooks and events derived from each load."):
+        return
+    if not ctx.q(eq.has_events):
+        empty_state(
+            "**No events in this destination yet.** `crm.events` is filled from the events receiver's "
+            "spool (custom events and Streak webhooks, see docs/events.md):\n\n"
+            f"```\n{EVENTS_COMMAND}\n```"
+        )
+        return
+    summary = ctx.q(eq.events_summary, ctx.filters)
+    cards = st.columns(4)
+    cards[0].metric("Events", fmt_int(summary["events"]), border=True)
+    cards[1].metric("Event names", fmt_int(summary["names"]), border=True)
+    cards[2].metric("Tied to a box", fmt_int(summary["with_box"]), border=True)
+    latest = summary["latest"]
+    cards[3].metric("Latest event", "–" if latest is None else latest.strftime("%Y-%m-%d"), border=True,
+                    help=None if latest is None else f"{latest:%Y-%m-%d %H:%M} UTC")
+    st.caption(SCOPE_NOTE)
+    if summary["events"] == 0:
+        empty_state("No events match these filters.")
+        return
+    grain_label = st.segmented_control("Group by", list(GRAINS), default="Week", key="events_grain") or "Week"
+    grain = GRAINS[grain_label]
+    _per_name(ctx, grain, grain_label)
+    _builder(ctx, grain, grain_label)
+    _latest(ctx)
+
+
+def _time_x(grain: str) -> tuple[alt.X, alt.X2, alt.Tooltip]:
+    """x from the period's start to its end (bars as wide as the period), and the period's tooltip."""
+    fmt = "%b %Y" if grain == "month" else "%b %-d, %Y"
+    return (alt.X("period:T", title=None, axis=alt.Axis(format=fmt)), alt.X2("period_end:T"),
+            alt.Tooltip("period:T", title={"day": "Day", "week": "Week of", "month": "Month"}[grain], format=fmt))
+
+
+def _per_name(ctx: Context, grain: str, grain_label: str) -> None:
+    st.subheader(f"Events per {grain_label.lower()}", anchor=False)
+    frame = with_period_end(ctx.q(eq.events_over_time, ctx.filters, grain), grain)
+    names = frame.groupby("event_name")["events"].sum().sort_values(ascending=False).index.tolist()
+    x, x2, when = _time_x(grain)
+    scale = alt.Scale(domain=names, range=[FALLBACK_PALETTE[i % len(FALLBACK_PALETTE)] for i in range(len(names))])
+    chart(
+        alt.Chart(frame)
+        .mark_bar(orient="vertical")
+        .encode(
+            x=x, x2=x2,
+            y=alt.Y("sum(events):Q", title="Events"),
+            color=alt.Color("event_name:N", title=None, scale=scale, sort=names,
+                            legend=alt.Legend(orient="right", labelLimit=240)),
+            tooltip=[
+                when,
+                alt.Tooltip("event_name:N", title="Event"),
+                alt.Tooltip("sum(events):Q", title="Events", format=","),
+            ],
+        )
+        .properties(height=300)
+    )
+
+
+def _builder(ctx: Context, grain: str, grain_label: str) -> None:
+    st.subheader("Metric builder", anchor=False)
+    totals = ctx.q(eq.events_over_time, ctx.filters, "month").groupby("event_name")["events"].sum()
+    names = totals.sort_values(ascending=False).index.tolist()
+    top = st.columns(3)
+    name = top[0].selectbox("Event", names, key="events_metric_name")
+    if name is None:
+        return
+    dims = ctx.q(eq.event_dimensions, ctx.filters, name)
+    pipelines = sorted(dims["pipeline_key"].dropna().unique().tolist(), key=lambda k: str(ctx.pipeline_names.get(k, k)).lower())
+    pipeline = top[1].selectbox("Pipeline", [ANY, *pipelines], key="events_metric_pipeline",
+                                format_func=lambda k: "Any" if k == ANY else str(ctx.pipeline_names.get(k, k)))
+    owners = sorted(dims["owner"].dropna().astype(str).unique().tolist(), key=str.lower)
+    owner = top[2].selectbox("Box owner", [ANY, *owners], key="events_metric_owner",
+                             format_func=lambda o: "Any" if o == ANY else o)
+    keys = ctx.q(eq.property_keys, ctx.filters, name)["key"].tolist()
+    row = st.columns(3)
+    prop = row[0].selectbox("Where property", [ANY, *keys], key="events_metric_prop",
+                            format_func=lambda k: "(no property filter)" if k == ANY else k)
+    value = None
+    if prop not in (ANY, None):
+        values = ctx.q(eq.property_values, ctx.filters, name, prop)["value"].astype(str).tolist()
+        value = row[1].selectbox("equals", values, key="events_metric_value")
+    measure = row[2].selectbox("Measure", [ANY, *keys], key="events_metric_measure",
+                               format_func=lambda k: "Count of events" if k == ANY else f"Sum of {k}")
+    spec = eq.Metric(
+        event_name=name,
+        pipeline_key=None if pipeline in (ANY, None) else pipeline,
+        owner=None if owner in (ANY, None) else owner,
+        property_key=None if prop in (ANY, None) or value is None else prop,
+        property_value=value,
+        sum_property=None if measure in (ANY, None) else measure,
+    )
+    result = ctx.q(eq.metric, ctx.filters, spec, grain)
+    cards = st.columns(3)
+    cards[0].metric("Matching events", fmt_int(result["events"]), border=True)
+    if spec.sum_property is not None:
+        cards[1].metric(f"Sum of {md(spec.sum_property)}", fmt_number(result["value"]), border=True)
+        cards[2].metric("Not a number", fmt_int(result["not_numeric"]), border=True,
+                        help="Matching events whose property is missing or text: left out of the sum (text is never parsed).")
+    series: pd.DataFrame = result["series"]
+    if series.empty:
+        empty_state("No events match this metric.")
+        return
+    x, x2, when = _time_x(grain)
+    measure_title = "Events" if spec.sum_property is None else f"Sum of {spec.sum_property}"
+    chart(
+        alt.Chart(with_period_end(series, grain))
+        .mark_bar(color="#4263eb", orient="vertical")
+        .encode(
+            x=x, x2=x2,
+            y=alt.Y("value:Q", title=measure_title),
+            tooltip=[when, alt.Tooltip("value:Q", title=measure_title, format=",")],
+        )
+        .properties(height=220)
+    )
+
+
+def _latest(ctx: Context) -> None:
+    st.subheader("Latest events", anchor=False)
+    frame = ctx.q(eq.latest_events, ctx.filters)
+    frame = frame.assign(pipeline=frame["pipeline_key"].map(lambda k: None if k is None else ctx.pipeline_names.get(k, k)))
+    st.dataframe(
+        frame[["timestamp", "event_name", "properties", "box_name", "pipeline", "owner", "source"]],
+        hide_index=True,
+        column_config={
+            "timestamp": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),
+            "event_name": st.column_config.TextColumn("Event"),
+            "properties": st.column_config.TextColumn("Properties", width="large"),
+            "box_name": st.column_config.TextColumn("Box"),
+            "pipeline": st.column_config.TextColumn("Pipeline"),
+            "owner": st.column_config.TextColumn("Owner"),
+            "source": st.column_config.TextColumn("Source"),
+        },
+    )
+
+
+PAGE = PageSpec(render, "Events", ":material/bolt:", "events")

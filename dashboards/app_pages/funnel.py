@@ -1,0 +1,75 @@
+"""Pipeline funnel: boxes per stage in stage order, open vs closed, and sums of numeric fields."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboards.app_pages import funnel_queries
+from dashboards.app_pages.funnel_charts import stage_bars
+from dashboards.ui.context import Context, PageSpec, chart, empty_state, page_header
+from dashboards.ui.format import fmt_int, fmt_number, unique_labels
+from dashboards.ui.text import md
+
+COUNT: tuple[str, str] = ("", "")
+"""The measure option "Number of boxes" (no field)."""
+
+
+def render(ctx: Context) -> None:
+    if not page_header(ctx, "Pipeline funnel", "Boxes in each stage, in the pipeline's stage order."):
+        return
+    fields: pd.DataFrame = ctx.q(funnel_queries.numeric_fields, ctx.filters)
+    many = ctx.filters.pipeline_key is None
+    labels = {COUNT: "Number of boxes"}
+    for row in fields.itertuples():
+        labels[(str(row.pipeline_key), str(row.field_key))] = (
+            f"{row.field_name} ({row.pipeline_name})" if many else str(row.field_name)
+        )
+    if st.session_state.get("funnel_measure") not in labels:  # another filter: other fields
+        st.session_state.pop("funnel_measure", None)
+    measure = st.selectbox(
+        "Sum a numeric field",
+        list(labels),
+        key="funnel_measure",
+        format_func=labels.__getitem__,  # options are plain text: names unescaped
+        help="Sums `value_number`: numbers, formulas and text the loader read as a number.",
+    )
+    value_field = None if measure == COUNT else measure
+    frame: pd.DataFrame = ctx.q(funnel_queries.funnel, ctx.filters, value_field)
+    total = int(frame["boxes"].sum())
+    open_boxes = int(frame["open_boxes"].sum())
+    cards = st.columns(4)
+    cards[0].metric("Boxes", fmt_int(total), border=True)
+    cards[1].metric("Open boxes", fmt_int(open_boxes), border=True, help="Boxes not in a closed stage.")
+    if value_field:
+        field_row = fields[(fields["pipeline_key"] == value_field[0]) & (fields["field_key"] == value_field[1])]
+        cards[2].metric(f"Total {md(labels[measure])}", fmt_number(float(frame["value"].sum())), border=True)
+        skipped = int(field_row["not_numbers"].sum()) if not field_row.empty else 0
+        if skipped:
+            st.caption(f"{fmt_int(skipped)} values of {md(labels[measure])} are not numbers and are left out of the sum.")
+    st.caption(ctx.closed_note().replace("Leaves out", "Open boxes leave out"))
+    if total == 0:
+        empty_state("No boxes match these filters.")
+        return
+    for _, stages in frame.groupby("pipeline_key", sort=False):
+        stages = stages.sort_values(["stage_order", "stage_key"]).reset_index(drop=True)
+        if many:
+            count = int(stages["boxes"].sum())
+            st.subheader(f"{md(stages['pipeline_name'].iloc[0])} · {fmt_int(count)} boxes", anchor=False)
+        shown = stages["stage_name"].astype(str) + stages["closed"].map({True: " (closed)", False: ""})
+        stages["stage"] = unique_labels(shown, stages["stage_key"])
+        stages["share"] = stages["boxes"] / max(1, int(stages["boxes"].sum()))
+        stages["boxes_label"] = [f"{fmt_int(b)}  ·  {s:.0%}" for b, s in zip(stages["boxes"], stages["share"])]
+        columns = st.columns(2) if value_field else [st.container()]
+        with columns[0]:
+            if value_field:
+                st.caption("Boxes per stage")
+            chart(stage_bars(stages, "boxes", "Boxes", "boxes_label"))
+        if value_field:
+            stages["value_label"] = [fmt_number(v) for v in stages["value"]]
+            with columns[1]:
+                st.caption(f"Sum of {md(labels[measure])} per stage")
+                chart(stage_bars(stages, "value", labels[measure], "value_label"))
+
+
+PAGE = PageSpec(render, "Pipeline funnel", ":material/filter_alt:", "funnel")

@@ -1,0 +1,82 @@
+"""Stage charts: the funnel's bars and the Overview's one-bar-per-pipeline breakdown.
+
+Names go into Altair as data (rendered as SVG text, never Markdown), so no escaping here.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+from dashboards.ui.format import chart_color, fmt_int, ink, stage_colors
+
+
+def stage_breakdown(funnel: pd.DataFrame) -> alt.LayerChart:
+    """One stacked bar per pipeline, a segment per stage in stage order and Streak colour.
+
+    Segment positions are computed here (not by Vega's stack) so the stage labels can sit in
+    the middle of their segment; labels are left out of segments too narrow to hold them.
+    """
+    frame = funnel[funnel["boxes"] > 0].sort_values(["pipeline_name", "stage_order"]).copy()
+    frame["end"] = frame.groupby("pipeline_key")["boxes"].cumsum()
+    frame["start"] = frame["end"] - frame["boxes"]
+    frame["middle"] = (frame["start"] + frame["end"]) / 2
+    totals = frame.groupby("pipeline_key")["boxes"].transform("sum")
+    frame["share"] = frame["boxes"] / totals
+    frame["fill"] = [chart_color(color, i) for i, color in enumerate(frame["color"])]
+    frame["ink"] = [ink(color) for color in frame["fill"]]
+    widest = float(totals.max()) if len(totals) else 1.0
+    frame["label"] = [_fit(str(name), fmt_int(n), n / widest) for name, n in zip(frame["stage_name"], frame["boxes"])]
+    order = frame.groupby("pipeline_name")["boxes"].sum().sort_values(ascending=False).index.tolist()
+    base = alt.Chart(frame).encode(
+        y=alt.Y("pipeline_name:N", sort=order, title=None, axis=alt.Axis(labelLimit=200)),
+        tooltip=[
+            alt.Tooltip("pipeline_name:N", title="Pipeline"),
+            alt.Tooltip("stage_name:N", title="Stage"),
+            alt.Tooltip("boxes:Q", title="Boxes", format=","),
+            alt.Tooltip("share:Q", title="Share of pipeline", format=".0%"),
+        ],
+    )
+    bars = base.mark_bar(stroke="white", strokeWidth=1.5, height={"band": 0.8}).encode(
+        x=alt.X("start:Q", title=None), x2="end:Q", color=alt.Color("fill:N", scale=None)
+    )
+    text = base.mark_text(fontSize=12).encode(x="middle:Q", text="label:N", color=alt.Color("ink:N", scale=None))
+    return (bars + text).properties(height=56 * len(order) + 30)
+
+
+PLOT_WIDTH_PX = 850
+"""About the width of the bar area on a wide layout, and the width of one label character:
+segment labels are cut to what fits, so a long stage name never runs over its neighbours."""
+CHAR_PX = 6.5
+
+
+def _fit(name: str, count: str, share: float) -> str:
+    """``"name count"`` cut with "…" to the segment's width; the count alone, or nothing, if tighter."""
+    room = int((share * PLOT_WIDTH_PX - 10) / CHAR_PX)
+    if room >= len(name) + 1 + len(count):
+        return f"{name} {count}"
+    if room >= len(count) + 5:
+        return f"{name[: room - len(count) - 2]}… {count}"
+    return count if room >= len(count) else ""
+
+
+def stage_bars(stages: pd.DataFrame, measure: str, title: str, label: str) -> alt.LayerChart:
+    """Horizontal bars, one per stage in stage order, in the stage's own colour, with labels."""
+    order = list(stages["stage"])
+    base = alt.Chart(stages).encode(
+        y=alt.Y("stage:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)),
+        # No x axis: every bar carries its number, and the grid only adds noise to a funnel.
+        x=alt.X(f"{measure}:Q", title=title, axis=None, scale=alt.Scale(nice=True)),
+        tooltip=[
+            alt.Tooltip("stage_name:N", title="Stage"),
+            alt.Tooltip("boxes:Q", title="Boxes", format=","),
+            alt.Tooltip("share:Q", title="Share of boxes", format=".0%"),
+            *([alt.Tooltip("value:Q", title=title, format=",.2f")] if measure == "value" else []),
+        ],
+    )
+    bars = base.mark_bar(cornerRadiusEnd=4, stroke="#495057", strokeWidth=0.5, strokeOpacity=0.6).encode(
+        color=alt.Color("stage:N", scale=stage_colors(stages, "stage"), legend=None),
+        opacity=alt.condition("datum.closed", alt.value(0.45), alt.value(1.0)),
+    )
+    text = base.mark_text(align="left", dx=6, color="#343a40").encode(text=f"{label}:N")
+    return (bars + text).properties(height=34 * len(stages) + 12)

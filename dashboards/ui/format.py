@@ -1,0 +1,121 @@
+"""Numbers, times and colours as the pages show them (one palette for the whole app)."""
+
+from __future__ import annotations
+
+import colorsys
+import re
+from datetime import datetime
+from typing import Any, Final
+
+import altair as alt
+import pandas as pd
+
+KIND_COLORS: Final = {"Emails": "#4263eb", "Comments": "#12b886", "Meetings": "#f59f00", "Call logs": "#e64980"}
+STATE_COLORS: Final = {"Overdue": "#e03131", "Due soon": "#f59f00"}
+FALLBACK_PALETTE: Final = (
+    "#4263eb", "#12b886", "#f59f00", "#e64980", "#7950f2", "#15aabf", "#fd7e14", "#82c91e",
+    "#be4bdb", "#fa5252", "#228be6", "#40c057",
+)
+_HEX_COLOR: Final = re.compile(r"^#([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})$")
+
+
+def fmt_int(value: float | int) -> str:
+    return f"{int(value):,}"
+
+
+def fmt_number(value: float) -> str:
+    """Compact number for sums: 1,250 / 48.2k / 3.1M."""
+    if pd.isna(value):
+        return "–"
+    magnitude = abs(value)
+    if magnitude >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M"
+    if magnitude >= 10_000:
+        return f"{value / 1_000:.1f}k"
+    return f"{value:,.0f}" if float(value).is_integer() or magnitude >= 100 else f"{value:,.2f}"
+
+
+def ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "never"
+    seconds = max(0.0, (now - moment).total_seconds())
+    if seconds < 90:
+        return "just now"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min ago"
+    if seconds < 36 * 3600:
+        return f"{seconds / 3600:.0f} h ago"
+    return f"{seconds / 86400:.0f} days ago"
+
+
+def chart_color(css: Any, index: int) -> str:
+    """A stage's Streak colour made usable as a bar fill on white.
+
+    Streak's stage backgrounds are often pastel (text sits on them); as bar fills they vanish. The
+    hue is kept, lightness is pulled into a readable band. Anything that is not a ``#hex`` colour
+    gets a palette colour.
+    """
+    text = css.strip() if isinstance(css, str) else ""
+    if not _HEX_COLOR.match(text):
+        return FALLBACK_PALETTE[index % len(FALLBACK_PALETTE)]
+    digits = text[1:]
+    if len(digits) in (3, 4):
+        digits = "".join(ch * 2 for ch in digits[:3])
+    red, green, blue = (int(digits[i : i + 2], 16) / 255 for i in (0, 2, 4))
+    hue, lightness, saturation = colorsys.rgb_to_hls(red, green, blue)
+    lightness = min(max(lightness, 0.30), 0.66)
+    if saturation > 0.05:
+        saturation = max(saturation, 0.45)
+    red, green, blue = colorsys.hls_to_rgb(hue, lightness, saturation)
+    return "#" + "".join(f"{round(c * 255):02x}" for c in (red, green, blue))
+
+
+def ink(fill: str) -> str:
+    """Black or white, whichever reads better on ``fill`` (a #rrggbb colour)."""
+    red, green, blue = (int(fill[i : i + 2], 16) for i in (1, 3, 5))
+    return "#1f2933" if (0.299 * red + 0.587 * green + 0.114 * blue) > 150 else "#ffffff"
+
+
+def stage_colors(frame: pd.DataFrame, label_column: str) -> alt.Scale:
+    """A colour scale giving every stage (label) the colour it has in Streak."""
+    domain: list[str] = []
+    colors: list[str] = []
+    for index, (label, color) in enumerate(zip(frame[label_column], frame["color"])):
+        if label in domain:
+            continue
+        domain.append(label)
+        colors.append(chart_color(color, index))
+    return alt.Scale(domain=domain, range=colors)
+
+
+def unique_labels(names: pd.Series, keys: pd.Series) -> pd.Series:
+    """Stage names made unique (two stages may share a name): "Won", "Won (5009)"."""
+    names = names.astype(str)
+    duplicated = names.duplicated(keep=False)
+    return names.where(~duplicated, names + " (" + keys.astype(str) + ")")
+
+
+def fmt_days(seconds: float | None) -> str:
+    """A duration in seconds as days with one decimal ("3.5 d"); "–" when there is none."""
+    if seconds is None or pd.isna(seconds):
+        return "–"
+    return f"{seconds / 86400:,.1f} d"
+
+
+def fmt_pct(part: int, whole: int) -> str:
+    """``part`` of ``whole`` as a percentage with one decimal; "–" of nothing."""
+    return "–" if not whole else f"{100.0 * part / whole:.1f}%"
+
+
+def with_period_end(frame: pd.DataFrame, grain: str, column: str = "period", fill: float = 0.85) -> pd.DataFrame:
+    """``frame`` plus ``<column>_end``: where a bar for the period starting at ``column`` ends.
+
+    Bars drawn from ``x`` to ``x2`` are as wide as their period (a day, a week from Monday, a
+    month) whatever the time axis, with a small gap (``fill`` of the period) between neighbours.
+    """
+    start = frame[column]
+    if grain == "month":
+        end = start + pd.DateOffset(months=1)
+    else:
+        end = start + pd.Timedelta(days=7 if grain == "week" else 1)
+    return frame.assign(**{f"{column}_end": start + (end - start) * fill})

@@ -1,0 +1,198 @@
+"""The command line of the main job: arguments, credentials, one-line errors, exit statuses, log file.
+
+Exit statuses (also in ``--help`` and docs/failure-behaviour.md): see
+:data:`pipelines.failures.EXIT_STATUSES`. Errors are one line on stderr; the full traceback of a
+failure goes to a log file whose path the line names (``--verbose`` prints it on stderr too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from pipelines import stopping
+from pipelines.failures import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_STATUSES,
+    config_error_line,
+    describe_failure,
+    exception_chain,
+    was_interrupted,
+    well_understood,
+)
+from pipelines.progress import print_summary
+from streak_warehouse.destination import use_project_settings
+from streak_warehouse.locks import LoadAlreadyRunning
+
+DEMO_REQUESTS_PER_SECOND = 50.0
+"""The demo's sandbox runs on this machine, so the demo need not wait on Streak's 10/s; a limit still
+applies, so the demo shows the same paced extraction a real account gets."""
+
+TRACEBACK_LOGGER: Final = "streak_full.traceback"
+"""Writes to the log file only (not propagated to stderr)."""
+NO_KEY_MESSAGE: Final = (
+    "error: no Streak API key. Give one in .dlt/secrets.toml ([sources.streak] api_key = \"...\"; "
+    "see .dlt/example.secrets.toml), or in the SOURCES__STREAK__API_KEY environment variable, "
+    "or run the demo account with --demo."
+)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    statuses = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_STATUSES.items())
+    parser = argparse.ArgumentParser(
+        prog="streak_full.py",
+        description="Copy a whole Streak CRM account into DuckDB (default) or the warehouse configured\n"
+        "under [destination.warehouse], replacing the previous copy.",
+        epilog=f"exit statuses:\n{statuses}\n\nDetails: docs/failure-behaviour.md",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--demo", action="store_true",
+                        help="load the built-in sandbox's demo account (no API key needed)")
+    parser.add_argument("--demo-boxes", type=int, default=None, metavar="N",
+                        help="with --demo: size of the generated account in boxes (default: the sandbox's)")
+    parser.add_argument("--backfill-history", action="store_true",
+                        help="also read every box's own newsfeed (its 50 newest events) to reach back before the "
+                             "first load's stage history: one extra API call per box (the run prints an estimate "
+                             "of the calls and time at the configured rate first). Normally only boxes new or "
+                             "moved since the previous load are read. See docs/history.md")
+    parser.add_argument("--summary-json", type=Path, default=None, metavar="PATH",
+                        help="also write the end-of-run summary as JSON to PATH")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+    parser.add_argument("--verbose", action="store_true",
+                        help="on failure, print the full traceback on stderr as well as in the log file")
+    args = parser.parse_args(argv)
+    if args.demo_boxes is not None and not args.demo:
+        parser.error("--demo-boxes needs --demo")
+    if args.demo_boxes is not None and args.demo_boxes < 0:
+        parser.error("--demo-boxes must be >= 0")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; returns the exit status (never raises, never prints a traceback unless asked)."""
+    from pipelines.job import run_full_load
+
+    args = parse_args(argv)
+    stopping.install()
+    use_project_settings()
+    log_file = _log_to_file()
+    try:
+        with _demo_sandbox(args) as demo:
+            source_args: dict[str, Any] = {}
+            if demo is not None:
+                source_args = {"api_key": demo.api_key, "base_url": demo.base_url,
+                               "max_requests_per_second": DEMO_REQUESTS_PER_SECOND}
+            elif not _api_key_configured():
+                print(NO_KEY_MESSAGE, file=sys.stderr)
+                return EXIT_CONFIG
+            summary = run_full_load(source_args, progress=None if args.quiet else sys.stdout,
+                                    backfill_history=args.backfill_history)
+    except BaseException as exc:  # one line, the real cause; the traceback goes to the log file
+        return _failed(exc, log_file, verbose=args.verbose)
+    print_summary(summary, sys.stdout)
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(asdict(summary), indent=2, default=str))
+    return EXIT_OK
+
+
+def _failed(exc: BaseException, log_file: Path | None, verbose: bool) -> int:
+    if isinstance(exc, SystemExit):
+        raise exc
+    if was_interrupted(exc):
+        stopping.tell_interrupted()
+        return EXIT_INTERRUPTED
+    locked = next((e for e in exception_chain(exc) if isinstance(e, LoadAlreadyRunning)), None)
+    if locked is not None:
+        print(f"error: {locked}", file=sys.stderr)
+        return EXIT_LOCKED
+    logging.getLogger(TRACEBACK_LOGGER).error("run failed", exc_info=exc)
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    config_line = config_error_line(exc)
+    if config_line is not None:  # the line says all there is to fix; no traceback pointer
+        print(f"error: {config_line}", file=sys.stderr)
+        return EXIT_CONFIG
+    # the traceback pointer only where the line may not be the whole story
+    where = f" (traceback: {log_file})" if log_file is not None and not well_understood(exc) else ""
+    print(f"error: {describe_failure(exc)}{where}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+class _OneLine(logging.Formatter):
+    """Log records on stderr as one line each: the message's first line, never a traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage().strip().splitlines()
+        return f"{record.levelname} {record.name}: {message[0] if message else ''}"
+
+
+def _log_to_file() -> Path | None:
+    """Warnings on stderr (one line each); everything with tracebacks into a log file under dlt's
+    data dir. None (stderr only) when the file cannot be opened, e.g. on a full disk."""
+    import dlt
+
+    logging.raiseExceptions = False  # a log file on a full disk must not print its own tracebacks
+    root = logging.getLogger()
+    if not root.handlers:  # like logging.basicConfig: a caller's own logging setup wins
+        root.setLevel(logging.INFO)
+        console = logging.StreamHandler(sys.stderr)
+        console.setLevel(logging.WARNING)
+        console.setFormatter(_OneLine())
+        root.addHandler(console)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(dlt.current.run_context().data_dir) / "streak_runs" / "logs" / f"streak_full-{stamp}.log"
+    # dlt's own logger ("dlt", not propagated) takes the first handler it finds and would otherwise
+    # write its job tracebacks to stderr (hundreds of lines on a full disk): give it the log file.
+    dlt_logger = logging.getLogger("dlt")
+    for stream_handler in [h for h in dlt_logger.handlers if type(h) is logging.StreamHandler]:
+        dlt_logger.removeHandler(stream_handler)  # already set up by dlt: stderr
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path, delay=True, encoding="utf-8")
+        dlt_logger.addHandler(logging.FileHandler(path, delay=True, encoding="utf-8"))
+    except OSError:
+        dlt_logger.addHandler(logging.NullHandler())
+        return None
+    handler.setLevel(logging.INFO)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    tracebacks = logging.getLogger(TRACEBACK_LOGGER)
+    tracebacks.propagate = False
+    tracebacks.addHandler(handler)
+    return path
+
+
+def _api_key_configured() -> bool:
+    import dlt
+
+    try:
+        value: Any = dlt.secrets.get("sources.streak.api_key")
+    except Exception:
+        return False
+    return bool(value and str(value).strip())
+
+
+@contextlib.contextmanager
+def _demo_sandbox(args: argparse.Namespace) -> Iterator[Any]:
+    """The sandbox in-process for ``--demo``; nothing otherwise."""
+    if not args.demo:
+        yield None
+        return
+    from streak_source.sandbox import Sandbox
+
+    kwargs = {} if args.demo_boxes is None else {"boxes": args.demo_boxes}
+    with Sandbox(**kwargs) as sandbox:
+        yield sandbox

@@ -1,0 +1,168 @@
+"""The receiver's HTTP side (Starlette): the custom-events contract, Streak deliveries, health.
+
+Order of checks on both POST routes: auth (401) -> content type (415) -> body size (413, read in
+chunks and cut at the limit, so an oversized body is never held whole) -> JSON and contract (400)
+-> durable commit -> 2xx. An error answers one line of JSON ``{"error": ..., "field": ...}`` and
+stores nothing. Keys and tokens are compared with :func:`hmac.compare_digest` and never echoed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any, Final
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .contract import ContractError, loads_strict, parse_custom_event
+from .spool import Spool, SpoolRecord, now_ms
+from .webhook_events import WEBHOOK_EVENTS, event_from_object
+
+INGESTION_PATH: Final = "/events/ingestion/v1"
+WEBHOOK_PATH: Final = "/webhooks/streak/{event}"
+HEALTH_PATH: Final = "/health"
+API_KEY_HEADER: Final = "x-api-key"
+TOKEN_HEADER: Final = "x-streak-webhook-token"
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    api_key: str
+    webhook_token: str
+    max_body_bytes: int
+
+
+def _error(status: int, field: str, reason: str) -> Response:
+    return Response(
+        json.dumps({"error": f"{field} {reason}", "field": field}, ensure_ascii=False) + "\n",
+        status_code=status,
+        media_type="application/json",
+    )
+
+
+def _ok(body: dict[str, Any], status: int = 200) -> Response:
+    return Response(json.dumps(body) + "\n", status_code=status, media_type="application/json")
+
+
+def _same(given: str | None, expected: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+
+
+def _is_json(request: Request) -> bool:
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ContractError(413, "body", f"is larger than {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ContractError(413, "body", f"is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Receiver:
+    """The routes over one spool. ``app`` is the ASGI app."""
+
+    def __init__(self, spool: Spool, settings: ReceiverSettings) -> None:
+        self.spool = spool
+        self.settings = settings
+        self.app = Starlette(
+            routes=[
+                Route(INGESTION_PATH, self.ingest, methods=["POST"]),
+                Route(WEBHOOK_PATH, self.webhook, methods=["POST"]),
+                Route(HEALTH_PATH, self.health, methods=["GET"]),
+            ]
+        )
+
+    async def _store(self, records: list[SpoolRecord]) -> None:
+        if records:
+            await asyncio.wrap_future(self.spool.submit(records))
+
+    async def _guarded(self, request: Request, header: str, secret: str, field: str) -> bytes:
+        if not _same(request.headers.get(header), secret):
+            raise ContractError(401, field, "missing or wrong")
+        if not _is_json(request):
+            raise ContractError(415, "content-type", "must be application/json")
+        return await _body(request, self.settings.max_body_bytes)
+
+    async def ingest(self, request: Request) -> Response:
+        received = now_ms()
+        try:
+            raw = await self._guarded(request, API_KEY_HEADER, self.settings.api_key, "X-API-Key")
+            event = parse_custom_event(raw)
+        except ContractError as exc:
+            return _error(exc.status, exc.field, exc.reason)
+        if event.distinct_id is not None:
+            key = "api:" + event.distinct_id
+        else:
+            key = "api:~" + uuid.uuid4().hex
+        record = SpoolRecord(
+            event_key=key,
+            event_name=event.event_name,
+            source="api",
+            received_ms=received,
+            timestamp_ms=event.timestamp_ms,
+            distinct_id=event.distinct_id,
+            location_id=event.location_id,
+            contact_key=event.contact_key,
+            box_key=event.box_key,
+            properties=dict(event.properties),
+        )
+        try:
+            await self._store([record])
+        except Exception as exc:  # noqa: BLE001 - not stored: the client must retry
+            return _error(503, "spool", f"not stored ({type(exc).__name__})")
+        return _ok({"success": True, "event_key": key}, 202)
+
+    async def webhook(self, request: Request) -> Response:
+        received = now_ms()
+        event = request.path_params["event"]
+        if event not in WEBHOOK_EVENTS:
+            return _error(404, "event", f"unknown Streak webhook event {event[:60]!r}")
+        try:
+            raw = await self._guarded(request, TOKEN_HEADER, self.settings.webhook_token, "X-Streak-Webhook-Token")
+            try:
+                body = loads_strict(raw)
+            except (ValueError, UnicodeDecodeError):
+                raise ContractError(400, "body", "is not valid JSON") from None
+            if not isinstance(body, list) or not all(isinstance(o, dict) for o in body):
+                raise ContractError(400, "body", "must be a JSON array of objects")
+        except ContractError as exc:
+            return _error(exc.status, exc.field, exc.reason)
+        records = []
+        for obj in body:
+            found = event_from_object(event, obj)
+            records.append(
+                SpoolRecord(
+                    event_key=found.distinct_id,
+                    event_name=event,
+                    source="webhook",
+                    received_ms=received,
+                    timestamp_ms=found.timestamp_ms,
+                    distinct_id=found.distinct_id,
+                    contact_key=found.contact_key,
+                    box_key=found.box_key,
+                    pipeline_key=found.pipeline_key,
+                    properties=found.properties,
+                )
+            )
+        try:
+            await self._store(records)
+        except Exception as exc:  # noqa: BLE001 - Streak retries a non-2xx
+            return _error(503, "spool", f"not stored ({type(exc).__name__})")
+        return _ok({"success": True, "stored": len(records)})
+
+    async def health(self, request: Request) -> Response:
+        return _ok({"ok": True, "spool_commits": self.spool.commits, "events_written": self.spool.events_written})

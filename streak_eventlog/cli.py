@@ -1,0 +1,118 @@
+"""The command line of the events wing (``pipelines/streak_events.py`` only calls :func:`main`).
+
+Exit statuses (as the main job's): 0 ok; 1 failed (Streak API, network, spool); 2 bad arguments;
+3 configuration error (a missing ``[events]`` key or Streak API key); 75 another receiver holds
+the spool. ``serve`` stops cleanly on SIGTERM/SIGINT with 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Final
+
+EXIT_OK: Final = 0
+EXIT_FAILED: Final = 1
+EXIT_CONFIG: Final = 3
+EXIT_LOCKED: Final = 75
+PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="streak_events.py",
+        description="Receive events (custom events API, Streak webhooks) into a local spool; manage webhooks.",
+        epilog="exit statuses: 0 ok, 1 failed, 2 bad arguments, 3 configuration error, "
+        "75 another receiver holds the spool. Guide: docs/events.md",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the receiver (first stdout line: its base URL)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8765, help="port (0 = a free one; default 8765)")
+    hooks = commands.add_parser("webhooks", help="register, list or delete Streak webhooks")
+    actions = hooks.add_subparsers(dest="action", required=True)
+    register = actions.add_parser("register", help="point Streak webhooks at a receiver")
+    register.add_argument("--url", required=True, help="the receiver's public base URL (ending in /)")
+    register.add_argument("--event", action="append", default=[], help="a Streak event (repeatable; default all)")
+    register.add_argument("--pipeline", action="append", default=[], help="pipeline name or key (repeatable; default all)")
+    register.add_argument("--team", action="store_true", help="also the team events (CONTACT_*, ORG_*)")
+    actions.add_parser("list", help="every webhook the API key sees")
+    delete = actions.add_parser("delete", help="delete one webhook, or all pointing at a receiver")
+    which = delete.add_mutually_exclusive_group(required=True)
+    which.add_argument("key", nargs="?", help="the webhook's key")
+    which.add_argument("--all-ours", action="store_true", help="every webhook whose target is a receiver's")
+    delete.add_argument("--url", help="with --all-ours: only those pointing at this receiver")
+    return parser.parse_args(argv)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .config import EventsConfigError, load_events_config
+    from .serve import serve
+    from .spool import SpoolBusy
+
+    try:
+        config = load_events_config()
+    except EventsConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        serve(config, args.host, args.port)
+    except SpoolBusy as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except OSError as exc:
+        print(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _webhooks(args: argparse.Namespace) -> int:
+    from dlt.common.configuration.exceptions import ConfigurationException
+
+    from streak_source.client import StreakAPIError
+    from streak_source.config import explain_config_error
+
+    from . import webhooks
+    from .config import EventsConfigError, load_events_config
+    from .streak_api import client_from_config
+
+    try:
+        client = client_from_config()
+        token = str(load_events_config().webhook_token) if args.action == "register" else ""
+    except EventsConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ConfigurationException as exc:
+        print(f"error: {explain_config_error(exc) or 'sources.streak: no API key or a bad setting'}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        if args.action == "register":
+            if not args.url.startswith(("http://", "https://")):
+                print("error: --url must be the receiver's http(s) base URL", file=sys.stderr)
+                return 2
+            for hook in webhooks.register(client, args.url, token, args.event, args.pipeline, args.team):
+                print(f"created\t{hook.line()}")
+        elif args.action == "list":
+            for hook in webhooks.list_hooks(client):
+                print(hook.line())
+        elif args.all_ours:
+            for hook in webhooks.delete_ours(client, args.url):
+                print(f"deleted\t{hook.line()}")
+        else:
+            webhooks.delete(client, args.key)
+            print(f"deleted\t{args.key}")
+    except (StreakAPIError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("DLT_PROJECT_DIR", str(PROJECT_ROOT))  # .dlt/ of the project, from any cwd
+    if args.command == "serve":
+        return _serve(args)
+    return _webhooks(args)

@@ -1,0 +1,180 @@
+"""The custom-events contract (Streamlined's Custom Events API, issue 14): one request -> one event.
+
+Pure functions, no I/O: the HTTP layer (``app.py``) maps :class:`ContractError` to its status and a
+one-line JSON body naming the field. The rules, each in one place:
+
+* ``event_name``: required, a non-empty string (at most ``MAX_NAME_CHARS``).
+* ``distinct_id`` / ``location_id`` / ``contact_id`` / ``box_key``: optional strings (a number is
+  taken as its decimal text, as Streamlined's workflows often send numeric ids).
+* ``timestamp``: UNIX seconds, UNIX milliseconds or an ISO 8601 string; all become epoch
+  milliseconds (UTC), so the three forms of one instant are equal. A number is milliseconds when
+  its magnitude is at least ``MS_THRESHOLD`` (1e11: year 5138 in seconds, 1973 in ms); an ISO
+  string without a zone is UTC. Booleans, NaN/Infinity and years outside 1970-9999 are rejected.
+* ``properties``: an object whose values are strings or finite numbers; anything else (null, a
+  bool, NaN/Infinity, an object, a list) is rejected, naming the property.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+MS_THRESHOLD: Final = 100_000_000_000
+"""|n| >= 1e11 is read as milliseconds, below as seconds (documented in docs/events.md)."""
+MIN_MS: Final = 0
+MAX_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+MAX_NAME_CHARS: Final = 200
+MAX_ID_CHARS: Final = 200
+OPTIONAL_IDS: Final = ("distinct_id", "location_id", "contact_id", "box_key")
+
+JsonScalar = str | int | float
+
+
+class ContractError(ValueError):
+    """A request the contract refuses: HTTP ``status``, the ``field`` at fault, a short reason."""
+
+    def __init__(self, status: int, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.status = status
+        self.field = field
+        self.reason = reason
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.reason, "field": self.field}
+
+
+@dataclass(frozen=True)
+class CustomEvent:
+    """One accepted custom event, before the spool gives it an identity and receipt times."""
+
+    event_name: str
+    distinct_id: str | None
+    location_id: str | None
+    contact_key: str | None
+    box_key: str | None
+    timestamp_ms: int | None
+    """None: the time of the first request with this ``distinct_id`` (set by the spool)."""
+    properties: dict[str, JsonScalar]
+
+
+def parse_timestamp(value: Any, field: str = "timestamp") -> int:
+    """UNIX s, UNIX ms or ISO 8601 -> epoch ms (UTC). Raises :class:`ContractError` (400)."""
+    if isinstance(value, bool) or value is None:
+        raise ContractError(400, field, "must be UNIX seconds, UNIX milliseconds or an ISO 8601 string")
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value):
+            raise ContractError(400, field, "must be a finite number")
+        ms = value if abs(value) >= MS_THRESHOLD else value * 1000
+        result = round(ms)
+    elif isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ContractError(400, field, "is empty")
+        try:
+            number = float(text) if text.lstrip("-").replace(".", "", 1).isdigit() else None
+        except ValueError:
+            number = None
+        if number is not None:
+            return parse_timestamp(number, field)
+        try:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise ContractError(400, field, "is not an ISO 8601 date-time") from None
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        delta = parsed - datetime(1970, 1, 1, tzinfo=UTC)
+        result = delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
+    else:
+        raise ContractError(400, field, "must be UNIX seconds, UNIX milliseconds or an ISO 8601 string")
+    if not MIN_MS <= result <= MAX_MS:
+        raise ContractError(400, field, "is outside 1970-01-01 .. 9999-12-31")
+    return result
+
+
+def check_properties(value: Any) -> dict[str, JsonScalar]:
+    """``properties``: an object of strings and finite numbers; names the first bad property."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ContractError(400, "properties", "must be a JSON object")
+    for name, item in value.items():
+        field = f"properties.{name}"
+        if item is None:
+            raise ContractError(400, field, "is null; values must be strings or finite numbers")
+        if isinstance(item, bool):
+            raise ContractError(400, field, "is a boolean; values must be strings or finite numbers")
+        if isinstance(item, (dict, list)):
+            kind = "an object" if isinstance(item, dict) else "a list"
+            raise ContractError(400, field, f"is {kind}; values must be strings or finite numbers")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ContractError(400, field, "is NaN or Infinity; values must be finite numbers")
+        if not isinstance(item, (str, int, float)):
+            raise ContractError(400, field, "values must be strings or finite numbers")
+    return dict(value)
+
+
+def _optional_id(body: dict[str, Any], name: str) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ContractError(400, name, "must be a string")
+    text = str(value).strip()
+    if len(text) > MAX_ID_CHARS:
+        raise ContractError(400, name, f"is longer than {MAX_ID_CHARS} characters")
+    return text or None
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def loads_strict(raw: bytes) -> Any:
+    """JSON without NaN/Infinity literals (Python's json accepts them by default)."""
+    return json.loads(raw, parse_constant=_reject_constant)
+
+
+def parse_custom_event(raw: bytes) -> CustomEvent:
+    """A request body -> :class:`CustomEvent`, or :class:`ContractError` naming the field."""
+    try:
+        body = loads_strict(raw)
+    except (ValueError, UnicodeDecodeError):
+        # A NaN/Infinity literal inside properties is a bad property, not bad JSON: find its name.
+        _name_bad_constant(raw)
+        raise ContractError(400, "body", "is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ContractError(400, "body", "must be a JSON object")
+    name = body.get("event_name")
+    if not isinstance(name, str) or not name.strip():
+        raise ContractError(400, "event_name", "is required (a non-empty string)")
+    if len(name) > MAX_NAME_CHARS:
+        raise ContractError(400, "event_name", f"is longer than {MAX_NAME_CHARS} characters")
+    ids = {field: _optional_id(body, field) for field in OPTIONAL_IDS}
+    stamp = body.get("timestamp")
+    return CustomEvent(
+        event_name=name.strip(),
+        distinct_id=ids["distinct_id"],
+        location_id=ids["location_id"],
+        contact_key=ids["contact_id"],
+        box_key=ids["box_key"],
+        timestamp_ms=None if stamp is None else parse_timestamp(stamp),
+        properties=check_properties(body.get("properties")),
+    )
+
+
+def _name_bad_constant(raw: bytes) -> None:
+    """If ``raw`` is JSON only with NaN/Infinity allowed, raise the error naming where they are."""
+    try:
+        lenient = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return
+    if isinstance(lenient, dict):
+        props = lenient.get("properties")
+        if isinstance(props, dict):
+            check_properties(props)
+        stamp = lenient.get("timestamp")
+        if isinstance(stamp, float) and not math.isfinite(stamp):
+            raise ContractError(400, "timestamp", "must be a finite number")

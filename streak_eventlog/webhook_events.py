@@ -1,0 +1,129 @@
+"""Streak webhook deliveries -> events (streak_api.md 6.18): the receiver learns the event from its URL.
+
+A delivery is a JSON array of the updated objects, with no event name in it. Each object becomes one
+event whose ``distinct_id`` is ``streak:{EVENT}:{object key}:{object timestamp ms}``: stable, so a
+redelivery (Streak retries on any non-2xx) updates the same spooled event instead of adding one.
+The object's own timestamp, by event (the one rule, also used by derived events later):
+
+* ``BOX_CHANGE_STAGE``: ``lastStageChangeTimestamp``; ``TASK_DUE``: ``dueDate``;
+* otherwise the first of ``lastUpdatedTimestamp``, ``lastSavedTimestamp``, ``timestamp``,
+  ``creationTimestamp``, ``creationDate`` that is an integer.
+
+An object with no key or no timestamp still becomes an event: its identity is then a hash of the
+object's canonical JSON (an identical redelivery stays one event).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Final
+
+PIPELINE_EVENTS: Final = (
+    "BOX_CREATE",
+    "BOX_DELETE",
+    "BOX_EDIT",
+    "BOX_CHANGE_STAGE",
+    "BOX_CHANGE_PIPELINE",
+    "BOX_NEW_EMAIL_ADDRESS",
+    "STAGE_CREATE",
+    "COMMENT_CREATE",
+    "MEETING_CREATE",
+    "MEETING_UPDATE",
+    "TASK_CREATE",
+    "TASK_COMPLETE",
+    "TASK_DUE",
+)
+TEAM_EVENTS: Final = (
+    "CONTACT_CREATE",
+    "CONTACT_UPDATE",
+    "CONTACT_DELETE",
+    "ORG_CREATE",
+    "ORG_UPDATE",
+    "ORG_DELETE",
+)
+WEBHOOK_EVENTS: Final = frozenset(PIPELINE_EVENTS + TEAM_EVENTS)
+
+TIMESTAMP_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "BOX_CHANGE_STAGE": ("lastStageChangeTimestamp",),
+    "TASK_DUE": ("dueDate",),
+}
+DEFAULT_TIMESTAMP_FIELDS: Final = (
+    "lastUpdatedTimestamp",
+    "lastSavedTimestamp",
+    "timestamp",
+    "creationTimestamp",
+    "creationDate",
+)
+KEY_FIELDS: Final = ("key", "boxKey", "taskKey", "commentKey", "meetingKey", "stageKey", "contactKey")
+"""``key`` first: a task's ``boxKey`` is its box, not itself."""
+PROPERTY_FIELDS: Final = ("name", "stageKey", "status", "text", "message", "meetingType")
+"""Scalar fields of the object kept as event properties (besides ``object_key``); text cut short."""
+MAX_PROPERTY_CHARS: Final = 500
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    event_name: str
+    distinct_id: str
+    object_key: str | None
+    timestamp_ms: int | None
+    pipeline_key: str | None
+    box_key: str | None
+    contact_key: str | None
+    properties: dict[str, str | int | float]
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def object_key(obj: dict[str, Any]) -> str | None:
+    for name in KEY_FIELDS:
+        if (value := _str(obj.get(name))) is not None:
+            return value
+    return None
+
+
+def object_timestamp(event: str, obj: dict[str, Any]) -> int | None:
+    for name in TIMESTAMP_FIELDS.get(event, DEFAULT_TIMESTAMP_FIELDS):
+        value = obj.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def webhook_distinct_id(event: str, key: str | None, timestamp_ms: int | None, obj: dict[str, Any]) -> str:
+    if key is not None and timestamp_ms is not None:
+        return f"streak:{event}:{key}:{timestamp_ms}"
+    digest = hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:32]
+    return f"streak:{event}:sha256:{digest}"
+
+
+def event_from_object(event: str, obj: dict[str, Any]) -> WebhookEvent:
+    """One delivered object -> one event (``event`` is already checked against WEBHOOK_EVENTS)."""
+    key = object_key(obj)
+    stamp = object_timestamp(event, obj)
+    is_box = event.startswith("BOX_")
+    box_key = key if is_box else _str(obj.get("boxKey"))
+    contact_key = key if event.startswith("CONTACT_") else None
+    properties: dict[str, str | int | float] = {}
+    if key is not None:
+        properties["object_key"] = key
+    for name in PROPERTY_FIELDS:
+        value = obj.get(name)
+        if isinstance(value, str):
+            properties[name] = value[:MAX_PROPERTY_CHARS]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            properties[name] = value
+    return WebhookEvent(
+        event_name=event,
+        distinct_id=webhook_distinct_id(event, key, stamp, obj),
+        object_key=key,
+        timestamp_ms=stamp,
+        pipeline_key=_str(obj.get("pipelineKey")),
+        box_key=box_key,
+        contact_key=contact_key,
+        properties=properties,
+    )

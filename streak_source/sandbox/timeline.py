@@ -1,0 +1,147 @@
+"""Sandbox time: the account as it stands after N simulated days, and the truth about how it got there.
+
+Day 0 is the generated account, untouched (byte-identical to a sandbox without time). Each later
+day is simulated by ``evolve.py`` on the previous day's account, in place, with an RNG seeded by
+(seed, day): so day N is a function of (seed, boxes, anchor, rates, N), however it was reached
+(``Sandbox(day=5)``, ``serve --day 5`` or ``advance`` 2 then 3). Day ``d``'s events are timestamped
+inside ``[anchor + (d - 1) days, anchor + d days)``, after everything day 0 holds; once day ``d`` is
+reached the account's clock (``Account.anchor_ms``, which every "overdue"/"freshness" figure reads)
+is ``anchor + d days``.
+
+What the timeline keeps beside the account:
+
+* ``history()``: every box's true stage path, ``{box_key: [{"stage_key", "entered_at"}, ...]}``,
+  deleted boxes included. Day 0 paths are what day 0's newsfeed says: created in the first stage
+  of ``stageOrder``, and one move at ``lastStageChangeTimestamp`` for a box that sits elsewhere.
+  (Known day-0 quirk, kept for byte-identity: a day-0 box still in its creation stage may carry a
+  ``lastStageChangeTimestamp`` later than its creation, with no move in its newsfeed; the path
+  says what the newsfeed says. Every move the simulation makes sets it exactly.)
+* ``changes(since_day)``: every change made after day ``since_day``, oldest first, as
+  :class:`Change` (type names: Streak's webhook events where one fits, see ``evolve.py``).
+* ``deleted_boxes``: deleted boxes as they were when deleted (for webhook payloads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, fields
+from typing import Any, Final
+
+from .evolve import DAY_MS, Change, Evolver, Rates
+from .model import Account, Box, Pipeline, keyless
+
+__all__ = ["MAX_DAYS", "Change", "Rates", "Timeline", "coerce_rates"]
+
+MAX_DAYS: Final = 3650
+"""The furthest a sandbox can be moved in one call (a guard against typos, not a model limit)."""
+
+HISTORY_TYPES: Final = frozenset({"BOX_CREATE", "BOX_CHANGE_STAGE"})
+"""Changes after which a daily run reads a box's newsfeed: the box is new, or its
+``lastStageChangeTimestamp`` moved."""
+
+
+def coerce_rates(value: Rates | Mapping[str, float] | None) -> Rates:
+    """``None`` -> the defaults; a mapping such as ``{"changed": 0.05}`` -> those, others default."""
+    if value is None:
+        return Rates()
+    if isinstance(value, Rates):
+        return value
+    known = {f.name for f in fields(Rates)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown day rate(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
+    rates = Rates(**{name: float(rate) for name, rate in value.items()})
+    for name, rate in asdict(rates).items():
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"day rate {name}={rate} is not between 0 and 1")
+    return rates
+
+
+def _day0_path(pipeline: Pipeline, box: Box) -> list[tuple[str, int]]:
+    """A day-0 box's path, as day 0's newsfeed tells it (generate_newsfeed.py)."""
+    first = pipeline.stage_order[0] if pipeline.stage_order else None
+    stage = box.stage_key
+    if stage is not None and stage != first and box.stage_change_ms > box.creation_ms:
+        return [(first or stage, box.creation_ms), (stage, box.stage_change_ms)]
+    return [(stage or first or "", box.creation_ms)]
+
+
+class Timeline:
+    """The account's simulated days: ``advance(days)``, ``history()``, ``changes(since_day)``."""
+
+    def __init__(self, account: Account, rates: Rates | Mapping[str, float] | None = None) -> None:
+        if account.day != 0:
+            raise ValueError("a timeline starts from a day-0 account")
+        self.account = account
+        self.rates = coerce_rates(rates)
+        self.start_ms = account.anchor_ms
+        self._paths: dict[str, list[tuple[str, int]]] = {}
+        for pipeline in account.pipelines:
+            for box in pipeline.boxes:
+                if not keyless(box.patch):
+                    self._paths[box.key] = _day0_path(pipeline, box)
+        self._changes: list[Change] = []
+        self._after_day: list[int] = [0]
+        """``_after_day[d]``: index into ``_changes`` of the first change made after day d."""
+        self.deleted_boxes: dict[str, Box] = {}
+        self._evolver: Evolver | None = None
+
+    @property
+    def day(self) -> int:
+        return self.account.day
+
+    def advance(self, days: int = 1) -> list[Change]:
+        """Simulate ``days`` more days; returns their changes, oldest first."""
+        if not 0 <= days <= MAX_DAYS or self.day + days > MAX_DAYS:
+            raise ValueError(f"days must be between 0 and {MAX_DAYS} (in total)")
+        if days and self.account.name != "default":
+            raise ValueError("time is simulated for the default account only")
+        if days and self._evolver is None:
+            self._evolver = Evolver(self.account, self.rates, self._paths, self.deleted_boxes)
+        made: list[Change] = []
+        for _ in range(days):
+            assert self._evolver is not None
+            day = self.day + 1
+            made += self._evolver.run_day(day, self.start_ms + (day - 1) * DAY_MS)
+            self.account.day = day
+            self.account.anchor_ms = self.start_ms + day * DAY_MS
+            self._after_day.append(len(self._changes) + len(made))
+        self._changes += made
+        return made
+
+    # ------------------------------------------------------------------ ground truth
+
+    def history(self) -> dict[str, list[dict[str, Any]]]:
+        """Every box's true stage path (deleted boxes included), by box key."""
+        return {
+            key: [{"stage_key": stage, "entered_at": at} for stage, at in path]
+            for key, path in sorted(self._paths.items())
+        }
+
+    def path(self, box_key: str) -> list[tuple[str, int]]:
+        return list(self._paths[box_key])
+
+    def _since(self, since_day: int) -> list[Change]:
+        if not 0 <= since_day <= self.day:
+            raise ValueError(f"since_day must be between 0 and the current day ({self.day})")
+        return self._changes[self._after_day[since_day] :]
+
+    def changes(self, since_day: int = 0) -> list[dict[str, Any]]:
+        """Every change made after day ``since_day`` (0: all of them), oldest first, as JSON."""
+        return [change.as_json() for change in self._since(since_day)]
+
+    def history_calls(self, since_day: int | None = None) -> int:
+        """Per-box newsfeed calls a run needs to catch up from a run on day ``since_day``
+        (default: yesterday): one per existing box that is new or whose
+        ``lastStageChangeTimestamp`` moved since. 0 on day 0 (there is no yesterday)."""
+        if since_day is None:
+            since_day = max(0, self.day - 1)
+        boxes = self.account.boxes_by_key
+        moved = {c.box_key for c in self._since(since_day) if c.type in HISTORY_TYPES}
+        return sum(1 for key in moved if key in boxes)
+
+    def backfill_calls(self) -> int:
+        """Per-box newsfeed calls of a one-off backfill: one per existing, keyed box."""
+        return sum(1 for box in self.account.all_boxes() if not keyless(box.patch))

@@ -1,0 +1,291 @@
+"""Tables that outlive replace runs: a registry, and how each destination carries them over.
+
+Every run replaces the whole ``crm`` dataset (a fresh DuckDB file or a fresh Postgres schema), so a
+table that must keep its past rows (``load_history`` now; stage history and events next) is carried
+from the live copy into the fresh one before the fresh one is published:
+
+* DuckDB: the live file is attached read-only to the fresh file and each registered table copied
+  (:func:`carry_over_duckdb`); the live file itself is never written.
+* Postgres: inside the publishing transaction each registered table is moved
+  (``ALTER TABLE ... SET SCHEMA``) from ``crm`` into the fresh schema (:func:`carry_over_schema`):
+  no copy, and nothing moves unless the whole swap commits.
+* Other SQL destinations (loaded in place): the tables simply stay; :func:`record_in_place` adds rows.
+
+A new persistent table is one :func:`register` call with its columns and primary key: the carry-over,
+the ``CREATE TABLE`` and the upgrade (columns a newer version added are added to old tables) follow.
+Rows of this run are appended with ``ON CONFLICT DO NOTHING`` on the primary key, so a side record
+replayed twice (see ``history.py``) is stored once.
+
+A ``whole`` table (stage history: old rows change, an open stay gets its end) is instead given its
+COMPLETE new contents by the run: when ``rows`` holds an entry for it, the old rows are not carried
+and the given ones are bulk-inserted (an Arrow scan on DuckDB, ``COPY`` on Postgres: 200k
+rows in seconds); when ``rows`` has no entry for it, it is carried like any other table.
+
+Public API: :class:`PersistentTable`, :func:`register`, :func:`registered`, :func:`carry_over_duckdb`
+(live, fresh, dataset, rows), :func:`carry_over_schema` (client, live_schema, fresh_schema,
+live_exists, rows), :func:`record_in_place` (client, rows). ``rows`` maps a table name to the rows
+(dicts by column name) this run appends.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from streak_warehouse.sql import ANSI_TYPES, qualified, quote_identifier, string_literal
+
+Rows = Mapping[str, Sequence[Mapping[str, Any]]]
+_PREVIOUS: Final = "streak_previous_copy"
+"""Catalog alias of the live DuckDB file while it is attached to the fresh one."""
+
+
+class CarryOverError(RuntimeError):
+    """The live copy's persistent tables could not be read; the run stops rather than lose them."""
+
+
+@dataclass(frozen=True)
+class PersistentTable:
+    """A table in ``crm`` that keeps its rows across replace runs."""
+
+    name: str
+    columns: tuple[tuple[str, str], ...]
+    """(column name, dlt data type: text, bigint, double, bool, timestamp, json)."""
+    primary_key: tuple[str, ...]
+    whole: bool = False
+    """The run writes the whole table (rows given replace the carried ones), instead of appending."""
+
+    def column_names(self) -> list[str]:
+        return [name for name, _ in self.columns]
+
+
+_REGISTRY: dict[str, PersistentTable] = {}
+
+
+def register(table: PersistentTable) -> PersistentTable:
+    """Add ``table`` to the tables every run carries over (idempotent by name)."""
+    _REGISTRY[table.name] = table
+    return table
+
+
+def registered() -> tuple[PersistentTable, ...]:
+    """Every persistent table, the project's own (load_history, stage history) included."""
+    import streak_warehouse.history
+    import streak_warehouse.history_tables  # noqa: F401 - registers box_stage_history, stage_transitions
+
+    return tuple(_REGISTRY[name] for name in sorted(_REGISTRY))
+
+
+# --- SQL text (DuckDB and Postgres share it) -----------------------------------------------------
+
+
+def create_sql(table: PersistentTable, schema: str) -> str:
+    columns = ", ".join(f"{quote_identifier(name)} {ANSI_TYPES.get(kind, 'VARCHAR')}" for name, kind in table.columns)
+    key = ", ".join(quote_identifier(name) for name in table.primary_key)
+    return f"CREATE TABLE IF NOT EXISTS {qualified(schema, table.name)} ({columns}, PRIMARY KEY ({key}))"
+
+
+def add_columns_sql(table: PersistentTable, schema: str, existing: set[str]) -> list[str]:
+    """``ALTER TABLE ... ADD COLUMN`` for columns a newer version declares and an old table lacks."""
+    return [
+        f"ALTER TABLE {qualified(schema, table.name)} ADD COLUMN {quote_identifier(name)} {ANSI_TYPES.get(kind, 'VARCHAR')}"
+        for name, kind in table.columns
+        if name.lower() not in existing
+    ]
+
+
+def insert_sql(table: PersistentTable, schema: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One ``INSERT ... ON CONFLICT DO NOTHING`` per row, values as escaped literals."""
+    names = ", ".join(quote_identifier(name) for name in table.column_names())
+    return [
+        f"INSERT INTO {qualified(schema, table.name)} ({names}) VALUES "
+        f"({', '.join(_literal(row.get(name), kind) for name, kind in table.columns)}) ON CONFLICT DO NOTHING"
+        for row in rows
+    ]
+
+
+def _literal(value: Any, data_type: str) -> str:
+    sql_type = ANSI_TYPES.get(data_type, "VARCHAR")
+    if value is None:
+        return f"CAST(NULL AS {sql_type})"
+    if data_type == "bool":
+        return "TRUE" if value else "FALSE"
+    if data_type in ("bigint", "double"):
+        return f"CAST({string_literal(str(float(value) if data_type == 'double' else int(value)))} AS {sql_type})"
+    if data_type == "timestamp":
+        text = value.isoformat() if isinstance(value, datetime) else str(value)
+        return f"CAST({string_literal(text)} AS {sql_type})"
+    if data_type == "json" and not isinstance(value, str):
+        value = json.dumps(value, sort_keys=True, default=str)
+    return string_literal(str(value))
+
+
+def _columns_of(execute: Any, schema: str, table: str, catalog_filter: str = "") -> set[str]:
+    rows = execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+        f"{string_literal(schema)} AND table_name = {string_literal(table)}{catalog_filter}"
+    )
+    return {str(row[0]).lower() for row in rows}
+
+
+# --- DuckDB: copy from the live file into the fresh one ------------------------------------------
+
+
+def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows) -> None:
+    """Copy every registered table of ``live`` (if it exists) into ``fresh``, then append ``rows``."""
+    import duckdb
+
+    with duckdb.connect(str(fresh)) as con:
+        execute = lambda sql: con.execute(sql).fetchall()
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(dataset)}")
+        attached = False
+        if live.exists():
+            try:
+                con.execute(f"ATTACH {string_literal(str(live))} AS {quote_identifier(_PREVIOUS)} (READ_ONLY)")
+            except duckdb.Error as exc:
+                raise CarryOverError(
+                    f"cannot read the tables kept across runs (load_history, ...) from {live}: "
+                    f"{' '.join(str(exc).split())}; close the program that has it open for writing and run again"
+                ) from exc
+            attached = True
+        try:
+            for table in registered():
+                con.execute(create_sql(table, dataset))
+                if table.whole and table.name in rows:
+                    _bulk_insert_duckdb(con, table, dataset, rows[table.name])
+                    continue
+                if attached:
+                    old = _columns_of(execute, dataset, table.name, f" AND table_catalog = {string_literal(_PREVIOUS)}")
+                    common = [name for name in table.column_names() if name.lower() in old]
+                    if common:
+                        names = ", ".join(quote_identifier(name) for name in common)
+                        con.execute(
+                            f"INSERT INTO {qualified(dataset, table.name)} ({names}) SELECT {names} "
+                            f"FROM {quote_identifier(_PREVIOUS)}.{qualified(dataset, table.name)}"
+                        )
+                for statement in insert_sql(table, dataset, rows.get(table.name, ())):
+                    con.execute(statement)
+        finally:
+            if attached:
+                con.execute(f"DETACH {quote_identifier(_PREVIOUS)}")
+        con.execute("CHECKPOINT")
+
+
+# --- Postgres: move from the live schema into the fresh one, inside the swap transaction ----------
+
+
+def carry_over_schema(client: Any, live_schema: str, fresh_schema: str, live_exists: bool, rows: Rows) -> None:
+    """Move every registered table from ``live_schema`` into ``fresh_schema`` and append ``rows``.
+
+    Call inside the transaction that publishes ``fresh_schema`` (``dataset_swap.publish_dataset``).
+    """
+    execute = lambda sql: client.execute_sql(sql) or []
+    for table in registered():
+        if table.whole and table.name in rows:  # the live one goes with the old schema
+            _ensure(execute, table, fresh_schema)
+            bulk_insert(client, table, fresh_schema, rows[table.name])
+            continue
+        if live_exists and _columns_of(execute, live_schema, table.name):
+            client.execute_sql(
+                f"ALTER TABLE {qualified(live_schema, table.name)} SET SCHEMA {quote_identifier(fresh_schema)}"
+            )
+        _ensure(execute, table, fresh_schema)
+        for statement in insert_sql(table, fresh_schema, rows.get(table.name, ())):
+            client.execute_sql(statement)
+
+
+def record_in_place(client: Any, dataset: str, rows: Rows) -> None:
+    """Destinations loaded in place (no swap): create or upgrade the tables and append ``rows``."""
+    execute = lambda sql: client.execute_sql(sql) or []
+    with client.begin_transaction():
+        for table in registered():
+            _ensure(execute, table, dataset)
+            if table.whole and table.name in rows:
+                client.execute_sql(f"DELETE FROM {qualified(dataset, table.name)}")
+                bulk_insert(client, table, dataset, rows[table.name])
+                continue
+            for statement in insert_sql(table, dataset, rows.get(table.name, ())):
+                client.execute_sql(statement)
+
+
+def _ensure(execute: Any, table: PersistentTable, schema: str) -> None:
+    existing = _columns_of(execute, schema, table.name)
+    if not existing:
+        execute(create_sql(table, schema))
+        return
+    for statement in add_columns_sql(table, schema, existing):
+        execute(statement)
+
+
+# --- bulk insert of whole tables ------------------------------------------------------------------
+
+
+def _arrow_table(table: PersistentTable, rows: Sequence[Mapping[str, Any]]) -> Any:
+    import pyarrow as pa  # type: ignore[import-untyped]
+
+    types = {"text": pa.string(), "json": pa.string(), "bigint": pa.int64(), "double": pa.float64(),
+             "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC")}
+    return pa.table(
+        [pa.array([_plain(row.get(name), kind) for row in rows], type=types.get(kind, pa.string()))
+         for name, kind in table.columns],
+        names=table.column_names(),
+    )
+
+
+def _bulk_insert_duckdb(con: Any, table: PersistentTable, schema: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    if not rows:
+        return
+    con.register("streak_bulk_rows", _arrow_table(table, rows))
+    try:
+        names = ", ".join(quote_identifier(name) for name in table.column_names())
+        con.execute(f"INSERT INTO {qualified(schema, table.name)} ({names}) SELECT {names} FROM streak_bulk_rows")
+    finally:
+        con.unregister("streak_bulk_rows")
+
+
+def bulk_insert(client: Any, table: PersistentTable, schema: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` into ``schema.table`` through a dlt sql client, in its open transaction."""
+    if not rows:
+        return
+    native: Any = getattr(client, "native_connection", None)
+    module = type(native).__module__.split(".")[0]
+    names = ", ".join(quote_identifier(name) for name in table.column_names())
+    if module == "psycopg2":  # COPY: several times faster than INSERTs for 200k rows
+        with native.cursor() as cursor:
+            cursor.copy_expert(f"COPY {qualified(schema, table.name)} ({names}) FROM STDIN", _copy_text(table, rows))
+        return
+    if module == "duckdb":
+        _bulk_insert_duckdb(native, table, schema, rows)
+        return
+    for statement in insert_sql(table, schema, rows):  # any other SQL destination: slow but plain
+        client.execute_sql(statement)
+
+
+_COPY_ESCAPES: Final = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_text(table: PersistentTable, rows: Sequence[Mapping[str, Any]]) -> Any:
+    """``rows`` in Postgres' COPY text format (tab-separated, ``\\N`` for NULL), as a file object."""
+    import io
+
+    def field(value: Any, kind: str) -> str:
+        value = _plain(value, kind)
+        if value is None:
+            return "\\N"
+        if kind == "bool":
+            return "t" if value else "f"
+        if isinstance(value, datetime):
+            return value.isoformat()
+        return str(value).translate(_COPY_ESCAPES)
+
+    lines = ("\t".join(field(row.get(name), kind) for name, kind in table.columns) + "\n" for row in rows)
+    return io.StringIO("".join(lines))
+
+
+def _plain(value: Any, data_type: str) -> Any:
+    if value is not None and data_type == "json" and not isinstance(value, str):
+        return json.dumps(value, sort_keys=True, default=str)
+    return value
