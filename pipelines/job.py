@@ -14,6 +14,11 @@ Stage history (``streak_warehouse/history_tables.py``): before extracting, the p
 load's boxes map and stage history are read from the LIVE copy (the source reads per-box newsfeeds
 only for boxes that moved); after loading, the new history is computed from the FRESH copy and
 written into it as whole tables, so the swap publishes it together with the copy.
+
+Events (``pipelines/events_load.py``): ``crm.events`` is a persistent table; when an events spool
+exists (``[events] spool_path``), its pending events are merged into the fresh copy before it is
+published and acknowledged in the spool only after it was. Their ``BOX_CHANGE_STAGE`` webhook
+events (with those already in the live ``crm.events``) feed the stage history with exact times.
 """
 
 from __future__ import annotations
@@ -30,6 +35,13 @@ from pathlib import Path
 from typing import Any, Literal, TextIO
 
 from pipelines import stopping
+from pipelines.events_load import (
+    Pending,
+    acknowledge,
+    merge_into_duckdb_file,
+    merge_with_client,
+    pending_events,
+)
 from pipelines.failures import describe_failure, was_interrupted
 from pipelines.progress import LoadSummary, backfill_estimate, extract_progress, say
 from streak_warehouse import history
@@ -52,6 +64,7 @@ from streak_warehouse.destination import (
     warehouse_destination,
 )
 from streak_warehouse.duckdb_swap import fresh_file_for, publish
+from streak_warehouse.events_table import read_stage_change_events, stage_change_events
 from streak_warehouse.history_tables import (
     HistoryResult,
     PreviousHistory,
@@ -90,6 +103,8 @@ class Run:
     backfill_history: bool = False
     previous: PreviousHistory = field(default_factory=PreviousHistory)
     history: HistoryResult | None = None
+    stage_events: list[Any] = field(default_factory=list)
+    """``BOX_CHANGE_STAGE`` webhook events (``crm.events`` + the spool) for the stage history."""
 
     @property
     def owner(self) -> RunOwner:
@@ -120,12 +135,16 @@ def _into_fresh_duckdb_file(run: Run, target: Path, source_args: dict[str, Any],
             summary = _new_summary(run, pipeline, str(target))
             summary.replace_strategy = check_warehouse(pipeline, "duckdb", str(target), replaced_by_rename=True)
             run.previous = read_previous_duckdb(target, DATASET_NAME)
+            run.stage_events = _live_stage_events_duckdb(target)
             _extract_normalize_load(run, pipeline, source_args, progress, summary)
+            events = _pending_events(run, progress)
             with _duckdb_execute(loading) as execute:
                 _update_stage_history(run, execute, DATASET_NAME, summary, progress)
             rows, carried = _history_rows(run, summary)
             carry_over_duckdb(target, loading, DATASET_NAME, rows)
+            merge_into_duckdb_file(loading, DATASET_NAME, events)
             publish(loading, target)
+            acknowledge(events, progress)
     _done(run, carried)
     summary.replace_strategy = "new file renamed into place"
     return summary
@@ -142,16 +161,20 @@ def _into_fresh_schema(run: Run, source_args: dict[str, Any], progress: TextIO |
         try:
             with pipeline.sql_client() as client:
                 run.previous = read_previous(_client_execute(client), DATASET_NAME)
+                run.stage_events = read_stage_change_events(_client_execute(client), DATASET_NAME)
             _extract_normalize_load(run, pipeline, source_args, progress, summary)
+            events = _pending_events(run, progress)
             with pipeline.sql_client() as client:
                 _update_stage_history(run, _client_execute(client), fresh, summary, progress)
             rows, carried = _history_rows(run, summary)
 
             def before_rename(client: Any, live_exists: bool) -> None:
                 carry_over_schema(client, DATASET_NAME, fresh, live_exists, rows)
+                merge_with_client(client, fresh, events)
                 state_names_the_published_dataset(client, fresh, DATASET_NAME)
 
             publish_dataset(pipeline, fresh, DATASET_NAME, before_rename=before_rename)
+            acknowledge(events, progress)
         except BaseException:
             with contextlib.suppress(Exception):
                 discard_dataset(pipeline, fresh)
@@ -172,13 +195,18 @@ def _in_place(run: Run, source_args: dict[str, Any], progress: TextIO | None) ->
         if client is not None:
             with client:
                 run.previous = read_previous(_client_execute(client), DATASET_NAME)
+                run.stage_events = read_stage_change_events(_client_execute(client), DATASET_NAME)
         _extract_normalize_load(run, pipeline, source_args, progress, summary)
+        events = _pending_events(run, progress) if client is not None else None
         if client is not None:  # files (filesystem) have no load_history nor stage history
             with client:
                 _update_stage_history(run, _client_execute(client), DATASET_NAME, summary, progress)
             rows, carried = _history_rows(run, summary)
             with client:
                 record_in_place(client, DATASET_NAME, rows)
+                with client.begin_transaction():
+                    merge_with_client(client, DATASET_NAME, events)
+            acknowledge(events, progress)
         else:
             rows, carried = _history_rows(run, summary)
     _done(run, carried)
@@ -284,12 +312,32 @@ def _update_stage_history(run: Run, execute: Any, dataset: str, summary: LoadSum
     say(progress, "updating stage history...")
     step = time.monotonic()
     skipped = getattr(run.report, "skipped_boxes", ()) or ()
-    run.history = new_history(run.previous, execute, dataset, run.started_at, skipped)
+    run.history = new_history(run.previous, execute, dataset, run.started_at, skipped,
+                              webhook_events=run.stage_events)
     summary.history_stays = len(run.history.stays)
     summary.history_added = run.history.added
     summary.history_inexact = run.history.inexact
     summary.history_s = time.monotonic() - step
     summary.total_s += summary.history_s
+
+
+def _pending_events(run: Run, progress: TextIO | None) -> Pending | None:
+    """The spool's pending events (merged into the fresh copy later); their stage changes join
+    ``run.stage_events``."""
+    events = pending_events(progress)
+    if events is not None:
+        run.stage_events = [*run.stage_events, *stage_change_events(events.rows)]
+    return events
+
+
+def _live_stage_events_duckdb(target: Path) -> list[Any]:
+    """``BOX_CHANGE_STAGE`` events kept in the live file's ``crm.events`` (read-only; none without it)."""
+    if not target.exists():
+        return []
+    import duckdb
+
+    with duckdb.connect(str(target), read_only=True) as con:
+        return read_stage_change_events(lambda sql: con.execute(sql).fetchall(), DATASET_NAME)
 
 
 @contextlib.contextmanager

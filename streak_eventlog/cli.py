@@ -1,8 +1,9 @@
 """The command line of the events wing (``pipelines/streak_events.py`` only calls :func:`main`).
 
 Exit statuses (as the main job's): 0 ok; 1 failed (Streak API, network, spool); 2 bad arguments;
-3 configuration error (a missing ``[events]`` key or Streak API key); 75 another receiver holds
-the spool. ``serve`` stops cleanly on SIGTERM/SIGINT with 0.
+3 configuration error (a missing ``[events]`` key or Streak API key, a bad destination); 75 another
+receiver holds the spool (``serve``), or the main job or another load holds the destination's run
+lock (``load``: the line names the holder). ``serve`` stops cleanly on SIGTERM/SIGINT with 0.
 """
 
 from __future__ import annotations
@@ -24,14 +25,16 @@ PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="streak_events.py",
-        description="Receive events (custom events API, Streak webhooks) into a local spool; manage webhooks.",
+        description="Receive events (custom events API, Streak webhooks) into a local spool; load them into "
+        "crm.events; manage webhooks.",
         epilog="exit statuses: 0 ok, 1 failed, 2 bad arguments, 3 configuration error, "
-        "75 another receiver holds the spool. Guide: docs/events.md",
+        "75 another receiver holds the spool (serve) or another run is loading the destination (load). Guide: docs/events.md",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the receiver (first stdout line: its base URL)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8765, help="port (0 = a free one; default 8765)")
+    commands.add_parser("load", help="move spooled events into crm.events of the warehouse (merge on event_key)")
     hooks = commands.add_parser("webhooks", help="register, list or delete Streak webhooks")
     actions = hooks.add_subparsers(dest="action", required=True)
     register = actions.add_parser("register", help="point Streak webhooks at a receiver")
@@ -110,9 +113,35 @@ def _webhooks(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _load() -> int:
+    from pipelines.events_load import load_spooled_events
+    from pipelines.failures import config_error_line, describe_failure, was_interrupted
+    from streak_warehouse.locks import LoadAlreadyRunning
+
+    try:
+        result = load_spooled_events()
+    except LoadAlreadyRunning as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_LOCKED
+    except BaseException as exc:  # noqa: BLE001 - one line, the status says what kind
+        if was_interrupted(exc):
+            print("error: interrupted; events not loaded stay in the spool", file=sys.stderr)
+            return 130
+        line = config_error_line(exc)
+        if line is not None:
+            print(f"error: {line}", file=sys.stderr)
+            return EXIT_CONFIG
+        print(f"error: {describe_failure(exc)}; spooled events not loaded stay in the spool", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"loaded {result.events} events into crm.events ({result.location})")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("DLT_PROJECT_DIR", str(PROJECT_ROOT))  # .dlt/ of the project, from any cwd
     if args.command == "serve":
         return _serve(args)
+    if args.command == "load":
+        return _load()
     return _webhooks(args)

@@ -1,40 +1,21 @@
-"""Spooled events -> ``crm.events``: the small step the warehouse load and the main job's hook call.
-
-    from streak_eventlog.handover import drain, events_resource
-    drain(Spool(path, writer=False), lambda rows: pipeline.run(events_resource(rows)))
+"""Spooled events -> ``crm.events``: the small step ``streak_events.py load`` and the main job call.
 
 ``drain`` repeats read_batch -> ``load(rows)`` -> ack until nothing is pending; if ``load`` raises,
 that batch is not acknowledged (the next run hands it over again; the merge on ``event_key`` makes
-the repeat harmless). ``events_resource`` is the dlt resource for one batch: table ``events``,
-``merge`` on ``event_key``, the column types of ``EVENTS_COLUMN_HINTS`` (``properties`` as JSON,
-not a child table). Where the table lives and how it outlives replace runs is the warehouse's
-(streak_warehouse/persistent.py).
+the repeat harmless). The ``load`` the project passes (``pipelines/events_load.py``) merges into the
+persistent ``crm.events`` (streak_warehouse/events_table.py) with SQL rather than a dlt merge: the
+table must survive the main job's whole-copy swap, which a dlt-managed table's schema state would
+not follow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final, cast
+from typing import Any, Final
 
-import dlt
-from dlt.common.schema.typing import TTableSchemaColumns
-from dlt.extract.resource import DltResource
+from .spool import Spool
 
-from .spool import EVENTS_COLUMN_HINTS, Spool
-
-TABLE_NAME: Final = "events"
 BATCH_SIZE: Final = 10_000
-
-
-def events_resource(rows: list[dict[str, Any]]) -> DltResource:
-    return dlt.resource(
-        rows,
-        name=TABLE_NAME,
-        table_name=TABLE_NAME,
-        write_disposition="merge",
-        primary_key="event_key",
-        columns=cast(TTableSchemaColumns, EVENTS_COLUMN_HINTS),
-    )
 
 
 def drain(spool: Spool, load: Callable[[list[dict[str, Any]]], object], batch_size: int = BATCH_SIZE) -> int:

@@ -109,7 +109,8 @@ EVENTS_COLUMN_HINTS: Final[dict[str, dict[str, Any]]] = {
     "source": {"data_type": "text", "nullable": False},
     "properties": {"data_type": "json", "nullable": False},
 }
-"""dlt column hints for ``crm.events`` (merge on ``event_key``), for the warehouse load."""
+"""The columns of ``crm.events`` with their types (dlt hint form): the one definition the warehouse
+table (streak_warehouse/events_table.py) is built from."""
 
 
 class SpoolBusy(RuntimeError):

@@ -1,7 +1,7 @@
 """Tables that outlive replace runs: a registry, and how each destination carries them over.
 
 Every run replaces the whole ``crm`` dataset (a fresh DuckDB file or a fresh Postgres schema), so a
-table that must keep its past rows (``load_history`` now; stage history and events next) is carried
+table that must keep its past rows (``load_history``, stage history, ``events``) is carried
 from the live copy into the fresh one before the fresh one is published:
 
 * DuckDB: the live file is attached read-only to the fresh file and each registered table copied
@@ -73,8 +73,9 @@ def register(table: PersistentTable) -> PersistentTable:
 
 def registered() -> tuple[PersistentTable, ...]:
     """Every persistent table, the project's own (load_history, stage history) included."""
+    import streak_warehouse.events_table
     import streak_warehouse.history
-    import streak_warehouse.history_tables  # noqa: F401 - registers box_stage_history, stage_transitions
+    import streak_warehouse.history_tables  # noqa: F401 - registers box_stage_history, stage_transitions, events
 
     return tuple(_REGISTRY[name] for name in sorted(_REGISTRY))
 

@@ -16,7 +16,7 @@ from dashboards.ui.context import Context, PageSpec, chart, empty_state, page_he
 from dashboards.ui.format import FALLBACK_PALETTE, fmt_int, fmt_number, with_period_end
 from dashboards.ui.text import md
 
-EVENTS_COMMAND: Final = "python pipelines/streak_events.py serve"
+EVENTS_COMMAND: Final = "python pipelines/streak_events.py load"
 ANY: Final = "__any__"
 GRAINS: Final = {"Day": "day", "Week": "week", "Month": "month"}
 SCOPE_NOTE: Final = (
@@ -31,8 +31,8 @@ def render(ctx: Context) -> None:
     if not ctx.q(eq.has_events):
         empty_state(
             "**No events in this destination yet.** The events receiver collects custom events and "
-            "Streak webhooks into its local spool (see docs/events.md); moving them into `crm.events` "
-            "is not built yet. The receiver starts with:\n\n"
+            "Streak webhooks into its local spool (see docs/events.md); the main job moves them into "
+            "`crm.events` at the end of each run, or at once with:\n\n"
             f"```\n{EVENTS_COMMAND}\n```"
         )
         return

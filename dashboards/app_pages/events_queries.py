@@ -59,7 +59,11 @@ class Metric:
 
 
 def has_events(run: Runner) -> bool:
-    return require_data(run).has(EVENTS, *EVENT_COLUMNS)
+    """``crm.events`` exists with its columns and holds an event (every main-job run keeps the table,
+    empty until the first events are loaded)."""
+    if not require_data(run).has(EVENTS, *EVENT_COLUMNS):
+        return False
+    return _int(run.df(f"SELECT COUNT(*) AS n FROM (SELECT 1 AS one FROM {EVENTS} LIMIT 1) AS t"), "n") > 0
 
 
 def _events_cte(f: Filters, catalog: Catalog) -> str:

@@ -201,7 +201,7 @@ def test_pages_say_what_to_run_without_their_table(
     con = duckdb.connect(str(path))
     con.execute(f"DROP TABLE IF EXISTS crm.{table}")
     con.close()
-    page, command = ("velocity", "--backfill-history") if table == "box_stage_history" else ("events", "streak_events.py serve")
+    page, command = ("velocity", "--backfill-history") if table == "box_stage_history" else ("events", "streak_events.py load")
     at = open_page(new_app().run(), page)
     assert not at.exception and not at.error
     assert any(command in i.value for i in at.info), [i.value for i in at.info]

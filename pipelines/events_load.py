@@ -1,0 +1,204 @@
+"""Spooled events -> ``crm.events``: ``python pipelines/streak_events.py load``, and the main job's hook.
+
+The command (:func:`load_spooled_events`) merges every pending spool event into ``crm.events`` of the
+LIVE copy (same destination resolution as the main job), holding the main job's run lock for that
+destination (a DuckDB file: its ``.lock`` file; Postgres: the advisory lock on the dataset; other
+SQL destinations: the destination lock file), so the two never write it at the same moment. Each
+spool batch is acknowledged only after the transaction that merged it committed; a failed load
+acknowledges nothing (the next load hands the events over again, and the merge makes that harmless).
+
+The main job (``pipelines/job.py``) calls :func:`pending_events` before publishing, merges the rows
+into the FRESH copy (after the persistent tables were carried over) and :func:`acknowledge` s them
+once the copy is published. Merge rules and the table: ``streak_warehouse/events_table.py``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from pipelines.progress import say
+
+ALL_PENDING: Final = 10_000_000
+"""The main job hands every pending event over in one batch (it acks only after publishing)."""
+
+
+@dataclass
+class LoadResult:
+    events: int
+    location: str
+
+
+def configured_spool() -> Path | None:
+    """``[events] spool_path`` when that spool file exists, else None."""
+    from streak_eventlog.config import load_events_config
+
+    path = Path(str(load_events_config(need_keys=False).spool_path)).expanduser()
+    return path if path.is_file() else None
+
+
+@dataclass
+class Pending:
+    spool: Any
+    batch: Any
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return list(self.batch.rows)
+
+
+def pending_events(progress: TextIO | None = None) -> Pending | None:
+    """Every event not yet handed over from the configured spool, or None (no spool, none pending,
+    or the spool cannot be read: then the run goes on without them and says so)."""
+    from streak_eventlog.spool import Spool
+
+    try:
+        path = configured_spool()
+        if path is None:
+            return None
+        spool = Spool(path, writer=False)
+        batch = spool.read_batch(limit=ALL_PENDING)
+    except Exception as exc:  # noqa: BLE001 - the CRM copy must not fail for the events log
+        say(progress, f"events: the spool cannot be read ({type(exc).__name__}); events are not loaded this run")
+        return None
+    return Pending(spool, batch) if len(batch) else None
+
+
+def acknowledge(pending: Pending | None, progress: TextIO | None = None) -> None:
+    """Ack ``pending`` after the copy holding it was published (a failed ack only means a harmless reload)."""
+    if pending is None:
+        return
+    try:
+        pending.spool.ack(pending.batch)
+        say(progress, f"events: {len(pending.batch)} spooled events loaded into crm.events")
+    except Exception as exc:  # noqa: BLE001
+        say(progress, f"events: loaded, but the spool could not be acknowledged ({type(exc).__name__}); "
+                      "the next load merges them again")
+
+
+def load_spooled_events(progress: TextIO | None = None) -> LoadResult:
+    """The ``load`` command: merge the spool into the live ``crm.events`` under the run lock.
+
+    Raises :class:`~streak_warehouse.locks.LoadAlreadyRunning` when the main job (or another load)
+    holds the lock.
+    """
+    from streak_eventlog.handover import drain
+    from streak_eventlog.spool import Spool
+    from streak_warehouse.dataset_swap import SCHEMA_SWAP_TYPES, run_lock
+    from streak_warehouse.destination import (
+        DATASET_NAME,
+        configured_destination_type,
+        duckdb_file_target,
+        use_project_settings,
+    )
+    from streak_warehouse.duckdb_swap import lock_path
+    from streak_warehouse.events_table import merge_rows
+    from streak_warehouse.locks import FileRunLock, RunOwner
+
+    use_project_settings()
+    path = configured_spool()
+    owner = RunOwner.this_process()
+    target = duckdb_file_target()
+    if target is not None:
+        location = str(target)
+        if path is None:
+            return LoadResult(0, location)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileRunLock(lock_path(target), location, owner):
+            return LoadResult(drain(Spool(path, writer=False), _duckdb_loader(target, DATASET_NAME)), location)
+    pipeline = _pipeline()
+    destination_type = configured_destination_type()
+    from pipelines.job import _location
+
+    location = _location(pipeline, destination_type)
+    if path is None:
+        return LoadResult(0, location)
+    lock: Any
+    if destination_type in SCHEMA_SWAP_TYPES:
+        lock = run_lock(pipeline, DATASET_NAME, owner)
+    else:
+        lock = FileRunLock(_destination_lock_file(location), location, owner)
+    with lock:
+        from streak_warehouse.sql import sql_client_or_none
+
+        client = sql_client_or_none(pipeline, "events")
+        if client is None:
+            raise ValueError(f"the destination {destination_type} has no SQL tables: crm.events needs a SQL destination")
+        with client:
+            execute = lambda sql: client.execute_sql(sql) or []
+
+            def load(rows: list[dict[str, Any]]) -> None:
+                with client.begin_transaction():
+                    merge_rows(execute, DATASET_NAME, rows)
+
+            return LoadResult(drain(Spool(path, writer=False), load), location)
+
+
+def _pipeline() -> Any:
+    import dlt
+
+    from streak_warehouse.destination import (
+        DATASET_NAME,
+        PIPELINE_NAME,
+        warehouse_destination,
+    )
+
+    return dlt.pipeline(pipeline_name=f"{PIPELINE_NAME}_events", destination=warehouse_destination(),
+                        dataset_name=DATASET_NAME)
+
+
+def _destination_lock_file(location: str) -> Path:
+    """The main job's lock file for an in-place destination (``pipelines/job.py``: ``_in_place``)."""
+    import dlt
+
+    digest = hashlib.sha256(location.encode()).hexdigest()[:16]
+    return Path(dlt.current.run_context().data_dir) / "streak_runs" / f"destination-{digest}.lock"
+
+
+def _duckdb_loader(target: Path, dataset: str) -> Any:
+    from streak_warehouse.events_table import merge_rows
+
+    def load(rows: list[dict[str, Any]]) -> None:
+        with _duckdb_transaction(target) as execute:
+            merge_rows(execute, dataset, rows)
+
+    return load
+
+
+@contextlib.contextmanager
+def _duckdb_transaction(path: Path) -> Iterator[Any]:
+    """A DuckDB connection to ``path`` in one transaction, committed (and checkpointed) on success."""
+    import duckdb
+
+    with duckdb.connect(str(path)) as con:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            yield lambda sql: con.execute(sql).fetchall()
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+        con.execute("CHECKPOINT")
+
+
+def merge_into_duckdb_file(path: Path, dataset: str, pending: Pending | None) -> None:
+    """The main job's hook for a fresh DuckDB file."""
+    if pending is None:
+        return
+    from streak_warehouse.events_table import merge_rows
+
+    with _duckdb_transaction(path) as execute:
+        merge_rows(execute, dataset, pending.rows)
+
+
+def merge_with_client(client: Any, dataset: str, pending: Pending | None) -> None:
+    """The main job's hook through a dlt sql client (inside the caller's transaction)."""
+    if pending is None:
+        return
+    from streak_warehouse.events_table import merge_rows
+
+    merge_rows(lambda sql: client.execute_sql(sql) or [], dataset, pending.rows)

@@ -1,0 +1,225 @@
+"""``python pipelines/streak_events.py load``: spool -> ``crm.events`` (merge on event_key), under the
+main job's run lock, acking only after the commit; ``crm.events`` survives the main job's replace runs
+(DuckDB file swap and Postgres schema swap), and the main job drains the spool itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from streak_eventlog.spool import ROW_COLUMNS, Spool, SpoolRecord
+from tests.loadtools import MAIN_JOB, REPO_ROOT
+
+EVENTS_CLI = REPO_ROOT / "pipelines" / "streak_events.py"
+T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
+
+
+def rec(key: str, name: str, received_ms: int, props: dict[str, Any] | None = None, **ids: Any) -> SpoolRecord:
+    return SpoolRecord(key, name, "api", received_ms, distinct_id=key.removeprefix("api:"), properties=props or {}, **ids)
+
+
+def run(script: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(script), *args], env=dict(os.environ), capture_output=True,
+                          text=True, check=False, timeout=timeout, cwd=str(REPO_ROOT.parent))
+
+
+@pytest.fixture
+def spool_path(dlt_isolated: Any, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = dlt_isolated.root / "events_spool.sqlite"
+    monkeypatch.setenv("EVENTS__SPOOL_PATH", str(path))
+    return path
+
+
+def spool_events(path: Path, *records: SpoolRecord) -> None:
+    with Spool(path) as spool:
+        spool.write(list(records))
+
+
+def duckdb_events(path: Path) -> dict[str, dict[str, Any]]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        cursor = con.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM crm.events")
+        return {row[0]: dict(zip(ROW_COLUMNS, row, strict=True)) for row in cursor.fetchall()}
+
+
+def postgres_events(url: str) -> dict[str, dict[str, Any]]:
+    import psycopg2
+
+    with psycopg2.connect(url) as con, con.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM crm.events")
+        return {row[0]: dict(zip(ROW_COLUMNS, row, strict=True)) for row in cursor.fetchall()}
+
+
+def check_load_update_and_swap(spool_path: Path, read: Any) -> None:
+    spool_events(spool_path, rec("api:offer-1", "Offer made", T0, {"amount": 10}, box_key="box1"),
+                 rec("api:paid-1", "Payment received", T0 + 1000, {"plan": "pro"}))
+    first = run(EVENTS_CLI, "load")
+    assert first.returncode == 0, first.stderr
+    assert "loaded 2 events" in first.stdout
+    rows = read()
+    assert set(rows) == {"api:offer-1", "api:paid-1"}
+    assert set(rows["api:offer-1"]) == set(ROW_COLUMNS)
+    assert rows["api:offer-1"]["event_name"] == "Offer made" and rows["api:offer-1"]["box_key"] == "box1"
+    assert rows["api:offer-1"]["source"] == "api"
+    first_ts = rows["api:offer-1"]["timestamp"]
+
+    # the same distinct_id again, later: name/properties/last_received_at updated, first timestamp kept
+    spool_events(spool_path, rec("api:offer-1", "Offer accepted", T0 + 86_400_000, {"amount": 12}))
+    second = run(EVENTS_CLI, "load")
+    assert second.returncode == 0, second.stderr
+    rows = read()
+    assert len(rows) == 2
+    offer = rows["api:offer-1"]
+    assert offer["event_name"] == "Offer accepted"
+    assert '"amount": 12' in str(offer["properties"])
+    assert offer["timestamp"] == first_ts and offer["first_received_at"] == first_ts
+    assert offer["last_received_at"] > first_ts
+    assert offer["box_key"] == "box1"  # an update without a box keeps the box
+    assert Spool(spool_path, writer=False).pending() == 0
+
+    # the main job replaces the whole dataset: crm.events is carried into the new copy, and it
+    # drains what the spool received since
+    spool_events(spool_path, rec("api:late-1", "Tag added", T0 + 2 * 86_400_000))
+    job = run(MAIN_JOB, "--demo", "--demo-boxes", "25", "--quiet")
+    assert job.returncode == 0, job.stderr
+    rows = read()
+    assert set(rows) == {"api:offer-1", "api:paid-1", "api:late-1"}
+    assert rows["api:offer-1"]["timestamp"] == first_ts and rows["api:offer-1"]["event_name"] == "Offer accepted"
+    assert Spool(spool_path, writer=False).pending() == 0
+
+    # and a second replace run keeps them all again
+    job = run(MAIN_JOB, "--demo", "--demo-boxes", "25", "--quiet")
+    assert job.returncode == 0, job.stderr
+    assert set(read()) == {"api:offer-1", "api:paid-1", "api:late-1"}
+
+
+def test_load_merges_and_events_survive_the_duckdb_swap(dlt_isolated: Any, spool_path: Path) -> None:
+    check_load_update_and_swap(spool_path, lambda: duckdb_events(dlt_isolated.duckdb_path))
+
+
+def test_load_merges_and_events_survive_the_postgres_schema_swap(
+    postgres_warehouse: str, spool_path: Path
+) -> None:
+    check_load_update_and_swap(spool_path, lambda: postgres_events(postgres_warehouse))
+
+
+def test_load_while_the_main_job_holds_the_lock_exits_75_naming_it(dlt_isolated: Any, spool_path: Path) -> None:
+    from streak_warehouse.duckdb_swap import lock_path
+    from streak_warehouse.locks import FileRunLock, RunOwner
+
+    spool_events(spool_path, rec("api:x", "Offer made", T0))
+    target = dlt_isolated.duckdb_path
+    with FileRunLock(lock_path(target), str(target), RunOwner.this_process()):
+        result = run(EVENTS_CLI, "load")
+    assert result.returncode == 75, result.stderr
+    assert f"pid {os.getpid()}" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not target.exists()
+    assert Spool(spool_path, writer=False).pending() == 1
+
+
+def test_load_while_the_main_job_holds_the_postgres_lock_exits_75(postgres_warehouse: str, spool_path: Path) -> None:
+    import dlt
+
+    from streak_warehouse.dataset_swap import run_lock
+    from streak_warehouse.destination import (
+        DATASET_NAME,
+        PIPELINE_NAME,
+        use_project_settings,
+        warehouse_destination,
+    )
+    from streak_warehouse.locks import RunOwner
+
+    spool_events(spool_path, rec("api:x", "Offer made", T0))
+    use_project_settings()
+    pipeline = dlt.pipeline(pipeline_name=PIPELINE_NAME, destination=warehouse_destination(), dataset_name=DATASET_NAME)
+    with run_lock(pipeline, DATASET_NAME, RunOwner.this_process()):
+        result = run(EVENTS_CLI, "load")
+    assert result.returncode == 75, result.stderr
+    assert f"pid={os.getpid()}" in result.stderr or f"pid {os.getpid()}" in result.stderr
+    assert Spool(spool_path, writer=False).pending() == 1
+
+
+def test_a_failing_load_acks_nothing(dlt_isolated: Any, spool_path: Path) -> None:
+    spool_events(spool_path, rec("api:a", "Offer made", T0), rec("api:b", "Paid", T0 + 1))
+    dlt_isolated.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
+    dlt_isolated.duckdb_path.write_bytes(b"this is not a DuckDB file" * 200)
+    result = run(EVENTS_CLI, "load")
+    assert result.returncode == 1, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
+    assert Spool(spool_path, writer=False).pending() == 2
+
+    # in process: the merge itself fails mid-load -> the transaction rolls back, nothing acked
+    dlt_isolated.duckdb_path.unlink()
+    from pipelines.events_load import load_spooled_events
+    from streak_warehouse import events_table
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk on fire")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(events_table, "merge_rows", broken)
+        with pytest.raises(RuntimeError, match="disk on fire"):
+            load_spooled_events()
+    assert Spool(spool_path, writer=False).pending() == 2
+    assert load_spooled_events().events == 2
+    assert set(duckdb_events(dlt_isolated.duckdb_path)) == {"api:a", "api:b"}
+
+
+def test_without_a_spool_load_does_nothing(dlt_isolated: Any, spool_path: Path) -> None:
+    result = run(EVENTS_CLI, "load")
+    assert result.returncode == 0, result.stderr
+    assert "loaded 0 events" in result.stdout
+    assert not spool_path.exists()
+
+
+def test_box_change_stage_events_feed_the_stage_history(
+    dlt_isolated: Any, spool_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BOX_CHANGE_STAGE webhook events, from the live crm.events and from the spool, reach the stage
+    history computation of the next run; the move they describe stays one stay."""
+    from pipelines import job
+    from pipelines.events_load import load_spooled_events
+    from streak_source.sandbox import Sandbox
+    from streak_warehouse.stage_history import StageChangeEvent
+    from tests.loadtools import run_in_process
+
+    def hook(box: str, stage: str, pipeline: str, at_ms: int) -> SpoolRecord:
+        key = f"streak:BOX_CHANGE_STAGE:{box}:{at_ms}"
+        return SpoolRecord(key, "BOX_CHANGE_STAGE", "webhook", at_ms + 900, timestamp_ms=at_ms, distinct_id=key,
+                           box_key=box, pipeline_key=pipeline, properties={"object_key": box, "stageKey": stage})
+
+    seen: list[StageChangeEvent] = []
+    original = job.new_history
+
+    def spying(*args: Any, **kwargs: Any) -> Any:
+        seen.extend(kwargs.get("webhook_events", ()))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(job, "new_history", spying)
+    with Sandbox(boxes=8, seed=11) as sb:
+        args = {"api_key": sb.api_key, "base_url": sb.base_url, "max_requests_per_second": 500}
+        run_in_process(args)
+        with duckdb.connect(str(dlt_isolated.duckdb_path), read_only=True) as con:
+            stays = con.execute(
+                "SELECT box_key, pipeline_key, stage_key, epoch_ms(entered_at) FROM crm.box_stage_history "
+                "WHERE left_at IS NULL ORDER BY box_key LIMIT 2").fetchall()
+            before = con.execute("SELECT COUNT(*) FROM crm.box_stage_history").fetchone()[0]
+        assert len(stays) == 2
+        (b1, p1, s1, t1), (b2, p2, s2, t2) = stays
+        spool_events(spool_path, hook(b1, s1, p1, t1))
+        assert load_spooled_events().events == 1  # now in the live crm.events
+        spool_events(spool_path, hook(b2, s2, p2, t2),  # only in the spool
+                     SpoolRecord("streak:BOX_CHANGE_STAGE:sha256:ab", "BOX_CHANGE_STAGE", "webhook", T0,
+                                 box_key=b2, properties={"stageKey": s2}))  # no exact time: not used
+        seen.clear()
+        run_in_process(args)
+    assert set(seen) == {StageChangeEvent(b1, s1, t1, p1), StageChangeEvent(b2, s2, t2, p2)}
+    with duckdb.connect(str(dlt_isolated.duckdb_path), read_only=True) as con:
+        assert con.execute("SELECT COUNT(*) FROM crm.box_stage_history").fetchone()[0] == before
+        assert con.execute("SELECT COUNT(*) FROM crm.events WHERE event_name = 'BOX_CHANGE_STAGE'").fetchone()[0] == 3
+    assert Spool(spool_path, writer=False).pending() == 0
