@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from pipelines import stopping
 from pipelines.events_load import (
@@ -80,6 +80,9 @@ from streak_warehouse.persistent import (
 )
 from streak_warehouse.sql import sql_client_or_none
 
+if TYPE_CHECKING:
+    from streak_source import RunReport
+
 # Destinations that load parquet natively; parquet is ~5x faster than insert statements on DuckDB.
 _PARQUET_DESTINATIONS = {"duckdb", "motherduck", "filesystem", "bigquery", "snowflake", "databricks", "athena"}
 
@@ -97,7 +100,7 @@ class Run:
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_clock: float = field(default_factory=time.monotonic)
-    report: Any = None
+    report: RunReport | None = None
     location: str | None = None
     recorded: bool = False
     backfill_history: bool = False
@@ -290,7 +293,7 @@ def _extract_normalize_load(
     summary.total_s = time.monotonic() - started
 
 
-def _fill_from_report(summary: LoadSummary, report: Any) -> None:
+def _fill_from_report(summary: LoadSummary, report: RunReport) -> None:
     summary.api_calls = report.requests_sent
     summary.history_calls = report.history_calls
     summary.history_unchanged = report.history_unchanged
@@ -298,10 +301,8 @@ def _fill_from_report(summary: LoadSummary, report: Any) -> None:
     summary.boxes_read = report.boxes_read
     summary.boxes_gone = sorted(report.skipped_boxes)
     summary.undecoded_field_values = {k: v for k, v in sorted(report.decode_statuses.items()) if k != "ok" and v}
-    rejected = getattr(report, "rejected", None)  # the loader's quarantine count (newer loaders)
-    if rejected is not None:
-        summary.rejected_by_table = {str(k): int(v) for k, v in sorted(dict(rejected).items())}
-        summary.rejected_records = sum(summary.rejected_by_table.values())
+    summary.rejected_by_table = {str(k): int(v) for k, v in sorted(report.rejected.items())}
+    summary.rejected_records = sum(summary.rejected_by_table.values())
 
 
 # --- stage history --------------------------------------------------------------------------------
@@ -311,8 +312,8 @@ def _update_stage_history(run: Run, execute: Any, dataset: str, summary: LoadSum
     """Compute the new ``box_stage_history`` from the freshly loaded ``dataset`` (kept on ``run``)."""
     say(progress, "updating stage history...")
     step = time.monotonic()
-    skipped = getattr(run.report, "skipped_boxes", ()) or ()
-    run.history = new_history(run.previous, execute, dataset, run.started_at, skipped,
+    assert run.report is not None, "stage history is computed after extracting"
+    run.history = new_history(run.previous, execute, dataset, run.started_at, run.report.skipped_boxes,
                               webhook_events=run.stage_events)
     summary.history_stays = len(run.history.stays)
     summary.history_added = run.history.added
@@ -391,14 +392,15 @@ def _leave_side_record(run: Run, location: str, exc: BaseException | None) -> No
         return
     run.recorded = True
     interrupted = exc is None or was_interrupted(exc)
-    report = run.report
+    from streak_source import RunReport
+
+    report = run.report or RunReport()  # a run that failed before extracting made no calls
     history.leave_side_record(location, history.history_row(
         run_id=run.run_id, started_at=run.started_at, outcome="interrupted" if interrupted else "failed",
         error=None if interrupted else describe_failure(exc),  # type: ignore[arg-type]
         destination=f"{configured_destination_type()}: {location}",
-        api_calls=getattr(report, "requests_sent", 0), boxes_read=getattr(report, "boxes_read", 0),
-        boxes_skipped=len(getattr(report, "skipped_boxes", ()) or ()),
-        history_calls=getattr(report, "history_calls", 0),
+        api_calls=report.requests_sent, boxes_read=report.boxes_read,
+        boxes_skipped=len(report.skipped_boxes), history_calls=report.history_calls,
     ))
 
 

@@ -24,8 +24,8 @@ class LoadSummary:
     boxes_read: int = 0
     boxes_gone: list[str] = field(default_factory=list)
     undecoded_field_values: dict[str, int] = field(default_factory=dict)
-    rejected_records: int | None = None
-    """Records the loader quarantined in ``rejected_records``; None when the loader does not count them."""
+    rejected_records: int = 0
+    """Records the loader quarantined in ``rejected_records``."""
     rejected_by_table: dict[str, int] = field(default_factory=dict)
     history_calls: int = 0
     """Per-box newsfeed calls made for stage history (part of ``api_calls``)."""
@@ -95,10 +95,9 @@ def print_summary(summary: LoadSummary, stream: TextIO) -> None:
               f"{', '.join(summary.boxes_gone[:5])}{' ...' if len(summary.boxes_gone) > 5 else ''}", file=stream)
     else:
         print("Boxes gone during the run: 0", file=stream)
-    if summary.rejected_records is not None:
-        detail = ", ".join(f"{k} {v}" for k, v in summary.rejected_by_table.items() if v)
-        print(f"Records rejected (kept in {summary.dataset}.rejected_records): {summary.rejected_records:,}"
-              f"{f' ({detail})' if detail else ''}", file=stream)
+    detail = ", ".join(f"{k} {v}" for k, v in summary.rejected_by_table.items() if v)
+    print(f"Records rejected (kept in {summary.dataset}.rejected_records): {summary.rejected_records:,}"
+          f"{f' ({detail})' if detail else ''}", file=stream)
     if summary.undecoded_field_values:
         detail = ", ".join(f"{k} {v}" for k, v in summary.undecoded_field_values.items())
         print(f"Custom-field values kept as raw text: {sum(summary.undecoded_field_values.values())} ({detail})",
