@@ -18,6 +18,10 @@ class LoadSummary:
     location: str
     dataset: str
     run_id: str = ""
+    mode: str = "full"
+    """How the copy was made: ``full`` (every box's children read) or ``changed`` (only changed boxes')."""
+    mode_reason: str = ""
+    """Why this mode: asked for, or why a ``changed`` refresh fell back to a full load."""
     rows: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
     child_calls_skipped: int = 0
