@@ -119,6 +119,9 @@ synchronous_commit = off
 full_page_writes = off
 max_connections = 100
 log_min_messages = warning
+# Test databases live for seconds. An autovacuum worker (a superuser process) on one would make the
+# test's DROP DATABASE ... WITH (FORCE) fail: the streak role may not terminate it.
+autovacuum = off
 EOF
 
   as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null \

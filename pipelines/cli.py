@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
@@ -27,13 +26,21 @@ from pipelines.failures import (
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_STATUSES,
+    INTERRUPTED_MESSAGE,
     config_error_line,
     describe_failure,
     exception_chain,
     was_interrupted,
     well_understood,
 )
-from pipelines.progress import print_summary
+from pipelines.progress import (
+    LoadSummary,
+    outcome_document,
+    print_summary,
+    quiet_line,
+    success_reason,
+    write_json_atomically,
+)
 from streak_warehouse.destination import use_project_settings
 from streak_warehouse.locks import LoadAlreadyRunning
 
@@ -68,9 +75,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                              "first load's stage history: one extra API call per box (the run prints an estimate "
                              "of the calls and time at the configured rate first). Normally only boxes new or "
                              "moved since the previous load are read. See docs/history.md")
+    parser.add_argument("--refresh", choices=("full", "changed"), default=None,
+                        help="full: read every box's children (the default, [sources.streak] refresh); changed: "
+                             "re-read only the children of boxes whose own fingerprint moved since the previous "
+                             "complete load and take the others from it, with a full load at least every "
+                             "full_refresh_every_days (7); falls back to full, and says why, when it cannot. "
+                             "See docs/refresh.md")
     parser.add_argument("--summary-json", type=Path, default=None, metavar="PATH",
-                        help="also write the end-of-run summary as JSON to PATH")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines, only the summary")
+                        help="also write the run's outcome as JSON to PATH, whatever the outcome (ok, failed, "
+                             "config_error, locked, interrupted); replaced atomically. Fields: "
+                             "docs/summary.schema.json")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no progress lines and no table: only one final line on success; warnings and "
+                             "errors still go to stderr")
     parser.add_argument("--verbose", action="store_true",
                         help="on failure, print the full traceback on stderr as well as in the log file")
     args = parser.parse_args(argv)
@@ -78,57 +95,114 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         parser.error("--demo-boxes needs --demo")
     if args.demo_boxes is not None and args.demo_boxes < 0:
         parser.error("--demo-boxes must be >= 0")
+    if args.summary_json is not None and not args.summary_json.expanduser().parent.is_dir():
+        parser.error(f"--summary-json: no such directory: {args.summary_json.expanduser().parent}")
     return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; returns the exit status (never raises, never prints a traceback unless asked)."""
-    from pipelines.job import run_full_load
+    from pipelines.job import FAILED_RUN_REPORT, run_full_load
 
     args = parse_args(argv)
+    started = datetime.now(UTC)
     stopping.install()
     use_project_settings()
+    outcome = _Outcome(args.summary_json, started, _requested_mode(args.refresh))
     log_file = _log_to_file()
-    try:
-        with _demo_sandbox(args) as demo:
-            source_args: dict[str, Any] = {}
-            if demo is not None:
-                source_args = {"api_key": demo.api_key, "base_url": demo.base_url,
-                               "max_requests_per_second": DEMO_REQUESTS_PER_SECOND}
-            elif not _api_key_configured():
-                print(NO_KEY_MESSAGE, file=sys.stderr)
-                return EXIT_CONFIG
-            summary = run_full_load(source_args, progress=None if args.quiet else sys.stdout,
-                                    backfill_history=args.backfill_history)
-    except BaseException as exc:  # one line, the real cause; the traceback goes to the log file
-        return _failed(exc, log_file, verbose=args.verbose)
-    print_summary(summary, sys.stdout)
-    if args.summary_json:
-        args.summary_json.write_text(json.dumps(asdict(summary), indent=2, default=str))
+    # a second signal (or a hung worker) ends the process in stopping.hard_stop: the document too
+    with stopping.on_hard_stop(lambda: outcome.write(EXIT_INTERRUPTED, _INTERRUPTED_REASON)):
+        try:
+            with _demo_sandbox(args) as demo:
+                source_args: dict[str, Any] = {}
+                if demo is not None:
+                    source_args = {"api_key": demo.api_key, "base_url": demo.base_url,
+                                   "max_requests_per_second": DEMO_REQUESTS_PER_SECOND}
+                elif not _api_key_configured():
+                    print(NO_KEY_MESSAGE, file=sys.stderr)
+                    outcome.write(EXIT_CONFIG, NO_KEY_MESSAGE.removeprefix("error: "))
+                    return EXIT_CONFIG
+                summary = run_full_load(source_args, progress=None if args.quiet else sys.stdout,
+                                        backfill_history=args.backfill_history, refresh=args.refresh)
+        except BaseException as exc:  # one line, the real cause; the traceback goes to the log file
+            status, reason = _failed(exc, log_file, verbose=args.verbose)
+            locked = next((e for e in exception_chain(exc) if isinstance(e, LoadAlreadyRunning)), None)
+            outcome.write(status, reason, locked_by=locked.owner if locked is not None else None,
+                          report=getattr(exc, FAILED_RUN_REPORT, None))
+            return status
+        if args.quiet:
+            print(quiet_line(summary), file=sys.stdout)
+        else:
+            print_summary(summary, sys.stdout)
+        outcome.write(EXIT_OK, success_reason(), summary)
     return EXIT_OK
 
 
-def _failed(exc: BaseException, log_file: Path | None, verbose: bool) -> int:
+_INTERRUPTED_REASON: Final = INTERRUPTED_MESSAGE.removeprefix("error: ")
+
+
+@dataclass
+class _Outcome:
+    """The ``--summary-json`` document of this run, written once whichever way the run ends."""
+
+    path: Path | None
+    started_at: datetime
+    requested_mode: str
+    written: bool = False
+
+    def write(self, status: int, reason: str, summary: LoadSummary | None = None, locked_by: Any = None,
+              report: Any = None) -> None:
+        if self.path is None or self.written:
+            return
+        self.written = True
+        document = outcome_document(summary, exit_code=status, reason=reason, started_at=self.started_at,
+                                    finished_at=datetime.now(UTC), requested_mode=self.requested_mode,
+                                    locked_by=locked_by, failed_report=report)
+        try:
+            write_json_atomically(self.path, document)
+        except OSError as exc:  # the run's own status stands; the monitor sees a stale document
+            print(f"error: cannot write --summary-json {self.path}: {exc.strerror or type(exc).__name__}",
+                  file=sys.stderr)
+
+
+def _requested_mode(flag: str | None) -> str:
+    """``--refresh``, else ``[sources.streak] refresh``: what a run that ends early says it was asked
+    to do (a finished run reports the mode it used). A bad setting is the run's own error to report."""
+    if flag:
+        return flag
+    import dlt
+
+    from streak_source.config import refresh_mode_from
+
+    try:
+        return str(refresh_mode_from(dlt.config.get("sources.streak.refresh")))
+    except Exception:  # noqa: BLE001 - the run itself stops on it with exit 3
+        return "full"
+
+
+def _failed(exc: BaseException, log_file: Path | None, verbose: bool) -> tuple[int, str]:
+    """Print the one error line; return the exit status and that line (without ``error: ``)."""
     if isinstance(exc, SystemExit):
         raise exc
     if was_interrupted(exc):
         stopping.tell_interrupted()
-        return EXIT_INTERRUPTED
+        return EXIT_INTERRUPTED, _INTERRUPTED_REASON
     locked = next((e for e in exception_chain(exc) if isinstance(e, LoadAlreadyRunning)), None)
     if locked is not None:
         print(f"error: {locked}", file=sys.stderr)
-        return EXIT_LOCKED
+        return EXIT_LOCKED, str(locked)
     logging.getLogger(TRACEBACK_LOGGER).error("run failed", exc_info=exc)
     if verbose:
         traceback.print_exception(exc, file=sys.stderr)
     config_line = config_error_line(exc)
     if config_line is not None:  # the line says all there is to fix; no traceback pointer
         print(f"error: {config_line}", file=sys.stderr)
-        return EXIT_CONFIG
+        return EXIT_CONFIG, config_line
     # the traceback pointer only where the line may not be the whole story
     where = f" (traceback: {log_file})" if log_file is not None and not well_understood(exc) else ""
-    print(f"error: {describe_failure(exc)}{where}", file=sys.stderr)
-    return EXIT_FAILED
+    line = f"{describe_failure(exc)}{where}"
+    print(f"error: {line}", file=sys.stderr)
+    return EXIT_FAILED, line
 
 
 class _OneLine(logging.Formatter):

@@ -9,7 +9,9 @@ acknowledges nothing (the next load hands the events over again, and the merge m
 
 The main job (``pipelines/job.py``) calls :func:`pending_events` before publishing, merges the rows
 into the FRESH copy (after the persistent tables were carried over) and :func:`acknowledge` s them
-once the copy is published. Merge rules and the table: ``streak_warehouse/events_table.py``.
+once the copy is published. In the same step (same transaction) it adds the events derived from
+that copy (``streak_warehouse/derived_events.py``), after the spool's, so a change that also came
+by webhook is that webhook's event. Merge rules and the table: ``streak_warehouse/events_table.py``.
 """
 
 from __future__ import annotations
@@ -18,12 +20,16 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
 from pipelines.progress import say
 
 ALL_PENDING: Final = 10_000_000
+DERIVING_DRIVERS: Final = frozenset({"duckdb", "_duckdb", "psycopg2"})
+"""Drivers of the destinations derived events are added on (their SQL: ``EXTRACT(EPOCH ...)``,
+``NOT EXISTS`` into a keyed table; the events merge itself needs ``ON CONFLICT`` as well)."""
 """The main job hands every pending event over in one batch (it acks only after publishing)."""
 
 
@@ -109,6 +115,9 @@ def load_spooled_events(progress: TextIO | None = None) -> LoadResult:
             return LoadResult(0, location)
         target.parent.mkdir(parents=True, exist_ok=True)
         with FileRunLock(lock_path(target), location, owner):
+            if target.exists():
+                with _duckdb_connection(target) as connection:
+                    refuse_other_layout(connection.execute_sql, DATASET_NAME, location)
             return LoadResult(drain(Spool(path, writer=False), _duckdb_loader(target, DATASET_NAME)), location)
     pipeline = _pipeline()
     destination_type = configured_destination_type()
@@ -130,12 +139,29 @@ def load_spooled_events(progress: TextIO | None = None) -> LoadResult:
             raise ValueError(f"the destination {destination_type} has no SQL tables: crm.events needs a SQL destination")
         with client:
             execute = lambda sql: client.execute_sql(sql) or []
+            refuse_other_layout(execute, DATASET_NAME, location)
 
             def load(rows: list[dict[str, Any]]) -> None:
                 with client.begin_transaction():
                     merge_rows(execute, DATASET_NAME, rows)
 
             return LoadResult(drain(Spool(path, writer=False), load), location)
+
+
+def refuse_other_layout(execute: Any, dataset: str, location: str) -> None:
+    """Stop (one line, nothing written) when the live copy was written by another warehouse layout:
+    only the main job migrates a copy (``streak_warehouse/upgrade.py``); events merged into an older
+    copy by newer code, or the other way round, would mix two layouts of ``crm.events``."""
+    from streak_warehouse.destination import WarehouseConfigError
+    from streak_warehouse.layout_version import LAYOUT_VERSION, written_layout_version
+
+    written = written_layout_version(execute, dataset)
+    if written is None or written == LAYOUT_VERSION:
+        return
+    action = ("run the main job (pipelines/streak_full.py) once to upgrade it, then load again" if written < LAYOUT_VERSION
+              else f"run a version that writes layout {written} or newer")
+    raise WarehouseConfigError(f"{location} was written by warehouse layout {written}, this version writes layout "
+                               f"{LAYOUT_VERSION}: {action}; no events were loaded (they stay in the spool)")
 
 
 def _pipeline() -> Any:
@@ -172,12 +198,28 @@ def _duckdb_loader(target: Path, dataset: str) -> Any:
 @contextlib.contextmanager
 def _duckdb_transaction(path: Path) -> Iterator[Any]:
     """A DuckDB connection to ``path`` in one transaction, committed (and checkpointed) on success."""
+    with _duckdb_connection(path) as connection:
+        yield connection.execute_sql
+
+
+@dataclass
+class _DuckDBConnection:
+    """A DuckDB connection where a dlt sql client is expected (``execute_sql``, ``native_connection``)."""
+
+    native_connection: Any
+
+    def execute_sql(self, sql: str) -> list[Any]:
+        return self.native_connection.execute(sql).fetchall()  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _duckdb_connection(path: Path) -> Iterator[_DuckDBConnection]:
     import duckdb
 
     with duckdb.connect(str(path)) as con:
         con.execute("BEGIN TRANSACTION")
         try:
-            yield lambda sql: con.execute(sql).fetchall()
+            yield _DuckDBConnection(con)
         except BaseException:
             con.execute("ROLLBACK")
             raise
@@ -185,20 +227,22 @@ def _duckdb_transaction(path: Path) -> Iterator[Any]:
         con.execute("CHECKPOINT")
 
 
-def merge_into_duckdb_file(path: Path, dataset: str, pending: Pending | None) -> None:
-    """The main job's hook for a fresh DuckDB file."""
-    if pending is None:
+def merge_into_duckdb_file(path: Path, dataset: str, pending: Pending | None, progress: TextIO | None = None) -> None:
+    """The main job's hook for a fresh DuckDB file: the spool's events, then the derived ones."""
+    with _duckdb_connection(path) as connection:
+        merge_with_client(connection, dataset, pending, progress)
+
+
+def merge_with_client(client: Any, dataset: str, pending: Pending | None, progress: TextIO | None = None) -> None:
+    """The main job's hook through a dlt sql client (inside the caller's transaction): the spool's
+    events, then the events derived from the copy ``dataset`` that ``crm.events`` lacks."""
+    from streak_warehouse.events_table import add_derived_events, merge_rows
+
+    if pending is not None:
+        merge_rows(lambda sql: client.execute_sql(sql) or [], dataset, pending.rows)
+    driver = type(getattr(client, "native_connection", None)).__module__.split(".")[0]
+    if driver not in DERIVING_DRIVERS:
+        say(progress, "events: no events derived (they need a DuckDB or Postgres destination)")
         return
-    from streak_warehouse.events_table import merge_rows
-
-    with _duckdb_transaction(path) as execute:
-        merge_rows(execute, dataset, pending.rows)
-
-
-def merge_with_client(client: Any, dataset: str, pending: Pending | None) -> None:
-    """The main job's hook through a dlt sql client (inside the caller's transaction)."""
-    if pending is None:
-        return
-    from streak_warehouse.events_table import merge_rows
-
-    merge_rows(lambda sql: client.execute_sql(sql) or [], dataset, pending.rows)
+    derived = add_derived_events(client, dataset, datetime.now(UTC))
+    say(progress, f"events: {derived.added} new events derived from the copy ({derived.seconds:.1f} s)")

@@ -19,6 +19,8 @@ Events (``pipelines/events_load.py``): ``crm.events`` is a persistent table; whe
 exists (``[events] spool_path``), its pending events are merged into the fresh copy before it is
 published and acknowledged in the spool only after it was. Their ``BOX_CHANGE_STAGE`` webhook
 events (with those already in the live ``crm.events``) feed the stage history with exact times.
+In the same step the events derived from the fresh copy (``streak_warehouse/derived_events.py``)
+that ``crm.events`` lacks are added.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
 
 from pipelines import stopping
 from pipelines.events_load import (
@@ -59,6 +61,7 @@ from streak_warehouse.destination import (
     PIPELINE_NAME,
     check_warehouse,
     configured_destination_type,
+    configured_table_format,
     duckdb_file_target,
     use_project_settings,
     warehouse_destination,
@@ -78,10 +81,20 @@ from streak_warehouse.persistent import (
     carry_over_schema,
     record_in_place,
 )
+from streak_warehouse.refresh_basis import (
+    RefreshSettings,
+    configured_refresh,
+    in_place_reason,
+    plan_for_run,
+    read_basis,
+    read_basis_duckdb,
+)
 from streak_warehouse.sql import sql_client_or_none
+from streak_warehouse.upgrade import Upgrade, prepare_upgrade, written_layout_at, written_layout_of_file
 
 if TYPE_CHECKING:
     from streak_source import RunReport
+    from streak_source.refresh import RefreshPlan
 
 # Destinations that load parquet natively; parquet is ~5x faster than insert statements on DuckDB.
 _PARQUET_DESTINATIONS = {"duckdb", "motherduck", "filesystem", "bigquery", "snowflake", "databricks", "athena"}
@@ -108,6 +121,11 @@ class Run:
     history: HistoryResult | None = None
     stage_events: list[Any] = field(default_factory=list)
     """``BOX_CHANGE_STAGE`` webhook events (``crm.events`` + the spool) for the stage history."""
+    refresh_settings: RefreshSettings = field(default_factory=RefreshSettings)
+    refresh: RefreshPlan | None = None
+    """The run's refresh plan (streak_warehouse/refresh_basis.py), built once the live copy was read."""
+    upgrade: Upgrade = field(default_factory=Upgrade)
+    """Layouts found and what this run does about them (streak_warehouse/upgrade.py)."""
 
     @property
     def owner(self) -> RunOwner:
@@ -115,20 +133,33 @@ class Run:
 
 
 def run_full_load(
-    source_args: dict[str, Any], progress: TextIO | None = sys.stdout, backfill_history: bool = False
+    source_args: dict[str, Any], progress: TextIO | None = sys.stdout, backfill_history: bool = False,
+    refresh: str | None = None,
 ) -> LoadSummary:
     """Extract, normalize and load the whole account, create the wide views, update the stage
     history, keep the persistent tables, and publish the new copy; raises on failure (the previous
-    copy stays). ``backfill_history``: read every box's newsfeed (one extra call per box)."""
+    copy stays). ``backfill_history``: read every box's newsfeed (one extra call per box).
+    ``refresh``: ``full`` or ``changed`` (docs/refresh.md); None: ``[sources.streak] refresh``."""
     use_project_settings()
     run = Run(backfill_history=backfill_history)
+    run.refresh_settings = configured_refresh(refresh)
     target = duckdb_file_target()
-    with _working_dir_locked(run):
-        if target is not None:
-            return _into_fresh_duckdb_file(run, target, source_args, progress)
-        if configured_destination_type() in SCHEMA_SWAP_TYPES:
-            return _into_fresh_schema(run, source_args, progress)
-        return _in_place(run, source_args, progress)
+    try:
+        with _working_dir_locked(run):
+            if target is not None:
+                return _into_fresh_duckdb_file(run, target, source_args, progress)
+            if configured_destination_type() in SCHEMA_SWAP_TYPES:
+                return _into_fresh_schema(run, source_args, progress)
+            return _in_place(run, source_args, progress)
+    except BaseException as exc:
+        with contextlib.suppress(AttributeError):  # for the run's outcome document: calls made so far
+            setattr(exc, FAILED_RUN_REPORT, run.report)  # noqa: B010
+        raise
+
+
+FAILED_RUN_REPORT: Final = "streak_run_report"
+"""Attribute of the exception a failed run raises: its :class:`RunReport` so far (None: it failed
+before extracting), so ``--summary-json`` can say how many calls a failed run made."""
 
 
 def _into_fresh_duckdb_file(run: Run, target: Path, source_args: dict[str, Any], progress: TextIO | None) -> LoadSummary:
@@ -137,15 +168,17 @@ def _into_fresh_duckdb_file(run: Run, target: Path, source_args: dict[str, Any],
             pipeline = _pipeline(warehouse_destination(load_into_duckdb_file=loading), DATASET_NAME)
             summary = _new_summary(run, pipeline, str(target))
             summary.replace_strategy = check_warehouse(pipeline, "duckdb", str(target), replaced_by_rename=True)
+            _prepare_upgrade(run, pipeline, written_layout_of_file(target, DATASET_NAME), str(target), progress)
             run.previous = read_previous_duckdb(target, DATASET_NAME)
             run.stage_events = _live_stage_events_duckdb(target)
+            run.refresh = plan_for_run(run.refresh_settings, run.started_at, lambda: read_basis_duckdb(target, DATASET_NAME))
             _extract_normalize_load(run, pipeline, source_args, progress, summary)
             events = _pending_events(run, progress)
             with _duckdb_execute(loading) as execute:
                 _update_stage_history(run, execute, DATASET_NAME, summary, progress)
             rows, carried = _history_rows(run, summary)
-            carry_over_duckdb(target, loading, DATASET_NAME, rows)
-            merge_into_duckdb_file(loading, DATASET_NAME, events)
+            carry_over_duckdb(target, loading, DATASET_NAME, rows, run.upgrade.migrate_from)
+            merge_into_duckdb_file(loading, DATASET_NAME, events, progress)
             publish(loading, target)
             acknowledge(events, progress)
     _done(run, carried)
@@ -162,9 +195,12 @@ def _into_fresh_schema(run: Run, source_args: dict[str, Any], progress: TextIO |
     with run_lock(pipeline, DATASET_NAME, run.owner), _recorded(run, summary.location):
         discard_leftovers(pipeline, DATASET_NAME, keep=fresh)
         try:
+            _prepare_upgrade(run, pipeline, written_layout_at(pipeline, DATASET_NAME), summary.location, progress)
             with pipeline.sql_client() as client:
                 run.previous = read_previous(_client_execute(client), DATASET_NAME)
                 run.stage_events = read_stage_change_events(_client_execute(client), DATASET_NAME)
+                run.refresh = plan_for_run(run.refresh_settings, run.started_at,
+                                           lambda: read_basis(_client_execute(client), DATASET_NAME))
             _extract_normalize_load(run, pipeline, source_args, progress, summary)
             events = _pending_events(run, progress)
             with pipeline.sql_client() as client:
@@ -172,8 +208,8 @@ def _into_fresh_schema(run: Run, source_args: dict[str, Any], progress: TextIO |
             rows, carried = _history_rows(run, summary)
 
             def before_rename(client: Any, live_exists: bool) -> None:
-                carry_over_schema(client, DATASET_NAME, fresh, live_exists, rows)
-                merge_with_client(client, fresh, events)
+                carry_over_schema(client, DATASET_NAME, fresh, live_exists, rows, run.upgrade.migrate_from)
+                merge_with_client(client, fresh, events, progress)
                 state_names_the_published_dataset(client, fresh, DATASET_NAME)
 
             publish_dataset(pipeline, fresh, DATASET_NAME, before_rename=before_rename)
@@ -192,8 +228,13 @@ def _in_place(run: Run, source_args: dict[str, Any], progress: TextIO | None) ->
     pipeline = _pipeline(warehouse_destination(), DATASET_NAME)
     summary = _new_summary(run, pipeline, None)
     summary.replace_strategy = check_warehouse(pipeline, destination_type, summary.location)
+    table_format = configured_table_format()
+    if destination_type == "filesystem" and table_format:  # dlt calls it insert-from-staging; nothing is staged
+        summary.replace_strategy = f"{table_format} overwrite, one commit per table"
     lock_file = _runs_dir() / f"destination-{_digest(summary.location)}.lock"
     with FileRunLock(lock_file, summary.location, run.owner), _recorded(run, summary.location):
+        _prepare_upgrade(run, pipeline, written_layout_at(pipeline, DATASET_NAME), summary.location, progress)
+        run.refresh = plan_for_run(run.refresh_settings, run.started_at, unavailable=in_place_reason(destination_type))
         client = sql_client_or_none(pipeline, "load history")
         if client is not None:
             with client:
@@ -206,9 +247,9 @@ def _in_place(run: Run, source_args: dict[str, Any], progress: TextIO | None) ->
                 _update_stage_history(run, _client_execute(client), DATASET_NAME, summary, progress)
             rows, carried = _history_rows(run, summary)
             with client:
-                record_in_place(client, DATASET_NAME, rows)
+                record_in_place(client, DATASET_NAME, rows, run.upgrade.migrate_from)
                 with client.begin_transaction():
-                    merge_with_client(client, DATASET_NAME, events)
+                    merge_with_client(client, DATASET_NAME, events, progress)
             acknowledge(events, progress)
         else:
             rows, carried = _history_rows(run, summary)
@@ -258,11 +299,16 @@ def _extract_normalize_load(
     if run.backfill_history:
         say(progress, backfill_estimate(run.previous, source_args))
     source = streak_source(report=report, **source_args, previous_stage_changes=run.previous.stage_changes,
-                           backfill_history=run.backfill_history)
+                           backfill_history=run.backfill_history, refresh_plan=run.refresh)
+    if run.refresh is not None:
+        say(progress, f"mode: {run.refresh.decision.mode} ({run.refresh.decision.reason})")
     file_format: Literal["parquet"] | None = "parquet" if destination_type in _PARQUET_DESTINATIONS else None
     with extract_progress(report, progress, started):
         pipeline.extract(source, loader_file_format=file_format)
     summary.extract_s = time.monotonic() - started
+    if run.refresh is not None:
+        summary.mode, summary.mode_reason = run.refresh.decision.mode, run.refresh.decision.reason
+        say(progress, run.refresh.outcome_line())
 
     say(progress, "normalizing...")
     step = time.monotonic()
@@ -363,7 +409,7 @@ def _history_rows(run: Run, summary: LoadSummary) -> tuple[dict[str, list[dict[s
         run_id=run.run_id, started_at=run.started_at, outcome="ok", destination=_history_destination(summary),
         rows_per_table=summary.rows, api_calls=summary.api_calls, boxes_read=summary.boxes_read,
         boxes_skipped=len(summary.boxes_gone), rejected_records=summary.rejected_records,
-        history_calls=summary.history_calls,
+        history_calls=summary.history_calls, mode=summary.mode,
     )
     earlier = history.side_records(location)
     stage_history = run.history.table_rows() if run.history is not None else {}
@@ -401,11 +447,22 @@ def _leave_side_record(run: Run, location: str, exc: BaseException | None) -> No
         destination=f"{configured_destination_type()}: {location}",
         api_calls=report.requests_sent, boxes_read=report.boxes_read,
         boxes_skipped=len(report.skipped_boxes), history_calls=report.history_calls,
+        mode=run.refresh.decision.mode if run.refresh is not None and run.refresh.bound else "full",
     ))
+
+
+def _prepare_upgrade(run: Run, pipeline: Any, written: int | None, location: str, progress: TextIO | None) -> None:
+    """Stop on a copy written by a newer warehouse layout; rebuild and migrate one written by an
+    older layout (or a dlt working dir built by another): streak_warehouse/upgrade.py."""
+    run.upgrade = prepare_upgrade(pipeline, written, location)
+    message = run.upgrade.message()
+    if message is not None:
+        say(progress, message)
 
 
 def _done(run: Run, carried: set[str]) -> None:
     run.recorded = True
+    run.upgrade.finish()
     if carried and run.location:
         history.forget_side_records(run.location, carried)
 

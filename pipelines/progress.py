@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any, TextIO
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+from pipelines.failures import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_STATUSES
 
 
 @dataclass
@@ -85,15 +92,20 @@ def print_summary(summary: LoadSummary, stream: TextIO) -> None:
     width = max((len(name) for name in summary.rows), default=10)
     print(f"Loaded a full copy of the Streak account into {summary.destination}: {summary.location} "
           f"(dataset {summary.dataset})", file=stream)
+    print(f"Mode: {summary.mode}{f' ({summary.mode_reason})' if summary.mode_reason else ''}", file=stream)
     for name, count in summary.rows.items():
         print(f"  {name:<{width}}  {count:>9,}", file=stream)
     rate = summary.api_calls / summary.extract_s if summary.extract_s else 0.0
     print(f"API calls: {summary.api_calls:,} ({rate:.1f}/s during extract); "
           f"child calls skipped by box counters: {summary.child_calls_skipped:,}", file=stream)
-    print(f"Stage history: {summary.history_calls:,} per-box newsfeed calls (boxes new or moved since the "
-          f"previous load; {summary.history_unchanged:,} unchanged, not called); {summary.dataset}.box_stage_history: "
-          f"{summary.history_stays:,} stays ({summary.history_added:,} new, {summary.history_inexact:,} not exact)",
-          file=stream)
+    if summary.destination == "filesystem":
+        print("Stage history, load history and events: not kept on a filesystem destination "
+              "(docs/destinations.md)", file=stream)
+    else:
+        print(f"Stage history: {summary.history_calls:,} per-box newsfeed calls (boxes new or moved since the "
+              f"previous load; {summary.history_unchanged:,} unchanged, not called); {summary.dataset}.box_stage_history: "
+              f"{summary.history_stays:,} stays ({summary.history_added:,} new, {summary.history_inexact:,} not exact)",
+              file=stream)
     if summary.boxes_gone:
         print(f"Boxes gone during the run (their children skipped): {len(summary.boxes_gone)}: "
               f"{', '.join(summary.boxes_gone[:5])}{' ...' if len(summary.boxes_gone) > 5 else ''}", file=stream)
@@ -142,3 +154,99 @@ def configured_rate(source_args: dict[str, Any]) -> float:
     except (TypeError, ValueError):
         rate = settings.DEFAULT_MAX_REQUESTS_PER_SECOND
     return rate if rate > 0 else settings.DEFAULT_MAX_REQUESTS_PER_SECOND
+
+
+# --- the machine-readable outcome (``--summary-json``) -----------------------------------------
+
+SUMMARY_SCHEMA_VERSION: Final = 1
+"""Bumped when a field changes meaning or goes away (adding one does not); docs/summary.schema.json."""
+
+RUN_STATUSES: Final[dict[int, str]] = {
+    EXIT_OK: "ok",
+    EXIT_FAILED: "failed",
+    EXIT_CONFIG: "config_error",
+    EXIT_LOCKED: "locked",
+    EXIT_INTERRUPTED: "interrupted",
+}
+"""The ``status`` word of each exit status a run can end with (a usage error, 2, exits before any run)."""
+
+
+def outcome_document(
+    summary: LoadSummary | None,
+    *,
+    exit_code: int,
+    reason: str,
+    started_at: datetime,
+    finished_at: datetime,
+    requested_mode: str = "full",
+    locked_by: Any = None,
+    failed_report: Any = None,
+) -> dict[str, Any]:
+    """The ``--summary-json`` document: how the run ended, plus every :class:`LoadSummary` field.
+
+    A run that did not finish has no summary: its counters are null (unknown), not zero, so a
+    monitor never mistakes "failed after reading nothing" for "the account is empty". Only what the
+    failed run's ``RunReport`` (``failed_report``) counted before it stopped is known: the API
+    calls it made, the boxes it read and those it found gone.
+    """
+    if summary is not None:
+        fields = asdict(summary)
+        fields["boxes_skipped"] = len(summary.boxes_gone)
+        fields["undecoded_values"] = sum(summary.undecoded_field_values.values())
+    else:
+        fields = {name: None for name in LoadSummary.__dataclass_fields__}
+        fields.update(boxes_skipped=None, undecoded_values=None, mode=requested_mode,
+                      mode_reason="requested; the run ended before it loaded")
+        if failed_report is not None:
+            fields.update(api_calls=failed_report.requests_sent, history_calls=failed_report.history_calls,
+                          boxes_read=failed_report.boxes_read, boxes_gone=sorted(failed_report.skipped_boxes),
+                          boxes_skipped=len(failed_report.skipped_boxes))
+    return {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "status": RUN_STATUSES.get(exit_code, "failed"),
+        "exit_code": exit_code,
+        "exit_reason": reason,
+        "started_at": _iso(started_at),
+        "finished_at": _iso(finished_at),
+        "wall_s": round((finished_at - started_at).total_seconds(), 3),
+        "locked_by": asdict(locked_by) if locked_by is not None else None,
+        **fields,
+    }
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 in UTC to the millisecond, e.g. ``2026-12-02T03:00:00.125Z``."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def success_reason() -> str:
+    return EXIT_STATUSES[EXIT_OK]
+
+
+def write_json_atomically(path: Path, document: dict[str, Any]) -> None:
+    """Write ``document`` to ``path`` through a temporary file in the same directory renamed over
+    it, so a monitor reading ``path`` sees the previous run's document or this one, never half."""
+    path = path.expanduser()
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or Path("."))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            json.dump(document, stream, indent=2, default=str)
+            stream.write("\n")
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it 0600; a monitor may run as another user
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def quiet_line(summary: LoadSummary) -> str:
+    """The one line ``--quiet`` prints on success: what was loaded where, how, and how long it took."""
+    rows = sum(summary.rows.values())
+    gone = f", {len(summary.boxes_gone):,} boxes gone" if summary.boxes_gone else ""
+    rejected = f", {summary.rejected_records:,} records rejected" if summary.rejected_records else ""
+    return (f"ok: {rows:,} rows in {len(summary.rows)} tables into {summary.destination}: {summary.location} "
+            f"(dataset {summary.dataset}); {summary.api_calls:,} API calls{gone}{rejected}; refresh {summary.mode}; "
+            f"{summary.total_s:.1f} s")

@@ -1,13 +1,19 @@
 """Streak webhook deliveries -> events (streak_api.md 6.18): the receiver learns the event from its URL.
 
 A delivery is a JSON array of the updated objects, with no event name in it. Each object becomes one
-event whose ``distinct_id`` is ``streak:{EVENT}:{object key}:{object timestamp ms}``: stable, so a
-redelivery (Streak retries on any non-2xx) updates the same spooled event instead of adding one.
-The object's own timestamp, by event (the one rule, also used by derived events later):
+event whose ``distinct_id`` is :func:`streak_event_id`: ``streak:{EVENT}:{object key}:{object time ms}``,
+stable, so a redelivery (Streak retries on any non-2xx) updates the same spooled event instead of
+adding one. The same function names the events derived from each load
+(``streak_warehouse/derived_events.py``), so a change seen both ways is ONE event. That is why the
+object time is the one field the copy also holds, unchanged by later edits (:data:`TIMESTAMP_FIELDS`):
 
-* ``BOX_CHANGE_STAGE``: ``lastStageChangeTimestamp``; ``TASK_DUE``: ``dueDate``;
-* otherwise the first of ``lastUpdatedTimestamp``, ``lastSavedTimestamp``, ``timestamp``,
-  ``creationTimestamp``, ``creationDate`` that is an integer.
+* ``BOX_CREATE``: ``creationTimestamp``; ``TASK_CREATE``, ``MEETING_CREATE``: ``creationDate``;
+  ``COMMENT_CREATE``: ``timestamp`` (its creation); ``TASK_COMPLETE``: ``lastStatusChangeDate``;
+* ``BOX_CHANGE_STAGE``: ``lastStageChangeTimestamp`` only (the stage history reads it from the key
+  as the move's exact time); ``TASK_DUE``: ``dueDate`` only;
+* otherwise (and after the fields above, when an object lacks them) the first of
+  ``lastUpdatedTimestamp``, ``lastSavedTimestamp``, ``timestamp``, ``creationTimestamp``,
+  ``creationDate`` that is an integer.
 
 An object with no key or no timestamp still becomes an event: its identity is then a hash of the
 object's canonical JSON (an identical redelivery stays one event).
@@ -45,10 +51,6 @@ TEAM_EVENTS: Final = (
 )
 WEBHOOK_EVENTS: Final = frozenset(PIPELINE_EVENTS + TEAM_EVENTS)
 
-TIMESTAMP_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    "BOX_CHANGE_STAGE": ("lastStageChangeTimestamp",),
-    "TASK_DUE": ("dueDate",),
-}
 DEFAULT_TIMESTAMP_FIELDS: Final = (
     "lastUpdatedTimestamp",
     "lastSavedTimestamp",
@@ -56,6 +58,22 @@ DEFAULT_TIMESTAMP_FIELDS: Final = (
     "creationTimestamp",
     "creationDate",
 )
+IDENTITY_TIME_FIELD: Final[dict[str, str]] = {
+    "BOX_CREATE": "creationTimestamp",
+    "BOX_CHANGE_STAGE": "lastStageChangeTimestamp",
+    "TASK_CREATE": "creationDate",
+    "TASK_COMPLETE": "lastStatusChangeDate",
+    "COMMENT_CREATE": "timestamp",
+    "MEETING_CREATE": "creationDate",
+    "TASK_DUE": "dueDate",
+}
+"""The object's field that times the event in its identity: what the copy holds unchanged
+(``streak_warehouse/derived_events.py`` reads the same field's column)."""
+TIMESTAMP_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    event: (name,) if event in ("BOX_CHANGE_STAGE", "TASK_DUE") else (name, *DEFAULT_TIMESTAMP_FIELDS)
+    for event, name in IDENTITY_TIME_FIELD.items()
+}
+"""Fields tried in order for the object time, by event (others: :data:`DEFAULT_TIMESTAMP_FIELDS`)."""
 KEY_FIELDS: Final = ("key", "boxKey", "taskKey", "commentKey", "meetingKey", "stageKey", "contactKey")
 """``key`` first: a task's ``boxKey`` is its box, not itself."""
 PROPERTY_FIELDS: Final = ("name", "stageKey", "status", "text", "message", "meetingType")
@@ -94,9 +112,14 @@ def object_timestamp(event: str, obj: dict[str, Any]) -> int | None:
     return None
 
 
+def streak_event_id(event: str, key: str, time_ms: int) -> str:
+    """THE identity of a Streak event, webhook or derived: ``streak:{EVENT}:{object key}:{object time ms}``."""
+    return f"streak:{event}:{key}:{time_ms}"
+
+
 def webhook_distinct_id(event: str, key: str | None, timestamp_ms: int | None, obj: dict[str, Any]) -> str:
     if key is not None and timestamp_ms is not None:
-        return f"streak:{event}:{key}:{timestamp_ms}"
+        return streak_event_id(event, key, timestamp_ms)
     digest = hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:32]
     return f"streak:{event}:sha256:{digest}"
 

@@ -5,11 +5,14 @@ per-box children (tasks, threads, comments, meetings, files, field values) are t
 ``boxes``. Child calls are deferred into dlt's extract thread pool and all pass one client-side
 rate limiter; a box whose own counters say it has no tasks gets no tasks call. The per-box newsfeed
 (``box_newsfeed``, the evidence for stage history) is read only for the boxes that are new or moved
-since the previous run (streak_source/history_calls.py).
+since the previous run (streak_source/history_calls.py). With a ``changed`` refresh plan, a box's
+children are re-read only where its fingerprint moved; the others' come from the previous load's
+raw responses, through the same transform (streak_source/refresh.py).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, cast
@@ -25,6 +28,7 @@ from streak_source.config import (
     StreakSourceConfiguration,
     explain_config_error,
     page_sizes_from,
+    without_userinfo,
 )
 from streak_source.field_values import (
     BOX_FIELD_VALUES_COLUMNS,
@@ -43,6 +47,13 @@ from streak_source.quarantine import (
     split_rows,
 )
 from streak_source.reader import StreakReader
+from streak_source.refresh import (
+    BASIS_CHILDREN_TABLE,
+    BASIS_TABLE,
+    RefreshPlan,
+    box_fingerprint,
+    children_json,
+)
 from streak_source.settings import (
     BOX_NEWSFEED,
     CHILD_ENDPOINTS,
@@ -65,7 +76,7 @@ from streak_source.transform import (
     user_row,
 )
 
-__all__ = ["streak_source", "RunReport", "PageSizes", "explain_config_error", "HistoryPlan"]
+__all__ = ["streak_source", "RunReport", "PageSizes", "explain_config_error", "HistoryPlan", "RefreshPlan"]
 
 Rows = list[dict[str, Any]]
 
@@ -98,6 +109,21 @@ NEWSFEED_COLUMNS: dict[str, TColumnSchema] = {
     "specific_variables": {"data_type": "json", "nullable": True},
 }
 
+REFRESH_BASIS_COLUMNS: dict[str, TColumnSchema] = {
+    "loaded_at": {"data_type": "timestamp", "timezone": True, "nullable": False, "primary_key": True},
+    **_text("account_key", "base_url", "mode", "mode_reason"),
+    "layout_version": {"data_type": "bigint", "nullable": True},
+    "basis_format": {"data_type": "bigint", "nullable": True},
+    **_timestamps("last_full_load_at"),
+}
+
+REFRESH_BASIS_CHILDREN_COLUMNS: dict[str, TColumnSchema] = {
+    "box_key": {"data_type": "text", "nullable": False, "primary_key": True},
+    "child_table": {"data_type": "text", "nullable": False, "primary_key": True},
+    **_text("pipeline_key", "fingerprint"),
+    "items_json": {"data_type": "text", "nullable": False},
+}
+
 BOX_TASK_ASSIGNEES_COLUMNS: dict[str, TColumnSchema] = {
     "task_key": {"data_type": "text", "nullable": False, "primary_key": True},
     "assignee_id": {"data_type": "text", "nullable": False, "primary_key": True},
@@ -115,6 +141,7 @@ def streak_source(
     report: RunReport | None = None,
     previous_stage_changes: Mapping[str, int | datetime | None] | None = None,
     backfill_history: bool = False,
+    refresh_plan: RefreshPlan | None = None,
 ) -> list[DltResource]:
     """Every readable object of a Streak account, one table each (dataset layout: docs/tables.md).
 
@@ -134,15 +161,22 @@ def streak_source(
             of the destination's ``crm.boxes``; None when there was no previous run. Decides which
             boxes get a per-box newsfeed call (``box_newsfeed``): see streak_source/history_calls.py.
         backfill_history: read every box's newsfeed (the one-off ``--backfill-history``).
+        refresh_plan: this run's refresh mode and the previous load's basis (streak_source/refresh.py;
+            the main job builds it from ``[sources.streak] refresh`` and the live copy). None: a full
+            load. With ``changed`` asked for, the run writes its own basis (``refresh_basis``,
+            ``refresh_basis_children``), whatever mode it ran in.
 
-    The last two are per-run inputs, not settings: they are not in the ``[sources.streak]`` spec, so
+    The last three are per-run inputs, not settings: they are not in the ``[sources.streak]`` spec, so
     dlt neither looks them up in config nor records them in its trace or state (a 20,000-box map
     stays in memory only), and a backfill left in a config file cannot turn every run into one.
     """
     sizes = page_sizes_from(page_sizes)
     client = StreakClient(api_key, base_url, max_requests_per_second, report=report)
     reader = StreakReader(client, sizes, skip_empty_children=skip_empty_children)
-    return list(_resources(reader, HistoryPlan.of(previous_stage_changes, backfill_history)))
+    plan = refresh_plan if refresh_plan is not None else RefreshPlan()
+    shown_url = without_userinfo(base_url)  # what the basis stamp records and is compared with
+    plan.bind(shown_url)
+    return list(_resources(reader, HistoryPlan.of(previous_stage_changes, backfill_history), plan, shown_url))
 
 
 def _emit(report: RunReport, table: str, rows: Rows, rejected: Sequence[dict[str, Any]] = ()) -> Iterator[Any]:
@@ -157,7 +191,7 @@ def _emit(report: RunReport, table: str, rows: Rows, rejected: Sequence[dict[str
         yield as_rejected(list(rejected))
 
 
-def _resources(reader: StreakReader, history: HistoryPlan) -> Iterator[DltResource]:
+def _resources(reader: StreakReader, history: HistoryPlan, refresh: RefreshPlan, base_url: str) -> Iterator[DltResource]:
     replace: Final = "replace"
     report = reader.client.report
 
@@ -264,26 +298,64 @@ def _resources(reader: StreakReader, history: HistoryPlan) -> Iterator[DltResour
             yield rows
 
     def child_transformer(endpoint: ChildEndpoint) -> DltResource:
+        def transform(box: dict[str, Any], items: list[Any], items_json: str | None,
+                      rows: Rows, rejected: Rows, basis: Rows) -> None:
+            """The ONE transform of a box's raw child items (read now or kept in the basis) into
+            ``rows``/``rejected``, and the basis row that keeps them (``items_json``, taken before
+            the transform; None when the run keeps no basis) for the next refresh."""
+            built, refused = split_rows(endpoint.table, items, lambda item: endpoint.build_row(item, box),
+                                        [endpoint.key_column], box["box_key"])
+            rows.extend(built)
+            rejected.extend(refused)
+            if items_json is not None:
+                basis.append({"box_key": box["box_key"], "child_table": endpoint.table,
+                              "pipeline_key": box.get("pipelineKey"), "fingerprint": box_fingerprint(box),
+                              "items_json": items_json})
+
+        def emitted(rows: Rows, rejected: Rows, basis: Rows) -> list[Any]:
+            out = list(_emit(report, endpoint.table, rows, rejected))
+            if basis:  # to the basis table (a variant declared on the resource: no per-item hints)
+                out.append(dlt.mark.with_table_name(basis, BASIS_CHILDREN_TABLE))
+            return out
+
         @dlt.defer
         def one_box(box: dict[str, Any]) -> Iterator[Any]:
             # An iterator, not a list: dlt reads it as a source of several items (rows, then the
-            # marked rejected records), where a returned list would be one item for one table.
+            # marked rejected records and basis row), where a returned list would be one item for one table.
             items = reader.box_children(box, endpoint)
-            return iter(list(_emit(report, endpoint.table, *split_rows(
-                endpoint.table, items, lambda item: endpoint.build_row(item, box), [endpoint.key_column],
-                box["box_key"]))))
+            if items is None:  # gone: no rows, and no basis (the next refresh reads it again)
+                return iter(())
+            rows: Rows = []
+            rejected: Rows = []
+            basis: Rows = []
+            transform(box, items, children_json(items) if refresh.keeps_basis else None, rows, rejected, basis)
+            return iter(emitted(rows, rejected, basis))
 
         def fetch(page: Rows) -> Iterator[Any]:
+            kept_rows: Rows = []  # the kept boxes of a page go out together: one item, not one per box
+            kept_rejected: Rows = []
+            kept_basis: Rows = []
             for box in _keyed_boxes(page):
-                if reader.needs_call(box, endpoint):
+                if not reader.needs_call(box, endpoint):
+                    report.call_skipped(endpoint.table)
+                    continue
+                kept = refresh.kept_children(box, endpoint.table, reader.me_key)
+                if kept is None:
                     yield one_box(box)
                 else:
-                    report.call_skipped(endpoint.table)
+                    transform(box, json.loads(kept), kept, kept_rows, kept_rejected, kept_basis)
+            yield from emitted(kept_rows, kept_rejected, kept_basis)
 
-        return dlt.transformer(
-            fetch, name=endpoint.table, primary_key=endpoint.key_column, write_disposition=replace,
-            columns=_timestamps(*endpoint.timestamp_columns),
-        )
+        resource = dlt.transformer(fetch, name=endpoint.table, primary_key=endpoint.key_column,
+                                   write_disposition=replace)
+        # The basis table as a variant of this resource, declared once (before the child table's own
+        # columns, which it would otherwise inherit): its rows then go out marked with a table name
+        # only. Hints on every item would make dlt recompute the table schema per item (the
+        # 20,000-box refresh spent minutes there).
+        resource.apply_hints(table_name=BASIS_CHILDREN_TABLE, columns=dict(REFRESH_BASIS_CHILDREN_COLUMNS),
+                             primary_key=["box_key", "child_table"], create_table_variant=True)
+        resource.apply_hints(columns=_timestamps(*endpoint.timestamp_columns))
+        return resource
 
     @dlt.transformer(name=BOX_NEWSFEED.table, primary_key=BOX_NEWSFEED.key_column, write_disposition=replace,
                      columns=NEWSFEED_COLUMNS)
@@ -320,8 +392,22 @@ def _resources(reader: StreakReader, history: HistoryPlan) -> Iterator[DltResour
         """Declares the table (so it is replaced, emptied, every run); rows come from the other resources."""
         yield from ()
 
+    @dlt.resource(name=BASIS_TABLE, primary_key="loaded_at", write_disposition=replace, columns=REFRESH_BASIS_COLUMNS)
+    def refresh_basis() -> Iterator[Rows]:
+        """This run's stamp: the account, base URL, layout and mode a later ``changed`` refresh checks
+        (none when the run keeps no basis: the table is emptied, so no stale stamp outlives its basis)."""
+        if refresh.keeps_basis:
+            yield [refresh.stamp_row(reader.me_key, base_url)]
+
+    @dlt.resource(name=BASIS_CHILDREN_TABLE, primary_key=("box_key", "child_table"), write_disposition=replace,
+                  columns=REFRESH_BASIS_CHILDREN_COLUMNS)
+    def refresh_basis_children() -> Iterator[Rows]:
+        """Declares the table (replaced every run); rows come from the child tables' transformers."""
+        yield from ()
+
     yield from (users, teams, team_members_, pipelines, stages, pipeline_fields, pipeline_field_options,
-                pipeline_newsfeed, snippets, contacts, organizations, rejected_records)
+                pipeline_newsfeed, snippets, contacts, organizations, rejected_records, refresh_basis,
+                refresh_basis_children)
     yield boxes
     yield boxes | box_field_values
     yield boxes | box_newsfeed

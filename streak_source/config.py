@@ -24,8 +24,10 @@ from dlt.common.configuration.specs import BaseConfiguration
 from dlt.common.typing import TSecretStrValue
 
 from streak_source import settings
+from streak_source.refresh import DEFAULT_FULL_REFRESH_EVERY_DAYS, DEFAULT_REFRESH, REFRESH_MODES, RefreshMode
 
-__all__ = ["StreakSourceConfiguration", "StreakConfigError", "explain_config_error", "page_sizes_from", "SECTION"]
+__all__ = ["StreakSourceConfiguration", "StreakConfigError", "explain_config_error", "page_sizes_from", "SECTION",
+           "refresh_mode_from", "full_refresh_days_from"]
 
 SECTION: Final = "sources.streak"
 
@@ -36,6 +38,8 @@ ALLOWED: Final[dict[str, str]] = {
     "skip_empty_children": "true or false",
     "page_sizes": (f"a table of endpoint = 1..{settings.MAX_PAGE_SIZE}, endpoints: "
                    + ", ".join(vars(settings.DEFAULT_PAGE_SIZES))),
+    "refresh": " or ".join(f'"{mode}"' for mode in REFRESH_MODES),
+    "full_refresh_every_days": "a number of days >= 0 (0: every run is a full load)",
 }
 """What each setting accepts, in the words of the error line."""
 
@@ -88,9 +92,15 @@ class StreakSourceConfiguration(BaseConfiguration):
     max_requests_per_second: float = settings.DEFAULT_MAX_REQUESTS_PER_SECOND
     skip_empty_children: bool = True
     page_sizes: Optional[Dict[str, int]] = None
+    refresh: str = DEFAULT_REFRESH
+    """``full`` or ``changed`` (docs/refresh.md). Read by the main job, which builds the run's
+    ``refresh_plan``; ``--refresh`` on its command line wins."""
+    full_refresh_every_days: float = DEFAULT_FULL_REFRESH_EVERY_DAYS
 
     def on_resolved(self) -> None:
         check_settings(self.api_key, self.base_url, self.max_requests_per_second, self.page_sizes)
+        refresh_mode_from(self.refresh)
+        full_refresh_days_from(self.full_refresh_every_days)
 
 
 def check_settings(api_key: Any, base_url: Any, max_requests_per_second: Any, page_sizes: Any) -> None:
@@ -110,6 +120,32 @@ def check_settings(api_key: Any, base_url: Any, max_requests_per_second: Any, pa
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0 or rate == float("inf"):
         raise StreakConfigError("max_requests_per_second", rate)
     page_sizes_from(page_sizes)
+
+
+def refresh_mode_from(value: Any) -> RefreshMode:
+    """``refresh`` (config, env or ``--refresh``) as a mode; None means the default, ``full``."""
+    if value is None:
+        return DEFAULT_REFRESH
+    text = value.strip().lower() if isinstance(value, str) else value
+    for mode in REFRESH_MODES:
+        if text == mode:
+            return mode
+    raise StreakConfigError("refresh", value)
+
+
+def full_refresh_days_from(value: Any) -> float:
+    """``full_refresh_every_days`` as a number of days; None means the default (7)."""
+    if value is None:
+        return DEFAULT_FULL_REFRESH_EVERY_DAYS
+    number = value
+    if isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise StreakConfigError("full_refresh_every_days", value) from None
+    if isinstance(number, bool) or not isinstance(number, (int, float)) or not 0 <= number < float("inf"):
+        raise StreakConfigError("full_refresh_every_days", value)
+    return float(number)
 
 
 def page_sizes_from(overrides: Any) -> settings.PageSizes:

@@ -165,14 +165,14 @@ class StreakReader:
         count = child_count(box, endpoint.counters)
         return count is None or count > 0
 
-    def box_children(self, box: dict[str, Any], endpoint: ChildEndpoint) -> list[Any]:
-        """All items of one child endpoint for one keyed box row; [] (and a warning) if the box vanished.
+    def box_children(self, box: dict[str, Any], endpoint: ChildEndpoint) -> list[Any] | None:
+        """All items of one child endpoint for one keyed box row; None (and a warning) if the box
+        vanished: the caller loads no rows for it and keeps no refresh basis for a box never read.
 
         The box's own counters bound a paged listing (``expected``): a page repeating forever ends
         with an error naming the endpoint instead of running on.
         """
-        items = self._children_or_gone(box, endpoint)
-        return [] if items is None else items
+        return self._children_or_gone(box, endpoint)
 
     def box_newsfeed(self, box: dict[str, Any]) -> list[Any]:
         """The box's newsfeed (its 50 newest events), counted in ``RunReport.history_calls``.

@@ -10,8 +10,8 @@ Public API (the dashboard relies on it; keep it small):
   (default file, a plain path, or a ``duckdb:///`` URL; None for every other destination);
 * :func:`duckdb_path_from_credentials` -> ``Path | None``: the same rule for one credentials value;
 * :func:`configured_destination_type`, :func:`configured_credentials`,
-  :func:`warehouse_destination`, :func:`default_duckdb_path`, constants ``DATASET_NAME``,
-  ``PIPELINE_NAME``, ``DESTINATION_NAME``.
+  :func:`configured_table_format`, :func:`warehouse_destination`, :func:`default_duckdb_path`,
+  constants ``DATASET_NAME``, ``PIPELINE_NAME``, ``DESTINATION_NAME``, ``TABLE_FORMATS``.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ ATOMIC_REPLACE: Final = "insert-from-staging"
 """The project's replace strategy (``.dlt/config.toml``): load into ``crm_staging``, then swap each
 table in one transaction, so readers keep the previous copy and a failed load leaves it in place."""
 ENV_PREFIX: Final = f"DESTINATION__{DESTINATION_NAME.upper()}__"
+TABLE_FORMATS: Final = ("delta", "iceberg")
+"""Open table formats for ``[destination.warehouse] table_format`` (the filesystem destination writes
+every table in it; dlt's own ``_dlt_*`` tables stay plain files)."""
 TRANSACTIONAL_SWAP_TYPES: Final = frozenset({"duckdb", "motherduck", "postgres"})
 """Destinations whose replace swap gets an explicit transaction (see :func:`_destination`)."""
 
@@ -79,6 +82,30 @@ def configured_replace_strategy() -> str | None:
     use_project_settings()
     value: Any = dlt.config.get(f"destination.{DESTINATION_NAME}.replace_strategy")
     return str(value).strip().lower() if value else None
+
+
+def configured_table_format() -> str | None:
+    """The configured ``[destination.warehouse] table_format`` (``delta``, ``iceberg``), or None.
+
+    A project key, not dlt's: dlt takes the table format only as a per-resource hint or as the
+    destination's ``preferred_table_format`` capability (a factory argument), so the project reads
+    it here and passes it on, and one setting makes every table Delta or Iceberg. ``native`` or an
+    empty value means plain files. A value outside :data:`TABLE_FORMATS` raises
+    :class:`WarehouseConfigError`.
+    """
+    import dlt
+
+    use_project_settings()
+    value: Any = dlt.config.get(f"destination.{DESTINATION_NAME}.table_format")
+    table_format = str(value or "").strip().lower()
+    if table_format in ("", "native"):
+        return None
+    if table_format not in TABLE_FORMATS:
+        raise WarehouseConfigError(
+            f"destination.{DESTINATION_NAME}.table_format = {value!r} (env {ENV_PREFIX}TABLE_FORMAT) is not "
+            f"allowed: {' or '.join(TABLE_FORMATS)} (filesystem destination), or leave it unset for plain files"
+        )
+    return table_format
 
 
 def duckdb_file_target() -> Path | None:
@@ -137,7 +164,9 @@ def warehouse_destination(load_into_duckdb_file: Path | None = None, fresh_datas
     current directory; pin it to the project's file instead. Everything else is resolved by dlt from
     configuration under ``[destination.warehouse]``, with one correction: the project's default
     ``insert-from-staging`` becomes the destination's own strategy where it has no staging dataset
-    (filesystem, vector stores), so switching there needs no other setting. An unknown destination
+    (filesystem, vector stores), so switching there needs no other setting. ``table_format``
+    (:func:`configured_table_format`) becomes dlt's ``preferred_table_format``, so every table is
+    Delta or Iceberg. An unknown destination
     type raises :class:`WarehouseConfigError`; a replace strategy the destination lacks is left for
     :func:`check_warehouse` to report, so readers (the dashboard) are not stopped by a load setting.
     """
@@ -164,17 +193,36 @@ def _destination(destination_type: str, duckdb_file: Path | None = None, **optio
 
     if destination_type in TRANSACTIONAL_SWAP_TYPES:
         options.setdefault("supports_transactions", True)
+    table_format = configured_table_format()
+    if table_format is not None:
+        options.setdefault("preferred_table_format", table_format)
     if destination_type == "duckdb":
         duckdb_file = duckdb_file or duckdb_file_target()
     if duckdb_file is not None:  # the one rule above, so loader and readers open the same file
-        return dlt.destinations.duckdb(credentials=str(duckdb_file), destination_name=DESTINATION_NAME, **options)
-    try:
-        return dlt.destination(DESTINATION_NAME, destination_type=destination_type, **options)
-    except UnknownDestinationModule:
+        destination = dlt.destinations.duckdb(credentials=str(duckdb_file), destination_name=DESTINATION_NAME, **options)
+    else:
+        try:
+            destination = dlt.destination(DESTINATION_NAME, destination_type=destination_type, **options)
+        except UnknownDestinationModule:
+            raise WarehouseConfigError(
+                f"unknown destination type {destination_type!r} in [destination.{DESTINATION_NAME}] "
+                f"destination_type ({ENV_PREFIX}DESTINATION_TYPE); dlt 1.31 knows: {', '.join(known_destination_types())}"
+            ) from None
+    if table_format is not None:
+        _check_table_format(destination, destination_type, table_format)
+    return destination
+
+
+def _check_table_format(destination: Any, destination_type: str, table_format: str) -> None:
+    """Refuse, before anything runs and with the key to change, a table format the destination lacks
+    (most likely: ``table_format`` set while ``destination_type`` is still the default ``duckdb``)."""
+    offered = list(destination.capabilities().supported_table_formats or ())
+    if table_format not in offered:
         raise WarehouseConfigError(
-            f"unknown destination type {destination_type!r} in [destination.{DESTINATION_NAME}] "
-            f"destination_type ({ENV_PREFIX}DESTINATION_TYPE); dlt 1.31 knows: {', '.join(known_destination_types())}"
-        ) from None
+            f"destination.{DESTINATION_NAME}.table_format = {table_format!r} (env {ENV_PREFIX}TABLE_FORMAT) does not "
+            f"work on {destination_type} in dlt 1.31 (it offers {', '.join(offered) or 'no table formats'}); "
+            f"use destination_type = \"filesystem\" for Delta or Iceberg files, or unset table_format"
+        )
 
 
 def known_destination_types() -> list[str]:
@@ -185,11 +233,16 @@ def known_destination_types() -> list[str]:
 
 
 def supported_replace_strategies(destination: Any) -> list[str]:
-    """Replace strategies the destination offers for a plain table (no delta/iceberg format)."""
+    """Replace strategies the destination offers for the project's tables: plain ones, or in the
+    configured table format (on filesystem, Delta and Iceberg tables take only ``insert-from-staging``,
+    plain files only ``truncate-and-insert``)."""
     caps = destination.capabilities()
     strategies = list(caps.supported_replace_strategies or ())
     if caps.replace_strategies_selector is not None:
-        strategies = list(caps.replace_strategies_selector(strategies, table_schema={"name": DATASET_NAME}))
+        table: dict[str, Any] = {"name": DATASET_NAME}
+        if caps.preferred_table_format:
+            table["table_format"] = caps.preferred_table_format
+        strategies = list(caps.replace_strategies_selector(strategies, table_schema=table))
     return strategies
 
 
@@ -213,8 +266,8 @@ def check_warehouse(pipeline: Any, destination_type: str, location: str, replace
     replace strategy.
 
     Resolves the destination's configuration (missing credentials, bucket URL, driver extra) and,
-    for server destinations, opens one connection. DuckDB files and buckets are left alone: the load
-    creates them. ``replaced_by_rename``: the load goes into a fresh DuckDB file that replaces the
+    for server destinations, opens one connection. DuckDB files are left alone (the load creates
+    them); in a bucket, tables already written in another format than ``table_format`` stop the run. ``replaced_by_rename``: the load goes into a fresh DuckDB file that replaces the
     old one whole, so the per-table strategy need not be atomic.
     """
     from dlt.common.configuration.exceptions import ConfigFieldMissingException
@@ -241,6 +294,8 @@ def check_warehouse(pipeline: Any, destination_type: str, location: str, replace
             f"the {destination_type} destination needs extra packages: "
             + "; ".join(f'pip install "{dependency}"' for dependency in exc.dependencies)
         ) from exc
+    if destination_type == "filesystem":
+        _check_no_format_switch(client, configured_table_format() or "native")
     if destination_type not in ("duckdb", "filesystem") and hasattr(client, "sql_client"):
         try:
             with client.sql_client:
@@ -257,3 +312,34 @@ def check_warehouse(pipeline: Any, destination_type: str, location: str, replace
             "can leave tables empty or partial)", destination_type, ATOMIC_REPLACE, resolved,
         )
     return str(resolved) if resolved else None
+
+
+def written_table_formats(client: Any) -> dict[str, str]:
+    """Table folder -> ``delta``, ``iceberg`` or ``native`` (plain files) as the filesystem
+    destination's dataset holds them now; dlt's own ``_dlt_*`` tables left out."""
+    fs, dataset_path = client.fs_client, client.dataset_path
+    if not fs.isdir(dataset_path):
+        return {}
+    formats: dict[str, str] = {}
+    for entry in fs.ls(dataset_path, detail=True):
+        name = str(entry["name"]).rstrip("/").rsplit("/", 1)[-1]
+        if entry["type"] != "directory" or name.startswith("_dlt_"):
+            continue
+        inside = {str(path).rstrip("/").rsplit("/", 1)[-1] for path in fs.ls(entry["name"], detail=False)}
+        formats[name] = "delta" if "_delta_log" in inside else "iceberg" if "metadata" in inside else "native"
+    return formats
+
+
+def _check_no_format_switch(client: Any, table_format: str) -> None:
+    """dlt 1.31 does not convert a table between plain files, Delta and Iceberg: it writes the new
+    format next to the old files (Delta beside stale parquet, plain files beside a ``_delta_log``
+    whose data it deleted), and readers of either kind then see wrong data. Refuse before loading."""
+    other = {name: found for name, found in written_table_formats(client).items() if found != table_format}
+    if other:
+        names = sorted(other)
+        shown = ", ".join(f"{name} ({other[name]})" for name in names[:3]) + (", ..." if len(names) > 3 else "")
+        raise WarehouseConfigError(
+            f"{str(client.dataset_path).rstrip('/')} holds tables in another format than table_format = {table_format!r} "
+            f"({shown}); dlt 1.31 cannot switch a table's format in place: point bucket_url "
+            f"({ENV_PREFIX}BUCKET_URL) at an empty location, or delete that folder first"
+        )

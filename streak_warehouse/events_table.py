@@ -6,25 +6,36 @@ swap). Rows come from the events spool (``streak_eventlog/spool.py``) and are me
 ``event_key`` with :func:`upsert_sql`: a later version of an event updates its name, properties,
 ids and ``last_received_at``, and keeps its first ``timestamp`` and ``first_received_at``.
 
+Events derived from the copy (``streak_warehouse/derived_events.py``) are added by the main job in
+the same step with :func:`add_derived_events`: only those whose ``event_key`` the table does not hold
+yet (one set-based ``INSERT ... SELECT ... WHERE NOT EXISTS``), so a stored event is never touched
+by a derived one. The other way round, a webhook or custom event arriving for an ``event_key`` held
+by a derived event updates it as any later version does and takes over its ``source``. Together:
+when a change arrives both ways, the webhook's row wins, whichever came first, and the first
+``timestamp``/``first_received_at`` stay.
+
 Used by ``python pipelines/streak_events.py load`` (into the live copy, under the run lock) and by
 the main job (into the fresh copy, before publishing): ``pipelines/events_load.py``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
 from streak_eventlog.spool import EVENTS_COLUMN_HINTS
 from streak_warehouse.persistent import (
     PersistentTable,
-    _columns_of,
-    _literal,
+    columns_of,
+    sql_literal,
     add_columns_sql,
     create_sql,
     register,
 )
-from streak_warehouse.sql import qualified, quote_identifier
+from streak_warehouse.sql import qualified, quote_identifier, string_literal
 
 EVENTS: Final = register(
     PersistentTable(
@@ -35,13 +46,14 @@ EVENTS: Final = register(
 )
 
 ROWS_PER_STATEMENT: Final = 500
+DERIVED: Final = "derived"
 _KEPT_IF_NULL: Final = ("location_id", "contact_key", "box_key", "pipeline_key")
 
 
 def ensure_sql(execute: Callable[[str], Any], schema: str) -> None:
     """Create ``schema.events`` (and ``schema``) if missing; add columns a newer version declares."""
     execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
-    existing = _columns_of(execute, schema, EVENTS.name)
+    existing = columns_of(execute, schema, EVENTS.name)
     if not existing:
         execute(create_sql(EVENTS, schema))
         return
@@ -58,15 +70,21 @@ def upsert_sql(schema: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
     updates = [f"{quote_identifier(n)} = {new(n)}" for n in ("event_name", "properties")]
     updates += [f"{quote_identifier(n)} = COALESCE({new(n)}, {old(n)})" for n in _KEPT_IF_NULL]
     updates.append(f'"last_received_at" = GREATEST({new("last_received_at")}, {old("last_received_at")})')
+    updates.append(f'"source" = CASE WHEN {old("source")} = {string_literal(DERIVED)} THEN {new("source")} '
+                   f'ELSE {old("source")} END')
     tail = f" ON CONFLICT (\"event_key\") DO UPDATE SET {', '.join(updates)}"
-    statements = []
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        values = ", ".join(
-            "(" + ", ".join(_literal(row.get(name), kind) for name, kind in EVENTS.columns) + ")"
+    return [f"INSERT INTO {target} AS t ({names}) VALUES {values}{tail}" for values in _values(rows)]
+
+
+def _values(rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``rows`` as ``VALUES`` lists of at most :data:`ROWS_PER_STATEMENT` rows (escaped literals)."""
+    return [
+        ", ".join(
+            "(" + ", ".join(sql_literal(row.get(name), kind) for name, kind in EVENTS.columns) + ")"
             for row in rows[start:start + ROWS_PER_STATEMENT]
         )
-        statements.append(f"INSERT INTO {target} AS t ({names}) VALUES {values}{tail}")
-    return statements
+        for start in range(0, len(rows), ROWS_PER_STATEMENT)
+    ]
 
 
 def merge_rows(execute: Callable[[str], Any], schema: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -117,9 +135,7 @@ def stage_change_events(rows: Sequence[Mapping[str, Any]]) -> list[Any]:
 
 def read_stage_change_events(execute: Callable[[str], Any], dataset: str) -> list[Any]:
     """The ``BOX_CHANGE_STAGE`` events stored in ``dataset.events`` (none when the table is missing)."""
-    from streak_warehouse.sql import string_literal
-
-    if not {"event_key", "event_name", "box_key", "pipeline_key", "source", "properties"} <= _columns_of(
+    if not {"event_key", "event_name", "box_key", "pipeline_key", "source", "properties"} <= columns_of(
         execute, dataset, EVENTS.name
     ):
         return []
@@ -129,3 +145,104 @@ def read_stage_change_events(execute: Callable[[str], Any], dataset: str) -> lis
         f"WHERE event_name = {string_literal(STAGE_CHANGE)} AND box_key IS NOT NULL"
     )
     return stage_change_events([dict(zip(names, row, strict=True)) for row in cursor])
+
+
+# --- derived events (streak_warehouse/derived_events.py) ---------------------------------------------
+
+NEW_EVENTS: Final = PersistentTable(name="_streak_new_events", columns=EVENTS.columns, primary_key=EVENTS.primary_key)
+"""Staging table of one run's derived events (not registered: created and dropped inside the step)."""
+
+
+@dataclass(frozen=True)
+class DerivedResult:
+    new: int
+    """Events the copy shows that ``crm.events`` did not hold."""
+    added: int
+    """Of those, how many were inserted (the same, unless a concurrent writer got there first)."""
+    seconds: float
+
+
+def _epoch_ms(column: str) -> str:
+    """A timestamp column as epoch milliseconds (DuckDB and Postgres alike): 7x faster to fetch
+    than datetimes, and what the identity needs."""
+    return f"CAST(ROUND(EXTRACT(EPOCH FROM {quote_identifier(column)}) * 1000) AS BIGINT)"
+
+
+def read_copy(execute: Callable[[str], Any], dataset: str) -> dict[str, list[dict[str, Any]]]:
+    """The columns the derived events need, from the copy ``dataset`` (timestamps as epoch ms); a
+    table it lacks is left out (e.g. ``box_meetings`` of an account without meetings), a column it
+    lacks is read as NULL."""
+    from streak_warehouse.derived_events import KINDS, STAGE_HISTORY_TABLE, STAY_COLUMNS
+    from streak_warehouse.sql import string_literal
+
+    wanted: dict[str, dict[str, None]] = {}
+    for kind in KINDS:
+        wanted.setdefault(kind.table, {}).update(dict.fromkeys(kind.columns))
+    wanted[STAGE_HISTORY_TABLE] = dict.fromkeys(STAY_COLUMNS)
+    copy: dict[str, list[dict[str, Any]]] = {}
+    for table, columns in wanted.items():
+        types = {str(name).lower(): str(kind).lower() for name, kind in execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
+            f"{string_literal(dataset)} AND table_name = {string_literal(table)}")}
+        names = [name for name in columns if name in types]
+        if table == STAGE_HISTORY_TABLE and len(names) < len(columns):
+            continue  # a stay needs every one of them
+        if not names:
+            continue
+        select = ", ".join(_epoch_ms(n) if "timestamp" in types[n] else quote_identifier(n) for n in names)
+        cursor = execute(f"SELECT {select} FROM {qualified(dataset, table)}")
+        copy[table] = [dict(zip(names, row, strict=True)) for row in cursor]
+    return copy
+
+
+def stored_event_keys(execute: Callable[[str], Any], schema: str) -> set[str]:
+    """Every ``event_key`` of ``schema.events`` (call after :func:`ensure_sql`)."""
+    return {str(row[0]) for row in execute(f'SELECT "event_key" FROM {qualified(schema, EVENTS.name)}')}
+
+
+def add_new_events(client: Any, schema: str, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert those of ``rows`` whose ``event_key`` ``schema.events`` does not hold; returns how many.
+
+    Set-based (the rows are unique by ``event_key``): bulk-loaded into :data:`NEW_EVENTS` (Arrow on
+    DuckDB, ``COPY`` on Postgres), then one ``INSERT ... SELECT ... WHERE NOT EXISTS``. ``client``:
+    a dlt sql client, or anything with ``execute_sql`` and ``native_connection``; call inside the
+    caller's transaction.
+    """
+    from streak_warehouse.persistent import bulk_insert
+
+    execute = lambda sql: client.execute_sql(sql) or []
+    ensure_sql(execute, schema)
+    if not rows:
+        return 0
+    staging, target = qualified(schema, NEW_EVENTS.name), qualified(schema, EVENTS.name)
+    names = ", ".join(quote_identifier(name) for name, _ in EVENTS.columns)
+    execute(f"DROP TABLE IF EXISTS {staging}")
+    execute(create_sql(NEW_EVENTS, schema))
+    native = getattr(client, "native_connection", None)
+    module = type(native).__module__.split(".")[0]
+    if module in ("duckdb", "_duckdb", "psycopg2"):  # Arrow / COPY
+        bulk_insert(client, NEW_EVENTS, schema, rows)
+    else:  # other SQL destinations: multi-row VALUES (persistent.bulk_insert would go row by row)
+        for values in _values(rows):
+            execute(f"INSERT INTO {staging} ({names}) VALUES {values}")
+    count = f"SELECT COUNT(*) FROM {target}"
+    before = int(execute(count)[0][0])
+    execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {staging} AS s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {target} AS e WHERE e.\"event_key\" = s.\"event_key\")")
+    added = int(execute(count)[0][0]) - before
+    execute(f"DROP TABLE {staging}")
+    return added
+
+
+def add_derived_events(client: Any, schema: str, derived_at: datetime) -> DerivedResult:
+    """The main job's step after merging the spool: derive the events of the copy ``schema`` (its
+    tables, stage history and the webhook stage changes its ``events`` holds) and add the new ones."""
+    from streak_warehouse.derived_events import derive_events
+
+    started = time.monotonic()
+    execute = lambda sql: client.execute_sql(sql) or []
+    ensure_sql(execute, schema)
+    rows = derive_events(read_copy(execute, schema), read_stage_change_events(execute, schema), derived_at,
+                         stored_event_keys(execute, schema))
+    added = add_new_events(client, schema, rows)
+    return DerivedResult(len(rows), added, time.monotonic() - started)

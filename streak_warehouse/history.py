@@ -9,7 +9,8 @@ none. Contract (plan.md): ``run_id`` (PK), ``started_at``, ``finished_at``, ``ou
 (``ok``|``failed``|``interrupted``), ``error``, ``mode``, ``destination``, ``rows_per_table`` (JSON
 text), ``rows_total``, ``api_calls``, ``boxes_read``, ``boxes_skipped``, ``duration_s``, plus
 ``rejected_records`` (records the loader quarantined) and ``history_calls`` (per-box newsfeed calls
-made for stage history, issue 13).
+made for stage history, issue 13) and ``layout_version`` (the warehouse layout the run's code writes:
+``layout_version.py``; the newest ``ok`` row's says what the copy is).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from streak_warehouse import layout_version
 from streak_warehouse.persistent import PersistentTable, register
 
 LOAD_HISTORY: Final = register(PersistentTable(
@@ -31,6 +33,7 @@ LOAD_HISTORY: Final = register(PersistentTable(
         ("error", "text"), ("mode", "text"), ("destination", "text"), ("rows_per_table", "text"),
         ("rows_total", "bigint"), ("api_calls", "bigint"), ("boxes_read", "bigint"), ("boxes_skipped", "bigint"),
         ("duration_s", "double"), ("rejected_records", "bigint"), ("history_calls", "bigint"),
+        ("layout_version", "bigint"),
     ),
     primary_key=("run_id",),
 ))
@@ -64,7 +67,7 @@ def history_row(
         "rows_per_table": json.dumps(rows), "rows_total": sum(rows.values()), "api_calls": api_calls,
         "boxes_read": boxes_read, "boxes_skipped": boxes_skipped,
         "duration_s": round((finished - started_at).total_seconds(), 3), "rejected_records": rejected_records,
-        "history_calls": history_calls,
+        "history_calls": history_calls, "layout_version": layout_version.LAYOUT_VERSION,
     }
 
 
@@ -90,7 +93,16 @@ def leave_side_record(location: str, row: Mapping[str, Any]) -> Path | None:
 
 
 def side_records(location: str) -> list[dict[str, Any]]:
-    """Rows left by earlier runs for ``location`` (unreadable lines are skipped)."""
+    """Rows left by earlier runs for ``location`` (unreadable lines are skipped), in this layout's
+    columns (a record left by an older release goes through ``migrations.py`` like the table)."""
+    from streak_warehouse import migrations
+
+    current = layout_version.LAYOUT_VERSION
+    return [migrations.migrated_row(LOAD_HISTORY.name, row, int(row.get("layout_version") or layout_version.FIRST_LAYOUT),
+                                    current) for row in _raw_side_records(location)]
+
+
+def _raw_side_records(location: str) -> list[dict[str, Any]]:
     path = side_record_path(location)
     rows: list[dict[str, Any]] = []
     with contextlib.suppress(OSError):
@@ -105,7 +117,7 @@ def side_records(location: str) -> list[dict[str, Any]]:
 def forget_side_records(location: str, run_ids: set[str]) -> None:
     """Drop the side records now stored in the destination (others, e.g. written meanwhile, stay)."""
     path = side_record_path(location)
-    remaining = [row for row in side_records(location) if row["run_id"] not in run_ids]
+    remaining = [row for row in _raw_side_records(location) if row["run_id"] not in run_ids]
     with contextlib.suppress(OSError):
         if remaining:
             path.write_text("".join(json.dumps(row, default=str) + "\n" for row in remaining), encoding="utf-8")

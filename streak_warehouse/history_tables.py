@@ -29,7 +29,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from streak_warehouse.persistent import CarryOverError, PersistentTable, register
+from streak_warehouse.layout_version import older_layout, written_layout_version
+from streak_warehouse.persistent import CarryOverError, PersistentTable, read_rows, register
 from streak_warehouse.sql import qualified, string_literal
 from streak_warehouse.stage_history import (
     COLUMNS,
@@ -88,13 +89,8 @@ def read_previous(execute: Execute, dataset: str) -> PreviousHistory:
         return PreviousHistory()
     changes = {str(key): ts for key, ts in execute(
         f"SELECT box_key, last_stage_change_timestamp FROM {qualified(dataset, 'boxes')} WHERE box_key IS NOT NULL")}
-    present = _columns(execute, dataset, BOX_STAGE_HISTORY.name)
-    names = [name for name in BOX_STAGE_HISTORY.column_names() if name in present]
-    stays: list[dict[str, Any]] = []
-    if names:
-        select = ", ".join(f'"{name}"' for name in names)
-        stays = [dict(zip(names, row, strict=True))
-                 for row in execute(f"SELECT {select} FROM {qualified(dataset, BOX_STAGE_HISTORY.name)}")]
+    # a copy written by an older layout is read through the declared migrations (renamed columns)
+    stays = read_rows(execute, BOX_STAGE_HISTORY, dataset, older_layout(written_layout_version(execute, dataset)))
     return PreviousHistory(changes, stays)
 
 

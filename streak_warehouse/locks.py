@@ -162,6 +162,8 @@ class PostgresRunLock:
         rows = self._client.execute_sql(
             "SELECT a.application_name FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid "
             "WHERE l.locktype = 'advisory' AND l.granted "
+            # advisory locks are per database: another database's run may hold the same key
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
             "AND ((l.classid::bigint << 32) | l.objid::bigint) = %s",  # a bigint key's two halves
             self.key,
         )

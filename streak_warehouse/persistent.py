@@ -14,7 +14,10 @@ from the live copy into the fresh one before the fresh one is published:
 A new persistent table is one :func:`register` call with its columns and primary key: the carry-over,
 the ``CREATE TABLE`` and the upgrade (columns a newer version added are added to old tables) follow.
 Rows of this run are appended with ``ON CONFLICT DO NOTHING`` on the primary key, so a side record
-replayed twice (see ``history.py``) is stored once.
+replayed twice (see ``history.py``) is stored once. A live copy written by an older warehouse layout
+(``migrate_from``, see ``upgrade.py``) is not moved as it is: each table is rebuilt from its current
+definition and filled through the declared migrations (``migrations.py``: renamed columns keep their
+values), in the same step that publishes the copy.
 
 A ``whole`` table (stage history: old rows change, an open stay gets its end) is instead given its
 COMPLETE new contents by the run: when ``rows`` holds an entry for it, the old rows are not carried
@@ -36,6 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+from streak_warehouse import layout_version, migrations
 from streak_warehouse.sql import ANSI_TYPES, qualified, quote_identifier, string_literal
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -103,12 +107,12 @@ def insert_sql(table: PersistentTable, schema: str, rows: Sequence[Mapping[str, 
     names = ", ".join(quote_identifier(name) for name in table.column_names())
     return [
         f"INSERT INTO {qualified(schema, table.name)} ({names}) VALUES "
-        f"({', '.join(_literal(row.get(name), kind) for name, kind in table.columns)}) ON CONFLICT DO NOTHING"
+        f"({', '.join(sql_literal(row.get(name), kind) for name, kind in table.columns)}) ON CONFLICT DO NOTHING"
         for row in rows
     ]
 
 
-def _literal(value: Any, data_type: str) -> str:
+def sql_literal(value: Any, data_type: str) -> str:
     sql_type = ANSI_TYPES.get(data_type, "VARCHAR")
     if value is None:
         return f"CAST(NULL AS {sql_type})"
@@ -124,7 +128,7 @@ def _literal(value: Any, data_type: str) -> str:
     return string_literal(str(value))
 
 
-def _columns_of(execute: Any, schema: str, table: str, catalog_filter: str = "") -> set[str]:
+def columns_of(execute: Any, schema: str, table: str, catalog_filter: str = "") -> set[str]:
     rows = execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = "
         f"{string_literal(schema)} AND table_name = {string_literal(table)}{catalog_filter}"
@@ -135,8 +139,9 @@ def _columns_of(execute: Any, schema: str, table: str, catalog_filter: str = "")
 # --- DuckDB: copy from the live file into the fresh one ------------------------------------------
 
 
-def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows) -> None:
-    """Copy every registered table of ``live`` (if it exists) into ``fresh``, then append ``rows``."""
+def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows, migrate_from: int | None = None) -> None:
+    """Copy every registered table of ``live`` (if it exists) into ``fresh``, then append ``rows``;
+    ``migrate_from``: the layout ``live`` was written with, when older than this code's."""
     import duckdb
 
     with duckdb.connect(str(fresh)) as con:
@@ -159,14 +164,11 @@ def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows) -> None
                     _bulk_insert_duckdb(con, table, dataset, rows[table.name])
                     continue
                 if attached:
-                    old = _columns_of(execute, dataset, table.name, f" AND table_catalog = {string_literal(_PREVIOUS)}")
-                    common = [name for name in table.column_names() if name.lower() in old]
-                    if common:
-                        names = ", ".join(quote_identifier(name) for name in common)
-                        con.execute(
-                            f"INSERT INTO {qualified(dataset, table.name)} ({names}) SELECT {names} "
-                            f"FROM {quote_identifier(_PREVIOUS)}.{qualified(dataset, table.name)}"
-                        )
+                    old = columns_of(execute, dataset, table.name, f" AND table_catalog = {string_literal(_PREVIOUS)}")
+                    source = f"{quote_identifier(_PREVIOUS)}.{qualified(dataset, table.name)}"
+                    statement = carry_sql(table, source, dataset, old, migrate_from)
+                    if statement is not None:
+                        con.execute(statement)
                 for statement in insert_sql(table, dataset, rows.get(table.name, ())):
                     con.execute(statement)
         finally:
@@ -178,8 +180,12 @@ def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows) -> None
 # --- Postgres: move from the live schema into the fresh one, inside the swap transaction ----------
 
 
-def carry_over_schema(client: Any, live_schema: str, fresh_schema: str, live_exists: bool, rows: Rows) -> None:
-    """Move every registered table from ``live_schema`` into ``fresh_schema`` and append ``rows``.
+def carry_over_schema(
+    client: Any, live_schema: str, fresh_schema: str, live_exists: bool, rows: Rows, migrate_from: int | None = None
+) -> None:
+    """Move every registered table from ``live_schema`` into ``fresh_schema`` and append ``rows``;
+    ``migrate_from`` (``live_schema`` written by that older layout): copy them through the
+    migrations instead (the old tables go with the old schema).
 
     Call inside the transaction that publishes ``fresh_schema`` (``dataset_swap.publish_dataset``).
     """
@@ -189,7 +195,13 @@ def carry_over_schema(client: Any, live_schema: str, fresh_schema: str, live_exi
             _ensure(execute, table, fresh_schema)
             bulk_insert(client, table, fresh_schema, rows[table.name])
             continue
-        if live_exists and _columns_of(execute, live_schema, table.name):
+        old = columns_of(execute, live_schema, table.name) if live_exists else set()
+        if old and migrate_from is not None:
+            _ensure(execute, table, fresh_schema)
+            statement = carry_sql(table, qualified(live_schema, table.name), fresh_schema, old, migrate_from)
+            if statement is not None:
+                client.execute_sql(statement)
+        elif old:
             client.execute_sql(
                 f"ALTER TABLE {qualified(live_schema, table.name)} SET SCHEMA {quote_identifier(fresh_schema)}"
             )
@@ -198,11 +210,14 @@ def carry_over_schema(client: Any, live_schema: str, fresh_schema: str, live_exi
             client.execute_sql(statement)
 
 
-def record_in_place(client: Any, dataset: str, rows: Rows) -> None:
-    """Destinations loaded in place (no swap): create or upgrade the tables and append ``rows``."""
+def record_in_place(client: Any, dataset: str, rows: Rows, migrate_from: int | None = None) -> None:
+    """Destinations loaded in place (no swap): create or upgrade the tables and append ``rows``;
+    ``migrate_from``: ``dataset`` was written by that older layout, its tables are migrated first."""
     execute = lambda sql: client.execute_sql(sql) or []
     with client.begin_transaction():
         for table in registered():
+            if migrate_from is not None:
+                _migrate_in_place(client, execute, table, dataset, migrate_from)
             _ensure(execute, table, dataset)
             if table.whole and table.name in rows:
                 client.execute_sql(f"DELETE FROM {qualified(dataset, table.name)}")
@@ -212,8 +227,49 @@ def record_in_place(client: Any, dataset: str, rows: Rows) -> None:
                 client.execute_sql(statement)
 
 
+def _migrate_in_place(client: Any, execute: Any, table: PersistentTable, dataset: str, migrate_from: int) -> None:
+    """Rebuild ``dataset.table`` in its current definition from its rows (written by ``migrate_from``);
+    the rows wait in a plain copy (no constraints, so no name clash with the new primary key)."""
+    old = columns_of(execute, dataset, table.name)
+    if not old:
+        return
+    aside = qualified(dataset, f"{table.name}_layout{migrate_from}")
+    client.execute_sql(f"CREATE TABLE {aside} AS SELECT * FROM {qualified(dataset, table.name)}")
+    client.execute_sql(f"DROP TABLE {qualified(dataset, table.name)}")
+    execute(create_sql(table, dataset))
+    statement = carry_sql(table, aside, dataset, old, migrate_from)
+    if statement is not None:
+        client.execute_sql(statement)
+    client.execute_sql(f"DROP TABLE {aside}")
+
+
+def carry_sql(table: PersistentTable, source: str, schema: str, old_columns: set[str], migrate_from: int | None) -> str | None:
+    """``INSERT INTO schema.table ... SELECT ... FROM source``: the old rows (``source``'s columns
+    ``old_columns``) in the current definition; with ``migrate_from`` through the declared migrations,
+    keeping the first row of a key that is no longer unique. None when they share no column."""
+    carried = migrations.carried_columns(table, old_columns, migrate_from, layout_version.LAYOUT_VERSION)
+    if not carried:
+        return None
+    names = ", ".join(quote_identifier(name) for name, _ in carried)
+    values = ", ".join(expression for _, expression in carried)
+    conflict = "" if migrate_from is None else " ON CONFLICT DO NOTHING"
+    return f"INSERT INTO {qualified(schema, table.name)} ({names}) SELECT {values} FROM {source}{conflict}"
+
+
+def read_rows(execute: Any, table: PersistentTable, schema: str, migrate_from: int | None = None) -> list[dict[str, Any]]:
+    """Every row of ``schema.table`` as dicts by the CURRENT column names (through the migrations when
+    ``migrate_from``); columns the table lacks are left out. No table: no rows."""
+    old = columns_of(execute, schema, table.name)
+    carried = migrations.carried_columns(table, old, migrate_from, layout_version.LAYOUT_VERSION) if old else []
+    if not carried:
+        return []
+    names = [name for name, _ in carried]
+    select = ", ".join(expression for _, expression in carried)
+    return [dict(zip(names, row, strict=True)) for row in execute(f"SELECT {select} FROM {qualified(schema, table.name)}")]
+
+
 def _ensure(execute: Any, table: PersistentTable, schema: str) -> None:
-    existing = _columns_of(execute, schema, table.name)
+    existing = columns_of(execute, schema, table.name)
     if not existing:
         execute(create_sql(table, schema))
         return
@@ -258,7 +314,7 @@ def bulk_insert(client: Any, table: PersistentTable, schema: str, rows: Sequence
         with native.cursor() as cursor:
             cursor.copy_expert(f"COPY {qualified(schema, table.name)} ({names}) FROM STDIN", _copy_text(table, rows))
         return
-    if module == "duckdb":
+    if module in ("duckdb", "_duckdb"):  # a DuckDB connection's class lives in ``_duckdb``
         _bulk_insert_duckdb(native, table, schema, rows)
         return
     for statement in insert_sql(table, schema, rows):  # any other SQL destination: slow but plain

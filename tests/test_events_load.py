@@ -41,17 +41,22 @@ def spool_events(path: Path, *records: SpoolRecord) -> None:
         spool.write(list(records))
 
 
-def duckdb_events(path: Path) -> dict[str, dict[str, Any]]:
+NOT_DERIVED = "WHERE source <> 'derived'"
+"""The main job also adds events derived from the copy (tests/test_derived_events.py); these tests
+look at the spooled ones."""
+
+
+def duckdb_events(path: Path, where: str = NOT_DERIVED) -> dict[str, dict[str, Any]]:
     with duckdb.connect(str(path), read_only=True) as con:
-        cursor = con.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM crm.events")
+        cursor = con.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM crm.events {where}")
         return {row[0]: dict(zip(ROW_COLUMNS, row, strict=True)) for row in cursor.fetchall()}
 
 
-def postgres_events(url: str) -> dict[str, dict[str, Any]]:
+def postgres_events(url: str, where: str = NOT_DERIVED) -> dict[str, dict[str, Any]]:
     import psycopg2
 
     with psycopg2.connect(url) as con, con.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM crm.events")
+        cursor.execute(f"SELECT {', '.join(ROW_COLUMNS)} FROM crm.events {where}")
         return {row[0]: dict(zip(ROW_COLUMNS, row, strict=True)) for row in cursor.fetchall()}
 
 
@@ -91,21 +96,24 @@ def check_load_update_and_swap(spool_path: Path, read: Any) -> None:
     assert set(rows) == {"api:offer-1", "api:paid-1", "api:late-1"}
     assert rows["api:offer-1"]["timestamp"] == first_ts and rows["api:offer-1"]["event_name"] == "Offer accepted"
     assert Spool(spool_path, writer=False).pending() == 0
+    derived = read("WHERE source = 'derived'")
+    assert derived and {r["event_name"] for r in derived.values()} >= {"BOX_CREATE", "TASK_CREATE"}
 
-    # and a second replace run keeps them all again
+    # and a second replace run keeps them all again, deriving nothing new from the same account
     job = run(MAIN_JOB, "--demo", "--demo-boxes", "25", "--quiet")
     assert job.returncode == 0, job.stderr
     assert set(read()) == {"api:offer-1", "api:paid-1", "api:late-1"}
+    assert read("WHERE source = 'derived'") == derived
 
 
 def test_load_merges_and_events_survive_the_duckdb_swap(dlt_isolated: Any, spool_path: Path) -> None:
-    check_load_update_and_swap(spool_path, lambda: duckdb_events(dlt_isolated.duckdb_path))
+    check_load_update_and_swap(spool_path, lambda *where: duckdb_events(dlt_isolated.duckdb_path, *where))
 
 
 def test_load_merges_and_events_survive_the_postgres_schema_swap(
     postgres_warehouse: str, spool_path: Path
 ) -> None:
-    check_load_update_and_swap(spool_path, lambda: postgres_events(postgres_warehouse))
+    check_load_update_and_swap(spool_path, lambda *where: postgres_events(postgres_warehouse, *where))
 
 
 def test_load_while_the_main_job_holds_the_lock_exits_75_naming_it(dlt_isolated: Any, spool_path: Path) -> None:
@@ -170,6 +178,32 @@ def test_a_failing_load_acks_nothing(dlt_isolated: Any, spool_path: Path) -> Non
     assert set(duckdb_events(dlt_isolated.duckdb_path)) == {"api:a", "api:b"}
 
 
+@pytest.mark.parametrize("offset", [1, -1], ids=["newer", "older"])
+def test_load_into_a_copy_of_another_layout_stops_and_keeps_the_spool(
+    dlt_isolated: Any, spool_path: Path, offset: int
+) -> None:
+    """Only the main job migrates a copy (streak_warehouse/upgrade.py): ``load`` into a copy written
+    by another warehouse layout stops with one line, writes nothing, acks nothing."""
+    from streak_warehouse.layout_version import LAYOUT_VERSION
+
+    written = LAYOUT_VERSION + offset
+    path = dlt_isolated.duckdb_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA crm")
+        con.execute("CREATE TABLE crm.load_history (run_id TEXT, outcome TEXT, finished_at TIMESTAMPTZ, "
+                    "layout_version BIGINT)")
+        con.execute(f"INSERT INTO crm.load_history VALUES ('r1', 'ok', now(), {written})")
+    spool_events(spool_path, rec("api:a", "Offer made", T0))
+    result = run(EVENTS_CLI, "load")
+    assert result.returncode == 3, result.stderr  # EXIT_CONFIG: the destination is not one to load into
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"written by warehouse layout {written}" in lines[0], lines
+    assert Spool(spool_path, writer=False).pending() == 1
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'").fetchone() == (0,)
+
+
 def test_without_a_spool_load_does_nothing(dlt_isolated: Any, spool_path: Path) -> None:
     result = run(EVENTS_CLI, "load")
     assert result.returncode == 0, result.stderr
@@ -221,5 +255,6 @@ def test_box_change_stage_events_feed_the_stage_history(
     assert set(seen) == {StageChangeEvent(b1, s1, t1, p1), StageChangeEvent(b2, s2, t2, p2)}
     with duckdb.connect(str(dlt_isolated.duckdb_path), read_only=True) as con:
         assert con.execute("SELECT COUNT(*) FROM crm.box_stage_history").fetchone()[0] == before
-        assert con.execute("SELECT COUNT(*) FROM crm.events WHERE event_name = 'BOX_CHANGE_STAGE'").fetchone()[0] == 3
+        assert con.execute("SELECT COUNT(*) FROM crm.events WHERE event_name = 'BOX_CHANGE_STAGE' "
+                           "AND source = 'webhook'").fetchone()[0] == 3
     assert Spool(spool_path, writer=False).pending() == 0

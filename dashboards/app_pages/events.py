@@ -19,6 +19,8 @@ from dashboards.ui.text import md
 EVENTS_COMMAND: Final = "python pipelines/streak_events.py load"
 ANY: Final = "__any__"
 GRAINS: Final = {"Day": "day", "Week": "week", "Month": "month"}
+SOURCES: Final = {"derived": "derived from the loads", "webhook": "Streak webhooks", "api": "custom events"}
+"""How the ``source`` column reads on the page (docs/events.md: what each source contributes)."""
 SCOPE_NOTE: Final = (
     "Events tied to a box count when the box passes the sidebar filters; events with no box count "
     "while no owner or creation-date filter is set (with a pipeline chosen, only those carrying it)."
@@ -30,9 +32,10 @@ def render(ctx: Context) -> None:
         return
     if not ctx.q(eq.has_events):
         empty_state(
-            "**No events in this destination yet.** The events receiver collects custom events and "
-            "Streak webhooks into its local spool (see docs/events.md); the main job moves them into "
-            "`crm.events` at the end of each run, or at once with:\n\n"
+            "**No events in this destination yet.** Each run of the main job adds the events its copy "
+            "shows (boxes created, stage changes, tasks, comments, ...); the events receiver collects "
+            "custom events and Streak webhooks into its local spool (see docs/events.md), which the main "
+            "job moves into `crm.events` at the end of each run, or at once with:\n\n"
             f"```\n{EVENTS_COMMAND}\n```"
         )
         return
@@ -44,6 +47,9 @@ def render(ctx: Context) -> None:
     latest = summary["latest"]
     cards[3].metric("Latest event", "–" if latest is None else latest.strftime("%Y-%m-%d"), border=True,
                     help=None if latest is None else f"{latest:%Y-%m-%d %H:%M} UTC")
+    if summary["by_source"]:
+        st.caption("By source: " + " · ".join(
+            f"{SOURCES.get(name, name or 'unknown')} {fmt_int(n)}" for name, n in summary["by_source"].items()))
     st.caption(SCOPE_NOTE)
     if summary["events"] == 0:
         empty_state("No events match these filters.")

@@ -94,11 +94,16 @@ def _int(frame: pd.DataFrame, name: str) -> int:
 
 
 def events_summary(run: Runner, f: Filters) -> dict[str, Any]:
-    """Headline figures: events, distinct names, events tied to a box, the latest event time."""
+    """Headline figures: events, distinct names, events tied to a box, the latest event time, and
+    events per ``source`` (``derived`` from each load, ``webhook``, ``api``), most first."""
     catalog = require_data(run)
-    summary: dict[str, Any] = {"events": 0, "names": 0, "with_box": 0, "latest": None}
+    summary: dict[str, Any] = {"events": 0, "names": 0, "with_box": 0, "latest": None, "by_source": {}}
     if not catalog.has(EVENTS, *EVENT_COLUMNS):
         return summary
+    sources = run.df(f"""{_events_cte(f, catalog)}
+        SELECT COALESCE(ev.source, '') AS source, COUNT(*) AS events FROM ev GROUP BY COALESCE(ev.source, '')""")
+    summary["by_source"] = {str(r.source): int(r.events) for r in sources.sort_values(
+        ["events", "source"], ascending=[False, True]).itertuples()}
     frame = run.df(
         f"""{_events_cte(f, catalog)}
         SELECT COUNT(*) AS events, COUNT(DISTINCT ev.event_name) AS names,

@@ -1,0 +1,150 @@
+"""The refresh basis in the destination: read it from the LIVE copy before extracting, and build the
+run's :class:`~streak_source.refresh.RefreshPlan` (issue 15; the rules: streak_source/refresh.py).
+
+The basis is two tables of the copy itself, written by the source on every run, full or changed:
+``refresh_basis`` (one row: account, base URL, layout version, basis format, last full load) and
+``refresh_basis_children`` (the raw child responses per box and child table, with the box's
+fingerprint). Being part of the replaced copy, they are published by the same swap as every other
+table, so a failed run leaves the previous basis with the previous copy, and the next run reads a
+basis that always belongs to the copy readers see.
+
+Read like the stage history's previous load (history_tables.py): from the DuckDB file read-only,
+or from the live Postgres schema through the run's sql client. Destinations loaded in place
+(filesystem, ...) are not read: a ``changed`` refresh falls back to a full load there and says why.
+The basis is read only when a ``changed`` refresh is asked for (a full load never needs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from streak_source.config import full_refresh_days_from, refresh_mode_from
+from streak_source.refresh import (
+    BASIS_CHILDREN_TABLE,
+    BASIS_TABLE,
+    DEFAULT_FULL_REFRESH_EVERY_DAYS,
+    DEFAULT_REFRESH,
+    BasisStamp,
+    RefreshBasis,
+    RefreshMode,
+    RefreshPlan,
+)
+from streak_warehouse.layout_version import LAYOUT_VERSION
+from streak_warehouse.persistent import CarryOverError
+from streak_warehouse.sql import qualified, string_literal
+
+Execute = Callable[[str], Sequence[Sequence[Any]]]
+"""Runs one SQL statement, returns its rows (a DuckDB connection's or a dlt sql client's)."""
+
+STAMP_COLUMNS = ("account_key", "base_url", "layout_version", "basis_format", "last_full_load_at")
+
+
+@dataclass(frozen=True)
+class RefreshSettings:
+    """``[sources.streak] refresh`` and ``full_refresh_every_days`` (or ``--refresh``) for one run."""
+
+    mode: RefreshMode = DEFAULT_REFRESH
+    full_refresh_every_days: float = DEFAULT_FULL_REFRESH_EVERY_DAYS
+
+
+def configured_refresh(cli_value: str | None = None) -> RefreshSettings:
+    """The run's settings: ``--refresh`` wins over ``[sources.streak] refresh`` (config or env
+    ``SOURCES__STREAK__REFRESH``); a bad value raises ``StreakConfigError`` (exit status 3)."""
+    import dlt
+
+    mode: Any = cli_value
+    days: Any = None
+    if mode is None:
+        with contextlib.suppress(Exception):
+            mode = dlt.config.get("sources.streak.refresh")
+    with contextlib.suppress(Exception):
+        days = dlt.config.get("sources.streak.full_refresh_every_days")
+    return RefreshSettings(refresh_mode_from(mode), full_refresh_days_from(days))
+
+
+def plan_for_run(
+    settings: RefreshSettings, started_at: datetime, read: Callable[[], RefreshBasis | None] | None = None,
+    unavailable: str | None = None,
+) -> RefreshPlan:
+    """The plan the source gets: the settings, the layout this code writes, and the live copy's basis,
+    read (``read``) only for a ``changed`` refresh on a destination that keeps one."""
+    wanted = settings.mode == "changed" and unavailable is None and read is not None
+    return RefreshPlan(requested=settings.mode, basis=read() if wanted and read is not None else None,
+                       unavailable=unavailable, layout_version=LAYOUT_VERSION,
+                       full_refresh_every_days=settings.full_refresh_every_days, started_at=started_at)
+
+
+def in_place_reason(destination_type: str) -> str:
+    """Why a destination loaded in place gives no basis."""
+    return (f"the {destination_type} destination is loaded table by table in place, and a refresh reads its basis "
+            "only from a DuckDB file or a Postgres schema swapped whole (docs/refresh.md)")
+
+
+def _columns(execute: Execute, schema: str, table: str) -> set[str]:
+    rows = execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
+                   f"{string_literal(schema)} AND table_name = {string_literal(table)}")
+    return {str(row[0]).lower() for row in rows}
+
+
+def _as_utc(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    return None
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+BASIS_CHUNK_BOXES = 2000
+"""Boxes whose raw children are fetched per query: a 20,000-box basis holds ~270 MB of JSON, read in
+slices (and kept compressed, see ``RefreshBasis``) rather than as one result set."""
+
+
+def read_basis(execute: Execute, dataset: str) -> RefreshBasis | None:
+    """The basis of the complete load in ``dataset`` (the live copy); None when it holds none."""
+    if not set(STAMP_COLUMNS) <= _columns(execute, dataset, BASIS_TABLE):
+        return None
+    if not {"box_key", "child_table", "fingerprint", "items_json"} <= _columns(execute, dataset, BASIS_CHILDREN_TABLE):
+        return None
+    stamps = execute(f"SELECT {', '.join(STAMP_COLUMNS)} FROM {qualified(dataset, BASIS_TABLE)}")
+    if len(stamps) != 1:
+        return None
+    account, base_url, layout, basis_format, last_full = stamps[0]
+    basis = RefreshBasis(BasisStamp(
+        account_key=None if account is None else str(account), base_url=None if base_url is None else str(base_url),
+        layout_version=_int_or_none(layout), basis_format=_int_or_none(basis_format),
+        last_full_load_at=_as_utc(last_full)))
+    table = qualified(dataset, BASIS_CHILDREN_TABLE)
+    boxes = sorted(str(row[0]) for row in execute(f"SELECT DISTINCT box_key FROM {table}"))
+    for start in range(0, len(boxes), BASIS_CHUNK_BOXES):
+        chunk = boxes[start:start + BASIS_CHUNK_BOXES]
+        for box, child_table, fingerprint, items in execute(
+                f"SELECT box_key, child_table, fingerprint, items_json FROM {table} "
+                f"WHERE box_key IN ({', '.join(string_literal(key) for key in chunk)})"):
+            basis.keep(str(box), str(child_table), None if fingerprint is None else str(fingerprint), str(items))
+    return basis
+
+
+def read_basis_duckdb(path: Path, dataset: str) -> RefreshBasis | None:
+    """:func:`read_basis` of a DuckDB file, read-only; None when the file does not exist yet."""
+    if not path.exists():
+        return None
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise CarryOverError(f"cannot read the refresh basis kept in {path}: {' '.join(str(exc).split())}; "
+                             "close the program that has it open for writing and run again") from exc
+    with con:
+        return read_basis(lambda sql: con.execute(sql).fetchall(), dataset)
