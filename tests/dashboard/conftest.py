@@ -13,7 +13,9 @@ helpers (``wait_until``, ``free_port``, ``browser``) are the root conftest's fix
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -60,15 +62,38 @@ def _clean_env(**overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> DemoDB:
-    """The demo account loaded by ``python pipelines/streak_full.py --demo`` (once per session)."""
-    root = tmp_path_factory.mktemp("demo_load")
+def demo_db(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> DemoDB:
+    """The demo account loaded by ``python pipelines/streak_full.py --demo`` (once per session).
+
+    Under pytest-xdist the load runs once for all workers (the first to take the lock builds it,
+    the others wait on the lock) and each worker gets its own copy of the file, so no test can
+    see another worker's writes.
+    """
+    reuse = os.environ.get(REUSE_DEMO_ENV)
+    if reuse or worker_id == "master":
+        root = tmp_path_factory.mktemp("demo_load")
+        path = root / "streak.duckdb"
+        if reuse:
+            path.write_bytes(Path(reuse).read_bytes())
+            return DemoDB(path=path, dlt_data_dir=root / "dlt")
+        return _load_demo(root)
+    shared = tmp_path_factory.getbasetemp().parent / "demo_load_shared"
+    shared.mkdir(exist_ok=True)
+    with open(shared / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this worker dies
+        built = DemoDB(path=shared / "streak.duckdb", dlt_data_dir=shared / "dlt")
+        if not (shared / "complete").exists():
+            built = _load_demo(shared)
+            (shared / "complete").touch()
+    own = tmp_path_factory.mktemp("demo_load") / "streak.duckdb"
+    shutil.copyfile(built.path, own)
+    return DemoDB(path=own, dlt_data_dir=built.dlt_data_dir)
+
+
+def _load_demo(root: Path) -> DemoDB:
+    """Run the main job's demo load into ``root/streak.duckdb``; fail the session if it fails."""
     path = root / "streak.duckdb"
     data_dir = root / "dlt"
-    reuse = os.environ.get(REUSE_DEMO_ENV)
-    if reuse:
-        path.write_bytes(Path(reuse).read_bytes())
-        return DemoDB(path=path, dlt_data_dir=data_dir)
     env = _clean_env(
         STREAK_DUCKDB_PATH=str(path),
         DLT_DATA_DIR=str(data_dir),
