@@ -192,7 +192,7 @@ def first_decision(
     ``unavailable``: why this destination gives no basis at all (None: it does; ``basis`` None then
     means there is no previous complete load with one)."""
     if requested == "full":
-        return Decision("full", "refresh = full (asked for; the default)")
+        return Decision("full", "asked for; full is the default")
     if unavailable is not None:
         return Decision("full", f"fell back to a full load: {unavailable}")
     if basis is None:

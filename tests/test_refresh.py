@@ -113,7 +113,7 @@ def test_no_fingerprint_without_a_usable_last_updated_time(value: Any) -> None:
 
 
 def test_full_when_asked_for() -> None:
-    assert decide(RefreshBasis(stamp()), requested="full") == Decision("full", "refresh = full (asked for; the default)")
+    assert decide(RefreshBasis(stamp()), requested="full") == Decision("full", "asked for; full is the default")
 
 
 def test_changed_when_everything_matches() -> None:
