@@ -79,6 +79,7 @@ from streak_warehouse.locks import FileRunLock, LoadAlreadyRunning, RunOwner
 from streak_warehouse.persistent import (
     carry_over_duckdb,
     carry_over_schema,
+    read_live_duckdb_file,
     record_in_place,
 )
 from streak_warehouse.refresh_basis import (
@@ -379,12 +380,8 @@ def _pending_events(run: Run, progress: TextIO | None) -> Pending | None:
 
 def _live_stage_events_duckdb(target: Path) -> list[Any]:
     """``BOX_CHANGE_STAGE`` events kept in the live file's ``crm.events`` (read-only; none without it)."""
-    if not target.exists():
-        return []
-    import duckdb
-
-    with duckdb.connect(str(target), read_only=True) as con:
-        return read_stage_change_events(lambda sql: con.execute(sql).fetchall(), DATASET_NAME)
+    events = read_live_duckdb_file(target, "the events", lambda execute: read_stage_change_events(execute, DATASET_NAME))
+    return events if events is not None else []
 
 
 @contextlib.contextmanager

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from streak_warehouse.layout_version import older_layout, written_layout_version
-from streak_warehouse.persistent import CarryOverError, PersistentTable, read_rows, register
+from streak_warehouse.persistent import PersistentTable, read_live_duckdb_file, read_rows, register
 from streak_warehouse.sql import qualified, string_literal
 from streak_warehouse.stage_history import (
     COLUMNS,
@@ -96,17 +96,8 @@ def read_previous(execute: Execute, dataset: str) -> PreviousHistory:
 
 def read_previous_duckdb(path: Path, dataset: str) -> PreviousHistory:
     """:func:`read_previous` of a DuckDB file, read-only; nothing when the file does not exist yet."""
-    if not path.exists():
-        return PreviousHistory()
-    import duckdb
-
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise CarryOverError(f"cannot read the stage history kept in {path}: {' '.join(str(exc).split())}; "
-                             "close the program that has it open for writing and run again") from exc
-    with con:
-        return read_previous(lambda sql: con.execute(sql).fetchall(), dataset)
+    previous = read_live_duckdb_file(path, "the stage history", lambda execute: read_previous(execute, dataset))
+    return previous if previous is not None else PreviousHistory()
 
 
 def _snapshots(execute: Execute, dataset: str) -> list[BoxSnapshot]:

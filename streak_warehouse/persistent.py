@@ -33,14 +33,16 @@ live_exists, rows), :func:`record_in_place` (client, rows). ``rows`` maps a tabl
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from streak_warehouse import layout_version, migrations
 from streak_warehouse.sql import ANSI_TYPES, qualified, quote_identifier, string_literal
+
+T = TypeVar("T")
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 _PREVIOUS: Final = "streak_previous_copy"
@@ -49,6 +51,26 @@ _PREVIOUS: Final = "streak_previous_copy"
 
 class CarryOverError(RuntimeError):
     """The live copy's persistent tables could not be read; the run stops rather than lose them."""
+
+
+def read_live_duckdb_file(path: Path, what: str, read: Callable[[Any], T]) -> T | None:
+    """``read(execute)`` over the live DuckDB file at ``path``, opened read-only (the run only ever
+    writes its fresh file); None when the file does not exist yet (a first run).
+
+    A file some other program holds open for writing cannot be opened: :class:`CarryOverError`
+    naming ``what`` the run needed from it, rather than carry on without it.
+    """
+    if not path.exists():
+        return None
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        raise CarryOverError(f"cannot read {what} kept in {path}: {' '.join(str(exc).split())}; "
+                             "close the program that has it open for writing and run again") from exc
+    with con:
+        return read(lambda sql: con.execute(sql).fetchall())
 
 
 @dataclass(frozen=True)

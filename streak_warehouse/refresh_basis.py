@@ -35,7 +35,7 @@ from streak_source.refresh import (
     RefreshPlan,
 )
 from streak_warehouse.layout_version import LAYOUT_VERSION
-from streak_warehouse.persistent import CarryOverError
+from streak_warehouse.persistent import read_live_duckdb_file
 from streak_warehouse.sql import qualified, string_literal
 
 Execute = Callable[[str], Sequence[Sequence[Any]]]
@@ -137,14 +137,4 @@ def read_basis(execute: Execute, dataset: str) -> RefreshBasis | None:
 
 def read_basis_duckdb(path: Path, dataset: str) -> RefreshBasis | None:
     """:func:`read_basis` of a DuckDB file, read-only; None when the file does not exist yet."""
-    if not path.exists():
-        return None
-    import duckdb
-
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise CarryOverError(f"cannot read the refresh basis kept in {path}: {' '.join(str(exc).split())}; "
-                             "close the program that has it open for writing and run again") from exc
-    with con:
-        return read_basis(lambda sql: con.execute(sql).fetchall(), dataset)
+    return read_live_duckdb_file(path, "the refresh basis", lambda execute: read_basis(execute, dataset))

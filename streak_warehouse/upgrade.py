@@ -118,19 +118,10 @@ def working_dir_layout(pipeline: Any) -> int | None:
 def written_layout_of_file(path: Path, dataset: str) -> int | None:
     """:func:`~streak_warehouse.layout_version.written_layout_version` of a DuckDB file, read-only;
     None when the file does not exist yet."""
-    if not path.exists():
-        return None
-    import duckdb
+    from streak_warehouse.persistent import read_live_duckdb_file
 
-    from streak_warehouse.persistent import CarryOverError
-
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as exc:
-        raise CarryOverError(f"cannot read which layout {path} was written with: {' '.join(str(exc).split())}; "
-                             "close the program that has it open for writing and run again") from exc
-    with con:
-        return written_layout_version(lambda sql: con.execute(sql).fetchall(), dataset)
+    return read_live_duckdb_file(path, "the load history (its layout version)",
+                                 lambda execute: written_layout_version(execute, dataset))
 
 
 def written_layout_at(pipeline: Any, dataset: str) -> int | None:
