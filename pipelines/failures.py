@@ -32,6 +32,16 @@ EXIT_STATUSES: Final[dict[int, str]] = {
 }
 """Documented in ``--help`` and docs/failure-behaviour.md."""
 
+RUN_STATUSES: Final[dict[int, str]] = {
+    EXIT_OK: "ok",
+    EXIT_FAILED: "failed",
+    EXIT_CONFIG: "config_error",
+    EXIT_LOCKED: "locked",
+    EXIT_INTERRUPTED: "interrupted",
+}
+"""The ``status`` word of each exit status a run can end with (``--summary-json``; a usage error
+ends before any run)."""
+
 INTERRUPTED_MESSAGE: Final = "error: interrupted; the destination keeps its previous complete load"
 _NOT_LOADED: Final = "nothing was loaded, the destination keeps its previous load"
 

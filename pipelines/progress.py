@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from pipelines.failures import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_STATUSES
+from pipelines.failures import EXIT_OK, EXIT_STATUSES, RUN_STATUSES
 
 
 @dataclass
@@ -160,15 +160,6 @@ def configured_rate(source_args: dict[str, Any]) -> float:
 
 SUMMARY_SCHEMA_VERSION: Final = 1
 """Bumped when a field changes meaning or goes away (adding one does not); docs/summary.schema.json."""
-
-RUN_STATUSES: Final[dict[int, str]] = {
-    EXIT_OK: "ok",
-    EXIT_FAILED: "failed",
-    EXIT_CONFIG: "config_error",
-    EXIT_LOCKED: "locked",
-    EXIT_INTERRUPTED: "interrupted",
-}
-"""The ``status`` word of each exit status a run can end with (a usage error, 2, exits before any run)."""
 
 
 def outcome_document(

@@ -22,9 +22,8 @@ import jsonschema
 import pytest
 
 from pipelines.cli import parse_args
-from pipelines.failures import EXIT_STATUSES
+from pipelines.failures import EXIT_STATUSES, RUN_STATUSES
 from pipelines.progress import (
-    RUN_STATUSES,
     LoadSummary,
     outcome_document,
     quiet_line,
