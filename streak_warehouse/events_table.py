@@ -29,11 +29,11 @@ from typing import Any, Final
 from streak_eventlog.spool import EVENTS_COLUMN_HINTS
 from streak_warehouse.persistent import (
     PersistentTable,
-    columns_of,
-    sql_literal,
     add_columns_sql,
+    columns_of,
     create_sql,
     register,
+    values_lists,
 )
 from streak_warehouse.sql import qualified, quote_identifier, string_literal
 
@@ -45,7 +45,6 @@ EVENTS: Final = register(
     )
 )
 
-ROWS_PER_STATEMENT: Final = 500
 DERIVED: Final = "derived"
 _KEPT_IF_NULL: Final = ("location_id", "contact_key", "box_key", "pipeline_key")
 
@@ -73,18 +72,7 @@ def upsert_sql(schema: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
     updates.append(f'"source" = CASE WHEN {old("source")} = {string_literal(DERIVED)} THEN {new("source")} '
                    f'ELSE {old("source")} END')
     tail = f" ON CONFLICT (\"event_key\") DO UPDATE SET {', '.join(updates)}"
-    return [f"INSERT INTO {target} AS t ({names}) VALUES {values}{tail}" for values in _values(rows)]
-
-
-def _values(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """``rows`` as ``VALUES`` lists of at most :data:`ROWS_PER_STATEMENT` rows (escaped literals)."""
-    return [
-        ", ".join(
-            "(" + ", ".join(sql_literal(row.get(name), kind) for name, kind in EVENTS.columns) + ")"
-            for row in rows[start:start + ROWS_PER_STATEMENT]
-        )
-        for start in range(0, len(rows), ROWS_PER_STATEMENT)
-    ]
+    return [f"INSERT INTO {target} AS t ({names}) VALUES {values}{tail}" for values in values_lists(EVENTS, rows)]
 
 
 def merge_rows(execute: Callable[[str], Any], schema: str, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -218,13 +206,7 @@ def add_new_events(client: Any, schema: str, rows: Sequence[Mapping[str, Any]]) 
     names = ", ".join(quote_identifier(name) for name, _ in EVENTS.columns)
     execute(f"DROP TABLE IF EXISTS {staging}")
     execute(create_sql(NEW_EVENTS, schema))
-    native = getattr(client, "native_connection", None)
-    module = type(native).__module__.split(".")[0]
-    if module in ("duckdb", "_duckdb", "psycopg2"):  # Arrow / COPY
-        bulk_insert(client, NEW_EVENTS, schema, rows)
-    else:  # other SQL destinations: multi-row VALUES (persistent.bulk_insert would go row by row)
-        for values in _values(rows):
-            execute(f"INSERT INTO {staging} ({names}) VALUES {values}")
+    bulk_insert(client, NEW_EVENTS, schema, rows)  # Arrow on DuckDB, COPY on Postgres, VALUES elsewhere
     count = f"SELECT COUNT(*) FROM {target}"
     before = int(execute(count)[0][0])
     execute(f"INSERT INTO {target} ({names}) SELECT {names} FROM {staging} AS s "

@@ -124,14 +124,28 @@ def add_columns_sql(table: PersistentTable, schema: str, existing: set[str]) -> 
     ]
 
 
-def insert_sql(table: PersistentTable, schema: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One ``INSERT ... ON CONFLICT DO NOTHING`` per row, values as escaped literals."""
-    names = ", ".join(quote_identifier(name) for name in table.column_names())
+ROWS_PER_STATEMENT: Final = 500
+"""Rows per multi-row ``VALUES`` statement: far fewer round trips than one per row, short enough
+for any SQL destination's statement limit."""
+
+
+def values_lists(table: PersistentTable, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``rows`` as ``VALUES`` lists (``(...), (...)``) of at most :data:`ROWS_PER_STATEMENT` rows,
+    in ``table``'s column order, values as escaped literals."""
     return [
-        f"INSERT INTO {qualified(schema, table.name)} ({names}) VALUES "
-        f"({', '.join(sql_literal(row.get(name), kind) for name, kind in table.columns)}) ON CONFLICT DO NOTHING"
-        for row in rows
+        ", ".join(
+            "(" + ", ".join(sql_literal(row.get(name), kind) for name, kind in table.columns) + ")"
+            for row in rows[start:start + ROWS_PER_STATEMENT]
+        )
+        for start in range(0, len(rows), ROWS_PER_STATEMENT)
     ]
+
+
+def insert_sql(table: PersistentTable, schema: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Multi-row ``INSERT ... ON CONFLICT DO NOTHING`` statements, values as escaped literals."""
+    names = ", ".join(quote_identifier(name) for name in table.column_names())
+    return [f"INSERT INTO {qualified(schema, table.name)} ({names}) VALUES {values} ON CONFLICT DO NOTHING"
+            for values in values_lists(table, rows)]
 
 
 def sql_literal(value: Any, data_type: str) -> str:
