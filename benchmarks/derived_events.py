@@ -30,9 +30,10 @@ import shutil
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import streak_clock
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
@@ -75,7 +76,7 @@ def timed_step(copy: Path, scratch: Path, how: str, keep_events: bool) -> dict[s
         known = events_table.stored_event_keys(execute, DATASET) if how != "row_by_row" else set()
         read_s = time.perf_counter() - started
         step = time.perf_counter()
-        rows = derive_events(tables, moves, datetime.now(UTC), known)
+        rows = derive_events(tables, moves, streak_clock.now(), known)
         derive_s = time.perf_counter() - step
         step = time.perf_counter()
         if how == "row_by_row":
@@ -101,7 +102,7 @@ def main() -> int:
     parser.add_argument("--copy", type=Path, help="an existing copy (DuckDB file) instead of loading one")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    started = datetime.now(UTC)
+    started = streak_clock.now()
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="derived-events-") as tmp:
         work = Path(tmp)

@@ -12,11 +12,11 @@ through ``dlt.dataset``.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Final
 
 import streamlit as st
 
+import streak_clock
 from dashboards.app_pages import PAGES
 from dashboards.data import lookups
 from dashboards.data.connection import resolve_source
@@ -43,7 +43,7 @@ def _page(spec: PageSpec, ctx: Context, default: bool) -> st.Page:
 
 def main() -> None:
     st.set_page_config(page_title=APP_TITLE, page_icon=":material/mail:", layout="wide")
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)  # a stable cache key per minute
+    now = streak_clock.now().replace(second=0, microsecond=0)  # a stable cache key per minute
     try:
         source = resolve_source()
     except Exception as exc:

@@ -14,10 +14,11 @@ import sys
 import traceback
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+import streak_clock
 from pipelines import stopping
 from pipelines.failures import (
     EXIT_CONFIG,
@@ -105,7 +106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pipelines.job import FAILED_RUN_REPORT, run_full_load
 
     args = parse_args(argv)
-    started = datetime.now(UTC)
+    started = streak_clock.now()
     stopping.install()
     use_project_settings()
     outcome = _Outcome(args.summary_json, started, _requested_mode(args.refresh))
@@ -156,7 +157,7 @@ class _Outcome:
             return
         self.written = True
         document = outcome_document(summary, exit_code=status, reason=reason, started_at=self.started_at,
-                                    finished_at=datetime.now(UTC), requested_mode=self.requested_mode,
+                                    finished_at=streak_clock.now(), requested_mode=self.requested_mode,
                                     locked_by=locked_by, failed_report=report)
         try:
             write_json_atomically(self.path, document)
@@ -226,7 +227,7 @@ def _log_to_file() -> Path | None:
         console.setLevel(logging.WARNING)
         console.setFormatter(_OneLine())
         root.addHandler(console)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    stamp = streak_clock.now().strftime("%Y%m%dT%H%M%SZ")
     path = Path(dlt.current.run_context().data_dir) / "streak_runs" / "logs" / f"streak_full-{stamp}.log"
     # dlt's own logger ("dlt", not propagated) takes the first handler it finds and would otherwise
     # write its job tracebacks to stderr (hundreds of lines on a full disk): give it the log file.

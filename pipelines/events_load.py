@@ -20,10 +20,10 @@ import contextlib
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+import streak_clock
 from pipelines.progress import say
 
 ALL_PENDING: Final = 10_000_000
@@ -244,5 +244,5 @@ def merge_with_client(client: Any, dataset: str, pending: Pending | None, progre
     if driver not in DERIVING_DRIVERS:
         say(progress, "events: no events derived (they need a DuckDB or Postgres destination)")
         return
-    derived = add_derived_events(client, dataset, datetime.now(UTC))
+    derived = add_derived_events(client, dataset, streak_clock.now())
     say(progress, f"events: {derived.added} new events derived from the copy ({derived.seconds:.1f} s)")

@@ -32,10 +32,11 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
 
+import streak_clock
 from pipelines import stopping
 from pipelines.events_load import (
     Pending,
@@ -112,7 +113,7 @@ class Run:
     """One run: its id (in staging names and ``load_history``), owner line, and what it did so far."""
 
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime = field(default_factory=lambda: streak_clock.now())
     started_clock: float = field(default_factory=time.monotonic)
     report: RunReport | None = None
     location: str | None = None

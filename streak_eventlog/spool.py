@@ -29,13 +29,14 @@ import os
 import queue
 import sqlite3
 import threading
-import time
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, Self
+
+import streak_clock
 
 Source = Literal["api", "webhook", "derived"]
 Synchronous = Literal["FULL", "NORMAL"]
@@ -146,7 +147,7 @@ class Batch:
 
 
 def now_ms() -> int:
-    return time.time_ns() // 1_000_000
+    return streak_clock.now_ms()
 
 
 def _utc(ms: int) -> datetime:

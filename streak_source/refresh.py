@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
+import streak_clock
 from streak_source.keys import as_key, entity_key
 
 __all__ = [
@@ -249,7 +250,7 @@ class RefreshPlan:
     unavailable: str | None = None
     layout_version: int | None = None
     full_refresh_every_days: float = DEFAULT_FULL_REFRESH_EVERY_DAYS
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_at: datetime = field(default_factory=lambda: streak_clock.now())
     reused: int = 0
     """(box, child table) pairs taken from the basis: child calls not made."""
     reread: int = 0

@@ -19,10 +19,11 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
+import streak_clock
 from streak_warehouse import layout_version
 from streak_warehouse.persistent import PersistentTable, register
 
@@ -59,7 +60,7 @@ def history_row(
     """One ``load_history`` row; ``finished_at`` defaults to now."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, not {outcome!r}")
-    finished = finished_at or datetime.now(UTC)
+    finished = finished_at or streak_clock.now()
     rows = dict(sorted((rows_per_table or {}).items()))
     return {
         "run_id": run_id, "started_at": started_at.isoformat(), "finished_at": finished.isoformat(),

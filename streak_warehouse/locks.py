@@ -28,6 +28,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+import streak_clock
+
 _HELD_IN_PROCESS: set[str] = set()
 _REGISTRY_LOCK = threading.Lock()
 APPLICATION_PREFIX: Final = "streak"
@@ -43,7 +45,7 @@ class RunOwner:
 
     @classmethod
     def this_process(cls, started_at: datetime | None = None) -> RunOwner:
-        started = (started_at or datetime.now(UTC)).astimezone(UTC)
+        started = (started_at or streak_clock.now()).astimezone(UTC)
         return cls(os.getpid(), socket.gethostname(), started.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
     def describe(self) -> str:

@@ -28,7 +28,7 @@ from streak_warehouse import layout_version, migrations, persistent
 from streak_warehouse.layout_version import written_layout_version
 from streak_warehouse.migrations import Migration, MigrationDeclarationError
 from streak_warehouse.persistent import PersistentTable
-from tests.fixtures.make_layout1 import DEMO_ARGS, FIXTURE, restore
+from tests.fixtures.make_layout1 import DEMO_ARGS, FIXTURE, fixture_anchor_date, restore
 
 DEMO_BOXES = int(DEMO_ARGS[-1])
 FAST = {"NORMALIZE__WORKERS": "1"}
@@ -99,9 +99,31 @@ def fixture_rows(tmp_path: Path) -> dict[str, Any]:
                                          "ORDER BY started_at").fetchall(),
             "events": con.execute("SELECT * FROM crm.events ORDER BY event_key").fetchall(),
             "event_columns": [d[0] for d in con.execute("SELECT * FROM crm.events LIMIT 0").description],
-            "stays": con.execute("SELECT stay_key, box_key, stage_key, entered_at FROM crm.box_stage_history").fetchall(),
+            "stays": con.execute(STAYS).fetchall(),
             "snippets": con.execute("SELECT snippet_key, snippet_text FROM crm.snippets").fetchall(),
         }
+
+
+STAYS = "SELECT stay_key, box_key, pipeline_key, stage_key, entered_at, entered_exact FROM crm.box_stage_history"
+
+
+def fixture_sandbox() -> Sandbox:
+    """The account the fixture was loaded from: the demo's, anchored at the fixture's day 0, not today
+    (anchored today, every time in the account would move and the run would see moves that never were)."""
+    return Sandbox(boxes=DEMO_BOXES, anchor_date=fixture_anchor_date())
+
+
+def assert_stays_kept(before: list[tuple[Any, ...]], after: list[tuple[Any, ...]]) -> None:
+    """Every stay the old copy knew is still there: the same row, or (docs/history.md) the same stay
+    whose flagged entry bound a later run replaced with an exact, earlier entry time."""
+    keys = {row[0] for row in after}
+    exact_entries: dict[tuple[Any, ...], list[datetime]] = {}
+    for _, box, pipeline, stage, entered, exact in after:
+        if exact:
+            exact_entries.setdefault((box, pipeline, stage), []).append(entered)
+    lost = [row for row in before if row[0] not in keys
+            and not (not row[5] and any(entered < row[4] for entered in exact_entries.get(row[1:4], ())))]
+    assert not lost, f"stays lost: {lost}"
 
 
 def upgrade_run(sb: Sandbox) -> tuple[dict[str, Any], str]:
@@ -145,8 +167,7 @@ def check_upgraded(path: Path, before: dict[str, Any], printed: str) -> None:
         names = ", ".join(f'"{name}"' for name in before["event_columns"])
         assert set(before["events"]) <= set(con.execute(f"SELECT {names} FROM crm.events").fetchall())
         # stage history: every stay the old copy knew is still there
-        stays = set(con.execute("SELECT stay_key, box_key, stage_key, entered_at FROM crm.box_stage_history").fetchall())
-        assert set(before["stays"]) <= stays
+        assert_stays_kept(before["stays"], con.execute(STAYS).fetchall())
 
 
 def sha256(path: Path) -> str:
@@ -167,6 +188,9 @@ def test_fixture_is_small_and_from_before_layouts_were_recorded(tmp_path: Path) 
                   for t in ("load_history", "box_stage_history", "events", "boxes")}
     assert counts["load_history"] == 2 and counts["box_stage_history"] > 0 and counts["events"] > 0
     assert counts["boxes"] == DEMO_BOXES
+    with duckdb.connect(str(path), read_only=True) as con:
+        first_run = con.execute("SELECT min(started_at) FROM crm.load_history").fetchone()[0]
+    assert first_run.astimezone(UTC).date().isoformat() == fixture_anchor_date()
 
 
 @pytest.mark.slow
@@ -178,7 +202,7 @@ def test_upgrade_with_the_old_machines_working_dir(
         monkeypatch.setenv(name, value)
     before = fixture_rows(tmp_path)
     restore(FIXTURE, dlt_isolated.duckdb_path, dlt_isolated.pipelines_dir)
-    with Sandbox(boxes=DEMO_BOXES) as sb:
+    with fixture_sandbox() as sb:
         summary, printed = upgrade_run(sb)
     assert summary["rows"]["layout2_notes"] == 1
     check_upgraded(dlt_isolated.duckdb_path, before, printed)
@@ -198,7 +222,7 @@ def test_upgrade_on_a_new_machine_and_the_next_run_is_a_plain_one(
         monkeypatch.setenv(name, value)
     before = fixture_rows(tmp_path)
     restore(FIXTURE, dlt_isolated.duckdb_path)
-    with Sandbox(boxes=DEMO_BOXES) as sb:
+    with fixture_sandbox() as sb:
         _, printed = upgrade_run(sb)
     check_upgraded(dlt_isolated.duckdb_path, before, printed)
     with duckdb.connect(str(dlt_isolated.duckdb_path), read_only=True) as con:

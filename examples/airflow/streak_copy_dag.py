@@ -25,6 +25,8 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import streak_clock
+
 try:  # Airflow 3
     from airflow.sdk import DAG, Param, task
     from airflow.sdk.exceptions import AirflowSkipException
@@ -50,13 +52,13 @@ def copy_account(refresh: str = "full") -> dict[str, Any]:
     from pipelines.progress import outcome_document, success_reason
     from streak_warehouse.locks import LoadAlreadyRunning
 
-    started = datetime.now(UTC)
+    started = streak_clock.now()
     try:
         summary = run_full_load({}, progress=sys.stdout, refresh=refresh)
     except LoadAlreadyRunning as exc:
         raise AirflowSkipException(str(exc)) from exc
     return outcome_document(summary, exit_code=EXIT_OK, reason=success_reason(), started_at=started,
-                            finished_at=datetime.now(UTC), requested_mode=refresh)
+                            finished_at=streak_clock.now(), requested_mode=refresh)
 
 
 with DAG(

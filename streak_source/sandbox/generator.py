@@ -12,6 +12,7 @@ import random
 from datetime import UTC, date, datetime
 from typing import Final
 
+import streak_clock
 from .keys import KeyFactory, PathElement
 from .text import TextPools, ascii_slug
 
@@ -23,7 +24,7 @@ DAY_MS: Final = 24 * HOUR_MS
 def anchor_ms_for(anchor_date: date | str | None) -> int:
     """Midnight UTC of ``anchor_date`` (a date or ``YYYY-MM-DD``; default today) in epoch ms."""
     if anchor_date is None:
-        anchor_date = datetime.now(UTC).date()
+        anchor_date = streak_clock.today()
     elif isinstance(anchor_date, str):
         anchor_date = date.fromisoformat(anchor_date)
     midnight = datetime(anchor_date.year, anchor_date.month, anchor_date.day, tzinfo=UTC)
