@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import os
 import platform
@@ -57,6 +56,7 @@ from typing import Any
 import psutil
 import requests
 
+import streak_clock
 from streak_source.settings import CHILD_ENDPOINTS
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -458,7 +458,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python benchmarks/full_load.py " + " ".join(sys.argv[1:] if argv is None else argv)
-    started = dt.datetime.now(dt.timezone.utc)
+    started = streak_clock.now()
     with contextlib.ExitStack() as stack:
         if args.keep:
             work = args.keep.resolve()
@@ -470,7 +470,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "benchmark": "scale" if args.scale else "full_load",
         "command": command.strip(),
         "started_utc": started.isoformat(timespec="seconds"),
-        "finished_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "finished_utc": streak_clock.now().isoformat(timespec="seconds"),
         "machine": machine(),
         **body,
     }

