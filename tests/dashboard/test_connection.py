@@ -9,6 +9,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+import streak_clock
 from dashboards.app_pages import (
     activity_queries,
     ageing_queries,
@@ -23,7 +24,7 @@ from dashboards.data.filters import Filters
 
 from .conftest import DemoDB
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = streak_clock.now().replace(microsecond=0)
 
 
 # ---------------------------------------------------------------------------- other destinations

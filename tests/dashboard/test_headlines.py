@@ -9,13 +9,14 @@ values are computed for the minutes before and after the app run, and must agree
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+import streak_clock
 from dashboards.ui.format import fmt_int, fmt_number
 from dashboards.ui.text import md
 
@@ -27,7 +28,7 @@ CLOSED = ("Won", "Lost", "Hired", "Rejected")
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    return streak_clock.now().replace(second=0, microsecond=0)
 
 
 def _one(sql: SQL, query: str) -> Any:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
+import streak_clock
 from dashboards.app_pages import (
     activity_queries,
     ageing_queries,
@@ -43,7 +43,7 @@ from .conftest import (
     open_page,
 )
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = streak_clock.now().replace(microsecond=0)
 
 
 def _results(run: connection.Runner, f: Filters) -> dict[str, Any]:

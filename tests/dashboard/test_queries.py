@@ -7,13 +7,14 @@ from the functions under test.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
 
+import streak_clock
 from dashboards.app_pages import (
     activity_queries,
     ageing_queries,
@@ -27,7 +28,7 @@ from dashboards.data.filters import Filters
 
 from .conftest import REPO_ROOT, DemoDB
 
-NOW = datetime.now(timezone.utc).replace(microsecond=0)
+NOW = streak_clock.now().replace(microsecond=0)
 SQL = Callable[[str], pd.DataFrame]
 
 
@@ -57,10 +58,10 @@ def _biggest_pipeline(sql: SQL) -> str:
 def test_demo_account_has_what_the_pages_need(sql: SQL) -> None:
     """Guards the other tests against passing vacuously on an account without the shapes they test."""
     counts = sql(
-        """
+        f"""
         SELECT (SELECT COUNT(*) FROM crm.boxes) AS boxes,
                (SELECT COUNT(DISTINCT pipeline_key) FROM crm.boxes) AS pipelines_with_boxes,
-               (SELECT COUNT(*) FROM crm.box_tasks WHERE status = 'NOT_DONE' AND due_date < now()) AS overdue,
+               (SELECT COUNT(*) FROM crm.box_tasks WHERE status = 'NOT_DONE' AND due_date < '{NOW.isoformat()}'::TIMESTAMPTZ) AS overdue,
                (SELECT COUNT(*) FROM crm.box_threads) AS threads,
                (SELECT COUNT(*) FROM crm.box_meetings) AS meetings,
                (SELECT COUNT(*) FROM crm.boxes WHERE owner_email IS NULL) AS unassigned
