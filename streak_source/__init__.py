@@ -142,6 +142,7 @@ def streak_source(
     previous_stage_changes: Mapping[str, int | datetime | None] | None = None,
     backfill_history: bool = False,
     refresh_plan: RefreshPlan | None = None,
+    origin: str | None = None,
 ) -> list[DltResource]:
     """Every readable object of a Streak account, one table each (dataset layout: docs/tables.md).
 
@@ -165,16 +166,20 @@ def streak_source(
             the main job builds it from ``[sources.streak] refresh`` and the live copy). None: a full
             load. With ``changed`` asked for, the run writes its own basis (``refresh_basis``,
             ``refresh_basis_children``), whatever mode it ran in.
+        origin: where the data comes from, as the refresh basis records it and a later ``changed``
+            refresh compares it; None: ``base_url`` (without user info). ``--demo`` gives the name of
+            its sandbox account, whose base URL gets a new port every run.
 
-    The last three are per-run inputs, not settings: they are not in the ``[sources.streak]`` spec, so
-    dlt neither looks them up in config nor records them in its trace or state (a 20,000-box map
-    stays in memory only), and a backfill left in a config file cannot turn every run into one.
+    ``report`` and the arguments after it are per-run inputs, not settings: they are not in the
+    ``[sources.streak]`` spec, so dlt neither looks them up in config nor records them in its trace or
+    state (a 20,000-box map stays in memory only), and a backfill left in a config file cannot turn
+    every run into one.
     """
     sizes = page_sizes_from(page_sizes)
     client = StreakClient(api_key, base_url, max_requests_per_second, report=report)
     reader = StreakReader(client, sizes, skip_empty_children=skip_empty_children)
     plan = refresh_plan if refresh_plan is not None else RefreshPlan()
-    shown_url = without_userinfo(base_url)  # what the basis stamp records and is compared with
+    shown_url = origin or without_userinfo(base_url)  # what the basis stamp records and is compared with
     plan.bind(shown_url)
     return list(_resources(reader, HistoryPlan.of(previous_stage_changes, backfill_history), plan, shown_url))
 
