@@ -46,8 +46,9 @@ from streak_warehouse.destination import use_project_settings
 from streak_warehouse.locks import LoadAlreadyRunning
 
 DEMO_REQUESTS_PER_SECOND = 50.0
-"""The demo's sandbox runs on this machine, so the demo need not wait on Streak's 10/s; a limit still
-applies, so the demo shows the same paced extraction a real account gets."""
+"""The demo's rate when ``sources.streak.max_requests_per_second`` is not set: its sandbox runs on this
+machine, so the demo need not wait on Streak's 10/s; a limit still applies, so the demo shows the same
+paced extraction a real account gets. A configured rate wins, checked as for a real account."""
 
 TRACEBACK_LOGGER: Final = "streak_full.traceback"
 """Writes to the log file only (not propagated to stderr)."""
@@ -117,8 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             with _demo_sandbox(args) as demo:
                 source_args: dict[str, Any] = {}
                 if demo is not None:
-                    source_args = {"api_key": demo.api_key, "base_url": demo.base_url,
-                                   "max_requests_per_second": DEMO_REQUESTS_PER_SECOND}
+                    source_args = demo_source_args(demo, args.demo_boxes)
                 elif not _api_key_configured():
                     print(NO_KEY_MESSAGE, file=sys.stderr)
                     outcome.write(EXIT_CONFIG, NO_KEY_MESSAGE.removeprefix("error: "))
@@ -258,6 +258,32 @@ def _api_key_configured() -> bool:
     except Exception:
         return False
     return bool(value and str(value).strip())
+
+
+def demo_source_args(demo: Any, boxes: int | None) -> dict[str, Any]:
+    """The source arguments of ``--demo``: the sandbox's own key and base URL, and the stable name of
+    its account as the load's ``origin`` (the port changes every run; the account does not, so a
+    ``changed`` refresh can follow a demo load). Every other setting comes from configuration and is
+    resolved and checked by the source exactly as for a real account, the rate included; only when
+    no rate is configured does the demo take its own, :data:`DEMO_REQUESTS_PER_SECOND`."""
+    from streak_source.sandbox import DEFAULT_BOX_COUNT, DEFAULT_SEED
+
+    size = DEFAULT_BOX_COUNT if boxes is None else boxes
+    source_args: dict[str, Any] = {"api_key": demo.api_key, "base_url": demo.base_url,
+                                   "origin": f"demo sandbox (seed {DEFAULT_SEED}, {size} boxes)"}
+    if not _configured("sources.streak.max_requests_per_second"):
+        source_args["max_requests_per_second"] = DEMO_REQUESTS_PER_SECOND
+    return source_args
+
+
+def _configured(key: str) -> bool:
+    """Whether ``key`` is set anywhere dlt looks (config files, secrets, env), whatever its value."""
+    import dlt
+
+    try:
+        return dlt.config.get(key) is not None
+    except Exception:  # noqa: BLE001 - an unreadable value is still a value: the source reports it
+        return True
 
 
 @contextlib.contextmanager

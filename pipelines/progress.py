@@ -28,7 +28,7 @@ class LoadSummary:
     mode: str = "full"
     """How the copy was made: ``full`` (every box's children read) or ``changed`` (only changed boxes')."""
     mode_reason: str = ""
-    """Why this mode: asked for, or why a ``changed`` refresh fell back to a full load."""
+    """Why this mode: ``the default``, ``asked for``, or why a ``changed`` refresh fell back to a full load."""
     rows: dict[str, int] = field(default_factory=dict)
     api_calls: int = 0
     child_calls_skipped: int = 0
@@ -115,14 +115,24 @@ def print_summary(summary: LoadSummary, stream: TextIO) -> None:
     print(f"Records rejected (kept in {summary.dataset}.rejected_records): {summary.rejected_records:,}"
           f"{f' ({detail})' if detail else ''}", file=stream)
     if summary.undecoded_field_values:
-        detail = ", ".join(f"{k} {v}" for k, v in summary.undecoded_field_values.items())
-        print(f"Custom-field values kept as raw text: {sum(summary.undecoded_field_values.values())} ({detail})",
-              file=stream)
+        print(undecoded_line(summary.undecoded_field_values, summary.dataset), file=stream)
     if summary.views:
         print(f"Wide views: {', '.join(f'{summary.dataset}.{v}' for v in summary.views)}", file=stream)
     print(f"Elapsed: {summary.total_s:.1f} s (extract {summary.extract_s:.1f}, normalize {summary.normalize_s:.1f}, "
           f"load {summary.load_s:.1f}, views {summary.views_s:.1f}, history {summary.history_s:.1f})", file=stream)
     print("Next: streamlit run dashboards/streak_dashboard.py", file=stream)
+
+
+def undecoded_line(by_status: dict[str, int], dataset: str) -> str:
+    """The summary line on custom-field values that could not be decoded: how many, why in words, and
+    the query that lists them (the raw value is kept as text, nothing is lost)."""
+    from streak_source.field_values import DECODE_STATUS_MEANINGS
+
+    reasons = "; ".join(f"{count:,} {DECODE_STATUS_MEANINGS.get(status, status)}"
+                        for status, count in by_status.items())
+    return (f"Custom-field values that could not be decoded: {sum(by_status.values()):,} ({reasons}). Kept as "
+            f"text; to see them: select box_key, field_name, value_text, decode_status from "
+            f"{dataset}.box_field_values where decode_status <> 'ok'")
 
 
 def backfill_estimate(previous: Any, source_args: dict[str, Any]) -> str:

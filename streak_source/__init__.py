@@ -23,6 +23,7 @@ from dlt.sources import DltResource
 
 from streak_source import settings
 from streak_source.clashes import resolve_clashes
+from streak_source.columns import TABLE_COLUMNS, ready_to_load
 from streak_source.client import RunReport, StreakClient
 from streak_source.config import (
     StreakSourceConfiguration,
@@ -43,6 +44,7 @@ from streak_source.quarantine import (
     REJECTED_COLUMNS,
     REJECTED_TABLE,
     as_rejected,
+    declare_rejected_variant,
     split_keyed,
     split_rows,
 )
@@ -80,57 +82,6 @@ __all__ = ["streak_source", "RunReport", "PageSizes", "explain_config_error", "H
 
 Rows = list[dict[str, Any]]
 
-_TZ_TIMESTAMP: TColumnSchema = {"data_type": "timestamp", "timezone": True, "nullable": True}
-
-
-def _timestamps(*names: str) -> dict[str, TColumnSchema]:
-    """Column hints so optional timestamps exist (NULL) even when no row has a value."""
-    return {name: TColumnSchema(**_TZ_TIMESTAMP) for name in names}
-
-
-def _text(*names: str) -> dict[str, TColumnSchema]:
-    return {name: TColumnSchema(data_type="text", nullable=True) for name in names}
-
-
-BOX_TIMESTAMP_COLUMNS = (
-    "creation_timestamp", "last_updated_timestamp", "last_saved_timestamp", "last_stage_change_timestamp",
-    "first_email_timestamp", "last_email_updated_timestamp", "first_email_received_timestamp",
-    "last_email_received_timestamp", "first_email_sent_timestamp", "last_email_sent_timestamp",
-    "last_comment_timestamp", "soonest_task_due_date", "earliest_overdue_task_due_date",
-    "first_call_log_timestamp", "most_recent_call_log_timestamp", "first_meeting_notes_timestamp",
-    "most_recent_meeting_notes_timestamp", "last_touchpoint_timestamp",
-)
-
-NEWSFEED_COLUMNS: dict[str, TColumnSchema] = {
-    "newsfeed_key": {"data_type": "text"},  # typed, so the table can be created before any row
-    **_text("pipeline_key"),
-    **_timestamps("timestamp", "last_saved_timestamp"),
-    **_text("box_key", "stage_key", "box_name", "pipeline_name", "author_name", "scope", "operation", "specific"),
-    "specific_variables": {"data_type": "json", "nullable": True},
-}
-
-REFRESH_BASIS_COLUMNS: dict[str, TColumnSchema] = {
-    "loaded_at": {"data_type": "timestamp", "timezone": True, "nullable": False, "primary_key": True},
-    **_text("account_key", "base_url", "mode", "mode_reason"),
-    "layout_version": {"data_type": "bigint", "nullable": True},
-    "basis_format": {"data_type": "bigint", "nullable": True},
-    **_timestamps("last_full_load_at"),
-}
-
-REFRESH_BASIS_CHILDREN_COLUMNS: dict[str, TColumnSchema] = {
-    "box_key": {"data_type": "text", "nullable": False, "primary_key": True},
-    "child_table": {"data_type": "text", "nullable": False, "primary_key": True},
-    **_text("pipeline_key", "fingerprint"),
-    "items_json": {"data_type": "text", "nullable": False},
-}
-
-BOX_TASK_ASSIGNEES_COLUMNS: dict[str, TColumnSchema] = {
-    "task_key": {"data_type": "text", "nullable": False, "primary_key": True},
-    "assignee_id": {"data_type": "text", "nullable": False, "primary_key": True},
-    **_text("box_key", "pipeline_key", "user_key", "email", "name"),
-}
-
-
 @dlt.source(name="streak", max_table_nesting=0, spec=StreakSourceConfiguration)
 def streak_source(
     api_key: str = dlt.secrets.value,
@@ -142,6 +93,7 @@ def streak_source(
     previous_stage_changes: Mapping[str, int | datetime | None] | None = None,
     backfill_history: bool = False,
     refresh_plan: RefreshPlan | None = None,
+    origin: str | None = None,
 ) -> list[DltResource]:
     """Every readable object of a Streak account, one table each (dataset layout: docs/tables.md).
 
@@ -165,23 +117,30 @@ def streak_source(
             the main job builds it from ``[sources.streak] refresh`` and the live copy). None: a full
             load. With ``changed`` asked for, the run writes its own basis (``refresh_basis``,
             ``refresh_basis_children``), whatever mode it ran in.
+        origin: where the data comes from, as the refresh basis records it and a later ``changed``
+            refresh compares it; None: ``base_url`` (without user info). ``--demo`` gives the name of
+            its sandbox account, whose base URL gets a new port every run.
 
-    The last three are per-run inputs, not settings: they are not in the ``[sources.streak]`` spec, so
-    dlt neither looks them up in config nor records them in its trace or state (a 20,000-box map
-    stays in memory only), and a backfill left in a config file cannot turn every run into one.
+    ``report`` and the arguments after it are per-run inputs, not settings: they are not in the
+    ``[sources.streak]`` spec, so dlt neither looks them up in config nor records them in its trace or
+    state (a 20,000-box map stays in memory only), and a backfill left in a config file cannot turn
+    every run into one.
     """
     sizes = page_sizes_from(page_sizes)
     client = StreakClient(api_key, base_url, max_requests_per_second, report=report)
     reader = StreakReader(client, sizes, skip_empty_children=skip_empty_children)
     plan = refresh_plan if refresh_plan is not None else RefreshPlan()
-    shown_url = without_userinfo(base_url)  # what the basis stamp records and is compared with
+    shown_url = origin or without_userinfo(base_url)  # what the basis stamp records and is compared with
     plan.bind(shown_url)
     return list(_resources(reader, HistoryPlan.of(previous_stage_changes, backfill_history), plan, shown_url))
 
 
 def _emit(report: RunReport, table: str, rows: Rows, rejected: Sequence[dict[str, Any]] = ()) -> Iterator[Any]:
-    """Yield a table's rows (name clashes suffixed and counted) and, marked, its rejected records."""
+    """Yield a table's rows (name clashes suffixed and counted, then made :func:`ready_to_load`: every
+    column is declared, streak_source/columns.py) and, marked, its rejected records."""
     renamed = sum(resolve_clashes(row) for row in rows)
+    for row in rows:
+        ready_to_load(row)
     if renamed:
         report.columns_renamed(table, renamed)
     if rows:
@@ -212,10 +171,7 @@ def _resources(reader: StreakReader, history: HistoryPlan, refresh: RefreshPlan,
             yield from _emit(report, "team_members", *split_rows(
                 "team_members", team_members(team), lambda m: team_member_row(m, team_key), ["user_key"], team_key))
 
-    @dlt.resource(
-        name="pipelines", primary_key="pipeline_key", write_disposition=replace,
-        columns=_timestamps("creation_timestamp", "last_updated_timestamp", "last_saved_timestamp"),
-    )
+    @dlt.resource(name="pipelines", primary_key="pipeline_key", write_disposition=replace)
     def pipelines() -> Iterator[Any]:
         yield from _emit(report, "pipelines", *split_rows("pipelines", reader.pipelines(), pipeline_row,
                                                             ["pipeline_key"]))
@@ -238,8 +194,7 @@ def _resources(reader: StreakReader, history: HistoryPlan, refresh: RefreshPlan,
         yield from _emit(report, "pipeline_field_options",
                          *split_keyed("pipeline_field_options", rows, ["field_key", "option_key"]))
 
-    @dlt.resource(name="pipeline_newsfeed", primary_key="newsfeed_key", write_disposition=replace,
-                  columns=NEWSFEED_COLUMNS)
+    @dlt.resource(name="pipeline_newsfeed", primary_key="newsfeed_key", write_disposition=replace)
     def pipeline_newsfeed() -> Iterator[Any]:
         @dlt.defer
         def one_pipeline(pipeline_key: str) -> Iterator[Any]:
@@ -254,24 +209,19 @@ def _resources(reader: StreakReader, history: HistoryPlan, refresh: RefreshPlan,
     def snippets() -> Iterator[Any]:
         yield from _emit(report, "snippets", *split_rows("snippets", reader.snippets(), snippet_row, ["snippet_key"]))
 
-    people_timestamps = _timestamps("creation_date", "last_saved_timestamp", "version_timestamp",
-                                    "last_enrichment_timestamp")
-
-    @dlt.resource(name="contacts", primary_key="contact_key", write_disposition=replace, columns=people_timestamps)
+    @dlt.resource(name="contacts", primary_key="contact_key", write_disposition=replace)
     def contacts() -> Iterator[Any]:
         for team_key in reader.team_keys():
             yield from _emit(report, "contacts", *split_rows(
                 "contacts", reader.contacts(team_key), contact_row, ["contact_key"], team_key))
 
-    @dlt.resource(name="organizations", primary_key="organization_key", write_disposition=replace,
-                  columns=people_timestamps)
+    @dlt.resource(name="organizations", primary_key="organization_key", write_disposition=replace)
     def organizations() -> Iterator[Any]:
         for team_key in reader.team_keys():
             yield from _emit(report, "organizations", *split_rows(
                 "organizations", reader.organizations(team_key), organization_row, ["organization_key"], team_key))
 
-    @dlt.resource(name="boxes", primary_key="box_key", write_disposition=replace,
-                  columns={**_timestamps(*BOX_TIMESTAMP_COLUMNS), "fields": {"data_type": "json"}})
+    @dlt.resource(name="boxes", primary_key="box_key", write_disposition=replace)
     def boxes() -> Iterator[Any]:
         for p in reader.keyed_pipelines():
             names = stage_names(p)
@@ -281,8 +231,7 @@ def _resources(reader: StreakReader, history: HistoryPlan, refresh: RefreshPlan,
                 report.boxes_listed(len(rows))
                 yield from _emit(report, "boxes", rows, rejected)
 
-    @dlt.transformer(name="box_field_values", primary_key=("box_key", "field_key"), write_disposition=replace,
-                     columns=cast(dict[str, TColumnSchema], BOX_FIELD_VALUES_COLUMNS))
+    @dlt.transformer(name="box_field_values", primary_key=("box_key", "field_key"), write_disposition=replace)
     def box_field_values(page: Rows) -> Iterator[Rows]:
         fields_by_pipeline = {
             str(entity_key(p, "pipelineKey")): index_fields(p.get("fields")) for p in reader.keyed_pipelines()
@@ -352,13 +301,11 @@ def _resources(reader: StreakReader, history: HistoryPlan, refresh: RefreshPlan,
         # columns, which it would otherwise inherit): its rows then go out marked with a table name
         # only. Hints on every item would make dlt recompute the table schema per item (the
         # 20,000-box refresh spent minutes there).
-        resource.apply_hints(table_name=BASIS_CHILDREN_TABLE, columns=dict(REFRESH_BASIS_CHILDREN_COLUMNS),
+        resource.apply_hints(table_name=BASIS_CHILDREN_TABLE, columns=dict(TABLE_COLUMNS[BASIS_CHILDREN_TABLE]),
                              primary_key=["box_key", "child_table"], create_table_variant=True)
-        resource.apply_hints(columns=_timestamps(*endpoint.timestamp_columns))
-        return resource
+        return _declared(resource)
 
-    @dlt.transformer(name=BOX_NEWSFEED.table, primary_key=BOX_NEWSFEED.key_column, write_disposition=replace,
-                     columns=NEWSFEED_COLUMNS)
+    @dlt.transformer(name=BOX_NEWSFEED.table, primary_key=BOX_NEWSFEED.key_column, write_disposition=replace)
     def box_newsfeed(page: Rows) -> Iterator[Any]:
         """Per-box newsfeed, only for the boxes ``history`` picks (new or moved since the previous run).
 
@@ -379,8 +326,7 @@ def _resources(reader: StreakReader, history: HistoryPlan, refresh: RefreshPlan,
             else:
                 report.history_skipped()
 
-    @dlt.transformer(name="box_task_assignees", primary_key=("task_key", "assignee_id"), write_disposition=replace,
-                     columns=BOX_TASK_ASSIGNEES_COLUMNS)
+    @dlt.transformer(name="box_task_assignees", primary_key=("task_key", "assignee_id"), write_disposition=replace)
     def box_task_assignees(tasks: Rows) -> Iterator[Rows]:
         """One row per (task, assignee): see :func:`streak_source.people.task_assignee_rows`."""
         rows = [row for task in tasks if task.get("task_key") is not None for row in task_assignee_rows(task)]
@@ -392,7 +338,8 @@ def _resources(reader: StreakReader, history: HistoryPlan, refresh: RefreshPlan,
         """Declares the table (so it is replaced, emptied, every run); rows come from the other resources."""
         yield from ()
 
-    @dlt.resource(name=BASIS_TABLE, primary_key="loaded_at", write_disposition=replace, columns=REFRESH_BASIS_COLUMNS)
+    @dlt.resource(name=BASIS_TABLE, primary_key="loaded_at", write_disposition=replace,
+                  columns=TABLE_COLUMNS[BASIS_TABLE])
     def refresh_basis() -> Iterator[Rows]:
         """This run's stamp: the account, base URL, layout and mode a later ``changed`` refresh checks
         (none when the run keeps no basis: the table is emptied, so no stale stamp outlives its basis)."""
@@ -400,11 +347,15 @@ def _resources(reader: StreakReader, history: HistoryPlan, refresh: RefreshPlan,
             yield [refresh.stamp_row(reader.me_key, base_url)]
 
     @dlt.resource(name=BASIS_CHILDREN_TABLE, primary_key=("box_key", "child_table"), write_disposition=replace,
-                  columns=REFRESH_BASIS_CHILDREN_COLUMNS)
+                  columns=TABLE_COLUMNS[BASIS_CHILDREN_TABLE])
     def refresh_basis_children() -> Iterator[Rows]:
         """Declares the table (replaced every run); rows come from the child tables' transformers."""
         yield from ()
 
+    for resource in (users, teams, team_members_, pipelines, stages, pipeline_fields, pipeline_field_options,
+                     pipeline_newsfeed, snippets, contacts, organizations, boxes, box_newsfeed, box_task_assignees):
+        _declared(resource)
+    _declared(box_field_values, cast(dict[str, TColumnSchema], BOX_FIELD_VALUES_COLUMNS))
     yield from (users, teams, team_members_, pipelines, stages, pipeline_fields, pipeline_field_options,
                 pipeline_newsfeed, snippets, contacts, organizations, rejected_records, refresh_basis,
                 refresh_basis_children)
@@ -416,6 +367,15 @@ def _resources(reader: StreakReader, history: HistoryPlan, refresh: RefreshPlan,
         yield child
         if endpoint.table == "box_tasks":
             yield child | box_task_assignees
+
+
+def _declared(resource: DltResource, columns: Mapping[str, TColumnSchema] | None = None) -> DltResource:
+    """``resource`` with every column of its table declared (``columns``, default its table's in
+    streak_source/columns.py). The ``rejected_records`` variant is declared first: a variant starts
+    as a copy of the resource's hints, and would otherwise carry all these columns into that table."""
+    declare_rejected_variant(resource)
+    resource.apply_hints(columns=dict(columns if columns is not None else TABLE_COLUMNS[resource.name]))
+    return resource
 
 
 def _keyed_boxes(page: Rows) -> Iterator[dict[str, Any]]:

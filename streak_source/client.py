@@ -262,6 +262,15 @@ class StreakClient:
                 f"{endpoint}: Streak sent a body that is not valid JSON ({len(response.content)} bytes)"
             ) from None
 
+    def get_object(self, path_template: str, params: Mapping[str, Any] | None = None, **path_params: str) -> dict[str, Any]:
+        """GET an endpoint Streak's reference promises an object from (e.g. ``v1/users/me``). Anything
+        else, ``null`` included, is a broken response like a body that is not JSON: the run stops."""
+        body = self.get_json(path_template, params, **path_params)
+        if not isinstance(body, dict):
+            raise StreakAPIError(f"GET {path_template}: Streak sent {paging.json_kind(body)} where its reference "
+                                 "promises an object")
+        return body
+
     def _after_tries(self, timeout: bool = False) -> str:
         """`` after 5 tries`` (`` of 60 s`` each, for timeouts): what was tried before giving up."""
         attempts = self._http.max_attempts

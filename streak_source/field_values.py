@@ -48,6 +48,14 @@ DECODE_STATUSES: Final[tuple[str, ...]] = (
     UNKNOWN_FIELD,
 )
 
+DECODE_STATUS_MEANINGS: Final[dict[str, str]] = {
+    UNKNOWN_OPTION: "point to a dropdown or tag option since deleted in Streak",
+    TYPE_MISMATCH: "do not match their field's type",
+    UNKNOWN_TYPE: "belong to a field type this loader does not know",
+    UNKNOWN_FIELD: "belong to a field since deleted from the pipeline",
+}
+"""Each ``decode_status`` but ``ok``, in words for the people who use the CRM (the run summary)."""
+
 TEXT_INPUT: Final = "TEXT_INPUT"
 DROPDOWN: Final = "DROPDOWN"
 CHECKBOX: Final = "CHECKBOX"

@@ -68,7 +68,17 @@ def items_of(body: Any, path_template: str, error: type[Exception]) -> list[Any]
         for name in ("results", "entries"):
             if isinstance(body.get(name), list):
                 return list(body[name])
-    raise error(f"GET {path_template}: unexpected response shape ({type(body).__name__}, no list of results)")
+        raise error(f"GET {path_template}: unexpected response shape (an object with no list of results)")
+    raise error(f"GET {path_template}: Streak sent {json_kind(body)} where its reference promises a list")
+
+
+def json_kind(value: Any) -> str:
+    """``null``, ``a list``, ``a string``...: what a JSON value is, in the words of an error line."""
+    if value is None:
+        return "null"
+    kinds = ((bool, "a boolean"), (int, "a number"), (float, "a number"), (str, "a string"), (list, "a list"),
+             (dict, "an object"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 class _Guard:

@@ -21,7 +21,8 @@ from typing import Any, Final
 import dlt
 from dlt.common.schema.typing import TColumnSchema
 
-__all__ = ["REJECTED_TABLE", "REJECTED_COLUMNS", "rejected_row", "split_rows", "split_keyed", "as_rejected"]
+__all__ = ["REJECTED_TABLE", "REJECTED_COLUMNS", "rejected_row", "split_rows", "split_keyed", "as_rejected",
+           "declare_rejected_variant"]
 
 REJECTED_TABLE: Final = "rejected_records"
 
@@ -88,6 +89,13 @@ def split_keyed(
         else:
             good.append(row)
     return good, rejected
+
+
+def declare_rejected_variant(resource: Any) -> None:
+    """Declare ``rejected_records`` as a variant of ``resource`` before the resource's own columns:
+    a variant starts as a copy of the resource's hints, so declared later it would carry them all."""
+    resource.apply_hints(table_name=REJECTED_TABLE, write_disposition="replace", columns=dict(REJECTED_COLUMNS),
+                         primary_key=(), create_table_variant=True)
 
 
 def as_rejected(rows: list[dict[str, Any]]) -> Any:

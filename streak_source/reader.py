@@ -49,7 +49,7 @@ class StreakReader:
     # -- account-level lists -------------------------------------------------------------------
 
     def me(self) -> dict[str, Any]:
-        return self._once(("me",), lambda: self.client.get_json(settings.ME_PATH))
+        return self._once(("me",), lambda: self.client.get_object(settings.ME_PATH))
 
     def me_key(self) -> str | None:
         return entity_key(self.me(), "userKey")

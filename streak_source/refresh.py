@@ -186,14 +186,15 @@ def _days(value: float) -> str:
 
 def first_decision(
     requested: RefreshMode, basis: RefreshBasis | None, *, unavailable: str | None, base_url: str,
-    layout_version: int | None, now: datetime, full_refresh_every_days: float,
+    layout_version: int | None, now: datetime, full_refresh_every_days: float, asked: bool = True,
 ) -> Decision:
     """The mode as far as it is known before any call: everything but the account (see module doc).
 
     ``unavailable``: why this destination gives no basis at all (None: it does; ``basis`` None then
-    means there is no previous complete load with one)."""
+    means there is no previous complete load with one). ``asked``: False when no mode was set
+    anywhere and ``requested`` is the default."""
     if requested == "full":
-        return Decision("full", "asked for; full is the default")
+        return Decision("full", "asked for" if asked else "the default")
     if unavailable is not None:
         return Decision("full", f"fell back to a full load: {unavailable}")
     if basis is None:
@@ -239,13 +240,15 @@ def account_decision(decision: Decision, stamp: BasisStamp | None, me_key: str |
 class RefreshPlan:
     """The rules bound to one run; shared by the source's extract threads.
 
-    ``requested``/``full_refresh_every_days``: the settings; ``basis``: what the live copy kept
+    ``requested``/``asked``/``full_refresh_every_days``: the settings; ``basis``: what the live copy kept
     (None: nothing); ``unavailable``: why the destination keeps none; ``layout_version``: the
     warehouse layout this run writes (stamped, and compared with the basis'); ``started_at``: this
     run's start (the new "last full load" when it is one).
     """
 
     requested: RefreshMode = DEFAULT_REFRESH
+    asked: bool = False
+    """Whether ``requested`` was set (``--refresh``, config or env) rather than left to the default."""
     basis: RefreshBasis | None = None
     unavailable: str | None = None
     layout_version: int | None = None
@@ -266,7 +269,7 @@ class RefreshPlan:
             self._decision = first_decision(
                 self.requested, self.basis, unavailable=self.unavailable, base_url=base_url,
                 layout_version=self.layout_version, now=self.started_at,
-                full_refresh_every_days=self.full_refresh_every_days)
+                full_refresh_every_days=self.full_refresh_every_days, asked=self.asked)
             self._settled = self._decision.mode == "full"
             return self._decision
 

@@ -67,7 +67,8 @@ RowBuilder = Callable[[Any, dict[str, Any]], dict[str, Any]]
 @dataclass(frozen=True)
 class ChildEndpoint:
     """Everything about one per-box child table, in one place: where it is read, how it pages,
-    which box counters say it is empty, how a row is built, its key and its timestamp columns."""
+    which box counters say it is empty, how a row is built and its key (its columns:
+    streak_source/columns.py)."""
 
     table: str
     path: str
@@ -78,8 +79,6 @@ class ChildEndpoint:
     """Box fields whose sum is the number of child items; all zero means the call is skipped."""
     build_row: RowBuilder = field(repr=False, compare=False)
     key_column: str
-    timestamp_columns: tuple[str, ...]
-    """Epoch-ms columns declared as timestamps, so they exist (NULL) even when no row has one."""
     params: tuple[tuple[str, str], ...] = ()
     """Query parameters sent with every call (besides paging)."""
 
@@ -87,27 +86,25 @@ class ChildEndpoint:
 CHILD_ENDPOINTS: Final[tuple[ChildEndpoint, ...]] = (
     ChildEndpoint(
         "box_tasks", BOX_TASKS_PATH, True, "tasks", ("taskTotal",), transform.task_row, "task_key",
-        ("creation_date", "due_date", "last_status_change_date", "last_saved_timestamp"),
     ),
     ChildEndpoint(
         "box_threads", BOX_THREADS_PATH, False, None, ("gmailThreadCount",), transform.thread_row, "thread_key",
-        ("creation_timestamp", "last_updated_timestamp", "last_email_timestamp"),
     ),
     ChildEndpoint(
         "box_comments", BOX_COMMENTS_PATH, True, "comments", ("commentCount",), transform.comment_row,
-        "comment_key", ("timestamp", "last_saved_timestamp"),
+        "comment_key",
     ),
     ChildEndpoint(
         "box_meetings", BOX_MEETINGS_PATH, True, "meetings", ("meetingNotesCount", "callLogCount"),
-        transform.meeting_row, "meeting_key", ("creation_date", "start_timestamp", "last_saved_timestamp"),
+        transform.meeting_row, "meeting_key",
     ),
-    ChildEndpoint("box_files", BOX_FILES_PATH, False, None, ("fileCount",), transform.file_row, "file_key", ()),
+    ChildEndpoint("box_files", BOX_FILES_PATH, False, None, ("fileCount",), transform.file_row, "file_key"),
 )
 """The per-box child tables (benchmarks and the source read this one table)."""
 
 BOX_NEWSFEED: Final = ChildEndpoint(
     "box_newsfeed", BOX_NEWSFEED_PATH, False, None, (), transform.box_newsfeed_row, "newsfeed_key",
-    ("timestamp", "last_saved_timestamp"), (("detailLevel", NEWSFEED_DETAIL_LEVEL),),
+    (("detailLevel", NEWSFEED_DETAIL_LEVEL),),
 )
 """The per-box newsfeed (streak_api.md 6.13: a plain array of the box's 50 newest events). Not in
 :data:`CHILD_ENDPOINTS`: no box counter says it is empty, and a full load does not read it. Which boxes

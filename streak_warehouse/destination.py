@@ -206,7 +206,8 @@ def _destination(destination_type: str, duckdb_file: Path | None = None, **optio
         except UnknownDestinationModule:
             raise WarehouseConfigError(
                 f"unknown destination type {destination_type!r} in [destination.{DESTINATION_NAME}] "
-                f"destination_type ({ENV_PREFIX}DESTINATION_TYPE); dlt 1.31 knows: {', '.join(known_destination_types())}"
+                f"destination_type ({ENV_PREFIX}DESTINATION_TYPE); {did_you_mean(destination_type)}dlt 1.31 knows: "
+                f"{', '.join(known_destination_types())}"
             ) from None
     if table_format is not None:
         _check_table_format(destination, destination_type, table_format)
@@ -230,6 +231,14 @@ def known_destination_types() -> list[str]:
     import dlt.destinations
 
     return sorted(name for name in dlt.destinations.__all__ if name != "destination")
+
+
+def did_you_mean(destination_type: str) -> str:
+    """``did you mean 'duckdb'? `` for a near miss of a known destination type (``duckdbb``), else ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(destination_type.lower(), known_destination_types(), n=1, cutoff=0.75)
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def supported_replace_strategies(destination: Any) -> list[str]:

@@ -50,6 +50,8 @@ class RefreshSettings:
 
     mode: RefreshMode = DEFAULT_REFRESH
     full_refresh_every_days: float = DEFAULT_FULL_REFRESH_EVERY_DAYS
+    asked: bool = False
+    """Whether ``mode`` was set anywhere (False: nothing was asked, it is the default)."""
 
 
 def configured_refresh(cli_value: str | None = None) -> RefreshSettings:
@@ -64,7 +66,7 @@ def configured_refresh(cli_value: str | None = None) -> RefreshSettings:
             mode = dlt.config.get("sources.streak.refresh")
     with contextlib.suppress(Exception):
         days = dlt.config.get("sources.streak.full_refresh_every_days")
-    return RefreshSettings(refresh_mode_from(mode), full_refresh_days_from(days))
+    return RefreshSettings(refresh_mode_from(mode), full_refresh_days_from(days), asked=mode is not None)
 
 
 def plan_for_run(
@@ -74,7 +76,8 @@ def plan_for_run(
     """The plan the source gets: the settings, the layout this code writes, and the live copy's basis,
     read (``read``) only for a ``changed`` refresh on a destination that keeps one."""
     wanted = settings.mode == "changed" and unavailable is None and read is not None
-    return RefreshPlan(requested=settings.mode, basis=read() if wanted and read is not None else None,
+    return RefreshPlan(requested=settings.mode, asked=settings.asked,
+                       basis=read() if wanted and read is not None else None,
                        unavailable=unavailable, layout_version=LAYOUT_VERSION,
                        full_refresh_every_days=settings.full_refresh_every_days, started_at=started_at)
 

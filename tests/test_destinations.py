@@ -247,6 +247,9 @@ TYPE = "DESTINATION__WAREHOUSE__DESTINATION_TYPE"
     ("destination_env", "expected"),
     [
         pytest.param({TYPE: "postgress"}, "unknown destination type 'postgress'", id="unknown-type"),
+        pytest.param({TYPE: "duckdbb"}, "unknown destination type 'duckdbb' in [destination.warehouse] destination_type "
+                     "(DESTINATION__WAREHOUSE__DESTINATION_TYPE); did you mean 'duckdb'? dlt 1.31 knows: ",
+                     id="typo-gets-a-suggestion"),
         pytest.param({TYPE: "postgres"}, "missing credentials: set DESTINATION__WAREHOUSE__CREDENTIALS",
                      id="postgres-without-credentials"),
         pytest.param({TYPE: "postgres", "DESTINATION__WAREHOUSE__CREDENTIALS": "postgresql://streak:{pw}@127.0.0.1:{port}/crm"},

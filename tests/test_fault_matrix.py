@@ -331,6 +331,21 @@ def test_a_malformed_json_body_fails_naming_the_endpoint_and_leaves_the_destinat
     assert_untouched(after_good_load, baseline)
 
 
+@pytest.mark.parametrize(("route", "promised"), [("v1/users/me", "an object"), ("v1/snippets", "a list")])
+def test_a_null_body_fails_naming_the_endpoint_and_leaves_the_destination_untouched(
+    after_good_load: Any, baseline: Baseline, fast_retries: Any, route: str, promised: str
+) -> None:
+    """One call answers 200 with the valid JSON ``null`` where Streak's reference promises an object
+    (the user behind the key) or a list: a broken response like a malformed body, never an empty
+    account: exit 1, one line naming the endpoint; the previous load is untouched."""
+    with sandbox(f"null:route=/api/{route}:times=1") as sb:
+        result = run_main_job([], env=job_env(sb.base_url))
+    assert result.returncode == 1, result.stderr
+    line = one_error_line(result.stderr)
+    assert f"GET {route}: Streak sent null where its reference promises {promised}" in line, line
+    assert_untouched(after_good_load, baseline)
+
+
 def test_a_key_revoked_mid_run_fails_with_a_clear_401_and_leaves_the_destination_untouched(
     after_good_load: Any, baseline: Baseline, fast_retries: Any
 ) -> None:

@@ -113,7 +113,21 @@ def test_no_fingerprint_without_a_usable_last_updated_time(value: Any) -> None:
 
 
 def test_full_when_asked_for() -> None:
-    assert decide(RefreshBasis(stamp()), requested="full") == Decision("full", "asked for; full is the default")
+    assert decide(RefreshBasis(stamp()), requested="full") == Decision("full", "asked for")
+
+
+def test_full_when_nothing_was_asked_says_it_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing set anywhere: the run does not claim it was asked for a full load."""
+    from streak_warehouse.refresh_basis import configured_refresh
+
+    monkeypatch.delenv("SOURCES__STREAK__REFRESH", raising=False)
+    assert configured_refresh(None).asked is False
+    assert configured_refresh("full").asked is True
+    monkeypatch.setenv("SOURCES__STREAK__REFRESH", "full")
+    assert configured_refresh(None).asked is True
+    default = plan_for_run(RefreshSettings("full", asked=False), NOW)
+    assert default.bind(URL) == Decision("full", "the default")
+    assert plan_for_run(RefreshSettings("full", asked=True), NOW).bind(URL) == Decision("full", "asked for")
 
 
 def test_changed_when_everything_matches() -> None:

@@ -221,3 +221,32 @@ def test_an_interrupted_run_writes_its_document_even_while_workers_hang(
     validator.validate(document)
     assert document["status"] == "interrupted" and document["exit_code"] == 130
     assert not dlt_isolated.duckdb_path.exists()
+
+
+# --- the printed summary ----------------------------------------------------------------------
+
+
+def test_undecoded_values_are_told_in_words_with_the_query_that_lists_them() -> None:
+    """Not ``unknown_option 5``: what happened, in a sales lead's words, and where to look."""
+    import io
+
+    import duckdb
+
+    from pipelines.progress import print_summary
+    from streak_source.field_values import DECODE_OK, DECODE_STATUS_MEANINGS, DECODE_STATUSES
+
+    assert set(DECODE_STATUS_MEANINGS) == set(DECODE_STATUSES) - {DECODE_OK}
+    summary = a_summary()
+    summary.undecoded_field_values = {"type_mismatch": 1, "unknown_option": 5}
+    printed = io.StringIO()
+    print_summary(summary, printed)
+    line = next(text for text in printed.getvalue().splitlines() if "could not be decoded" in text)
+    assert line.startswith("Custom-field values that could not be decoded: 6 (1 do not match their field's type; "
+                           "5 point to a dropdown or tag option since deleted in Streak). Kept as text; "), line
+    query = line.split("to see them: ", 1)[1]
+    with duckdb.connect() as con:
+        con.execute("CREATE SCHEMA crm")
+        con.execute("CREATE TABLE crm.box_field_values AS SELECT * FROM (VALUES ('b1', 'Priority', '9003', "
+                    "'unknown_option'), ('b2', 'Priority', 'High', 'ok')) t(box_key, field_name, value_text, "
+                    "decode_status)")
+        assert con.execute(query).fetchall() == [("b1", "Priority", "9003", "unknown_option")]

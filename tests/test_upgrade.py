@@ -76,6 +76,10 @@ def simulate_layout2(monkeypatch: pytest.MonkeyPatch) -> None:
         return row
 
     monkeypatch.setattr(streak_source, "snippet_row", snippet_row)
+    from streak_source.columns import TABLE_COLUMNS  # ... and declares the renamed column
+
+    monkeypatch.setitem(TABLE_COLUMNS, "snippets", {("snippet_body" if name == "snippet_text" else name): column
+                                                    for name, column in TABLE_COLUMNS["snippets"].items()})
     real_resources = streak_source._resources
 
     def resources(*args: Any, **kwargs: Any) -> Iterator[Any]:  # and loads a new table

@@ -28,6 +28,8 @@ fault specs (--fault SPEC, repeatable; SPEC = KIND[=VALUE][:OPTION=VALUE]...):
   hang=SECONDS      hold the request SECONDS (e.g. longer than the client's timeout), then answer
                     normally; never blocks other requests
   malformed         answer 200 with a truncated, invalid JSON body
+  null              answer 200 with the valid JSON body null where the reference promises an
+                    object or a list (e.g. route=/api/v1/users/me)
   gone=N            N boxes, chosen from the seed among boxes that have children, are "deleted
                     mid-run": still listed in their pipeline, but GET /v1/boxes/{box_key} and their
                     child endpoints answer 404. Their keys: stats()["faults"]["gone_box_keys"]
@@ -51,6 +53,7 @@ examples:
   --fault hang=30:route=/api/v1/pipelines/{pipeline_key}/boxes:times=1
   --fault gone=3
   --fault malformed:route=/api/v1/snippets:times=2
+  --fault null:route=/api/v1/users/me
   --fault revoke-after=200
   --fault repeat-page:route=/api/v2/boxes/{box_key}/tasks
   --fault invent-boxes
@@ -60,6 +63,7 @@ FAULT_KINDS: Final = (
     "status",
     "hang",
     "malformed",
+    "null",
     "gone",
     "revoke-after",
     "repeat-page",
@@ -69,6 +73,7 @@ _OPTIONS_BY_KIND: Final[dict[str, frozenset[str]]] = {
     "status": frozenset({"route", "share", "times"}),
     "hang": frozenset({"route", "share", "times"}),
     "malformed": frozenset({"route", "share", "times"}),
+    "null": frozenset({"route", "share", "times"}),
     "gone": frozenset({"route"}),
     "revoke-after": frozenset({"key"}),
     "repeat-page": frozenset({"route", "share", "times"}),
@@ -141,7 +146,7 @@ def parse_fault(text: str) -> FaultSpec:
             raise FaultSpecError(f"status={raw_value}: must be an HTTP error code 400..599")
     elif kind == "hang":
         amount = _number(kind, raw_value, integer=False, minimum=0)
-    elif kind in ("malformed", "repeat-page", "invent-boxes"):
+    elif kind in ("malformed", "null", "repeat-page", "invent-boxes"):
         if has_value:
             raise FaultSpecError(f"{kind} takes no value")
         amount = None
@@ -323,7 +328,7 @@ class FaultInjector:
             "injected": {
                 spec.text: count
                 for spec, count in zip(self.specs, self._injected, strict=True)
-                if spec.kind in ("status", "hang", "malformed", "repeat-page", "invent-boxes")
+                if spec.kind in ("status", "hang", "malformed", "null", "repeat-page", "invent-boxes")
             },
             "gone_box_keys": self.gone_box_keys,
             "gone_hits": self.gone_hits,

@@ -3,7 +3,8 @@
 Every API request goes through one pipeline, in this order: count it (``requests_by_route`` is
 keyed by route template) -> latency -> rate limit (429 + ``Retry-After``) -> auth (401) ->
 injected hang -> injected status -> gone box (404) -> the route's handler (400 malformed key or
-bad parameter, 404 unknown key, 200) -> injected malformed body. ``__sandbox__`` routes skip it.
+bad parameter, 404 unknown key, 200) -> injected malformed or null body. ``__sandbox__`` routes
+skip it.
 A path that is no route answers 404 ``no such endpoint`` (after auth, like any other).
 
 The handlers live in ``routes_account.py`` (users, teams, contacts, organizations, snippets,
@@ -242,6 +243,8 @@ class SandboxServer(WebhookRoutes, AccountRoutes, BoxRoutes, TimeRoutes):
         if response.status_code == 200 and self.faults.pick("malformed", template, identity):
             body = bytes(response.body)
             return json_response(body[: max(1, len(body) // 2)])
+        if response.status_code == 200 and self.faults.pick("null", template, identity):
+            return json_response(b"null")
         return response
 
     # ------------------------------------------------------------------ __sandbox__

@@ -68,6 +68,7 @@ def test_parse_fault_specs() -> None:
         ("status=503:key=demo", "does not apply"),
         ("status=503:route=/a:route=/b", "given twice"),
         ("malformed=3", "takes no value"),
+        ("null=1", "takes no value"),
         ("gone=0", "must be >= 1"),
         ("gone=2:share=0.5", "does not apply"),
         ("hang", "needs a value"),
@@ -309,6 +310,17 @@ def test_malformed_body(make_sandbox: Callable[..., Sandbox]) -> None:
             json.loads(broken.text)
         assert isinstance(session.get(sandbox.url("v1/snippets"), timeout=10).json(), list)
         assert session.get(sandbox.url("v1/users/me"), timeout=10).json()["key"]
+
+
+def test_null_body(make_sandbox: Callable[..., Sandbox]) -> None:
+    sandbox = make_sandbox(boxes=5, faults=["null:route=/api/v1/users/me:times=1"])
+    with requests.Session() as session:
+        session.auth = ("demo", "")
+        broken = session.get(sandbox.url("v1/users/me"), timeout=10)
+        assert broken.status_code == 200 and broken.headers["content-type"] == "application/json"
+        assert broken.content == b"null"
+        assert session.get(sandbox.url("v1/users/me"), timeout=10).json()["key"]
+    assert sandbox.stats()["faults"]["injected"] == {"null:route=/api/v1/users/me:times=1": 1}
 
 
 def test_key_revoked_after_n_calls(make_sandbox: Callable[..., Sandbox]) -> None:
