@@ -103,10 +103,7 @@ def _time_in_stage(ctx: Context, stats: pd.DataFrame, info: pd.DataFrame, exact_
                                                 "inferred ones)." if exact_only else ".")
                     + " Times appear once boxes move on from a stage.")
         return
-    frame = frame.sort_values(["pipeline_name", "stage_order"]).assign(
-        median_days=frame["median_s"] / 86400, p90_days=frame["p90_s"] / 86400,
-        text=[f"{fmt_days(m)} (p90 {fmt_days(p)})" for m, p in zip(frame["median_s"], frame["p90_s"])],
-    )
+    frame = time_in_stage_rows(frame)
     order = frame["label"].tolist()
     base = alt.Chart(frame).encode(
         y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
@@ -127,6 +124,20 @@ def _time_in_stage(ctx: Context, stats: pd.DataFrame, info: pd.DataFrame, exact_
     ticks = base.mark_tick(color="#343a40", thickness=2, size=22).encode(x="p90_days:Q")
     text = base.mark_text(align="left", dx=8, color="#343a40").encode(x="p90_days:Q", text="text:N")
     chart((spread + bars + ticks + text).properties(height=34 * len(frame) + 60))
+
+
+def time_in_stage_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The chart's rows in stage order, each with its own days and text label.
+
+    Every derived column is computed from the row's own values (index-aligned, never a list built
+    in another order): a label can only ever sit next to the median it states.
+    """
+    rows = frame.sort_values(["pipeline_name", "stage_order", "stage_key"]).reset_index(drop=True)
+    return rows.assign(
+        median_days=rows["median_s"] / 86400,
+        p90_days=rows["p90_s"] / 86400,
+        text=rows["median_s"].map(fmt_days) + " (p90 " + rows["p90_s"].map(fmt_days) + ")",
+    )
 
 
 def _pipeline_choice(ctx: Context, stats: pd.DataFrame) -> str | None:

@@ -239,7 +239,7 @@ def test_every_page_has_an_empty_state(demo_app: Any, sql: SQL) -> None:
 # ---------------------------------------------------------------------------- page controls
 
 
-def test_funnel_sums_a_numeric_field(demo_app: Any) -> None:
+def test_funnel_sums_a_numeric_field(demo_app: Any, sql: SQL) -> None:
     at = open_page(demo_app, "funnel")
     measure = at.selectbox(key="funnel_measure")
     fields = [o for o in measure.options if o != "Number of boxes"]
@@ -247,6 +247,16 @@ def test_funnel_sums_a_numeric_field(demo_app: Any) -> None:
     at = measure.select_index(1).run()
     _assert_clean(at, "Pipeline funnel")
     assert f"Total {md(fields[0])}" in metric_values(at)
+    # Across all pipelines the field exists in one: the others say so instead of an all-zero chart.
+    field_pipeline = at.selectbox(key="funnel_measure").value[0]
+    others = sql(f"SELECT DISTINCT p.name FROM crm.boxes b JOIN crm.pipelines p USING (pipeline_key) "
+                 f"WHERE b.pipeline_key <> '{field_pipeline}'")["name"].tolist()
+    assert others, "the demo account has boxes in more than one pipeline"
+    notes = [i.value for i in at.info if "is a field of another pipeline" in i.value]
+    assert sorted(notes) == sorted(f"**{md(fields[0])}** is a field of another pipeline: {md(name)} has no such "
+                                   "field, so there is nothing to sum here." for name in others)
+    sums = [c for c in _charts(at) if "Sum of" in c.proto.spec or "value_label" in c.proto.spec]
+    assert len(sums) == 1, "one sum chart: the field's own pipeline"
 
 
 def test_explorer_search_and_download(demo_app: Any, sql: SQL) -> None:
