@@ -10,7 +10,14 @@ from typing import Any, Final
 import altair as alt
 import pandas as pd
 
-KIND_COLORS: Final = {"Emails": "#4263eb", "Comments": "#12b886", "Meetings": "#f59f00", "Call logs": "#e64980"}
+KIND_COLORS: Final = {"Email threads": "#4263eb", "Comments": "#12b886", "Meetings": "#f59f00", "Call logs": "#e64980"}
+"""One colour per kind of activity (``activity_queries.ACTIVITY_KINDS``)."""
+KIND_HELP: Final = {
+    "Email threads": "Email threads on these boxes; over time, each is dated by its last email.",
+    "Meetings": "Meeting notes and meetings of any type but call logs.",
+    "Call logs": "Meetings logged as calls (type CALL_LOG).",
+}
+"""What each kind of activity counts, the same words wherever its card appears."""
 STATE_COLORS: Final = {"Overdue": "#e03131", "Due soon": "#f59f00"}
 FALLBACK_PALETTE: Final = (
     "#4263eb", "#12b886", "#f59f00", "#e64980", "#7950f2", "#15aabf", "#fd7e14", "#82c91e",

@@ -53,26 +53,28 @@ def expected_headlines(sql: SQL, now: datetime, closed: tuple[str, ...]) -> dict
                   AND due_date < {ts} + INTERVAL 7 DAY) AS due_soon,
                (SELECT COUNT(*) FROM crm.box_tasks WHERE status = 'DONE') AS done,
                (SELECT COUNT(*) FROM crm.box_threads) AS threads,
-               (SELECT COUNT(*) FROM crm.box_threads WHERE last_email_timestamp IS NOT NULL) AS dated_threads,
                (SELECT COUNT(*) FROM crm.box_comments) AS comments,
-               (SELECT COUNT(*) FROM crm.box_comments WHERE "timestamp" IS NOT NULL) AS dated_comments,
-               (SELECT COUNT(*) FROM crm.box_meetings) AS meetings_all,
-               (SELECT COUNT(*) FROM crm.box_meetings WHERE start_timestamp IS NOT NULL AND meeting_type = 'CALL_LOG') AS calls,
-               (SELECT COUNT(*) FROM crm.box_meetings WHERE start_timestamp IS NOT NULL AND meeting_type IS DISTINCT FROM 'CALL_LOG') AS notes,
+               (SELECT COUNT(*) FROM crm.box_meetings WHERE meeting_type = 'CALL_LOG') AS calls,
+               (SELECT COUNT(*) FROM crm.box_meetings WHERE meeting_type IS DISTINCT FROM 'CALL_LOG') AS notes,
                (SELECT COUNT(*) {open_boxes}) AS open_boxes,
                (SELECT MEDIAN({days}) {open_boxes}) AS median_days,
                (SELECT COUNT(*) {open_boxes} AND {days} > 30) AS over_30,
                (SELECT COUNT(*) {open_boxes} AND {days} > 90) AS over_90
         """
     ).iloc[0]
+    # One name, one meaning: the Overview's activity cards are the Activity page's (issue 21).
+    activity = {
+        "Email threads": fmt_int(counts["threads"]),
+        "Comments": fmt_int(counts["comments"]),
+        "Meetings": fmt_int(counts["notes"]),
+        "Call logs": fmt_int(counts["calls"]),
+    }
     return {
         "": {
             "Boxes": fmt_int(counts["boxes"]),
             "Open tasks": fmt_int(counts["open_tasks"]),
             "Overdue tasks": fmt_int(counts["overdue"]),
-            "Email threads": fmt_int(counts["threads"]),
-            "Comments": fmt_int(counts["comments"]),
-            "Meetings": fmt_int(counts["meetings_all"]),
+            **activity,
         },
         "funnel": {"Boxes": fmt_int(counts["boxes"]), "Open boxes": fmt_int(counts["open_boxes"])},
         "ageing": {
@@ -87,12 +89,7 @@ def expected_headlines(sql: SQL, now: datetime, closed: tuple[str, ...]) -> dict
             "Due in 7 days": fmt_int(counts["due_soon"]),
             "Done": fmt_int(counts["done"]),
         },
-        "activity": {
-            "Email threads": fmt_int(counts["dated_threads"]),
-            "Comments": fmt_int(counts["dated_comments"]),
-            "Meetings": fmt_int(counts["notes"]),
-            "Call logs": fmt_int(counts["calls"]),
-        },
+        "activity": activity,
     }
 
 

@@ -53,6 +53,7 @@ def _results(run: connection.Runner, f: Filters) -> dict[str, Any]:
         "pipelines": lookups.pipelines(run),
         "owners": lookups.owners(run),
         "counts": overview_queries.overview_counts(run, f, NOW),
+        "activity_totals": activity_queries.activity_totals(run, f),
         "fields": fields,
         "funnel": funnel_queries.funnel(run, f, value_field),
         "status": tasks_queries.task_status_counts(run, f),
