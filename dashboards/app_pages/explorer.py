@@ -41,7 +41,8 @@ def render(ctx: Context) -> None:
         on_click="ignore",
         help="Columns carry the names they have in Streak.",
     )
-    st.dataframe(shown, hide_index=True, height=560, column_config=_column_config(shown, labels))
+    table = explorer_queries.blank_missing_text(shown)
+    st.dataframe(table, hide_index=True, height=560, column_config=_column_config(table, labels))
 
 
 def _column_config(shown: pd.DataFrame, labels: dict[str, str]) -> dict[str, Any]:
@@ -52,8 +53,8 @@ def _column_config(shown: pd.DataFrame, labels: dict[str, str]) -> dict[str, Any
             continue
         label = labels.get(column, column.replace("_", " ").capitalize())
         series = shown[column]
-        if column == "box_name":
-            config[column] = st.column_config.TextColumn(label, width="medium", pinned=True)
+        if column == "box_name":  # not pinned: Streamlit draws pinned columns in faded grey
+            config[column] = st.column_config.TextColumn(label, width="medium")
         elif pd.api.types.is_datetime64_any_dtype(series):
             config[column] = st.column_config.DatetimeColumn(label, format="YYYY-MM-DD")
         elif pd.api.types.is_bool_dtype(series):

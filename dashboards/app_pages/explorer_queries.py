@@ -35,6 +35,8 @@ BASE_LABELS: Final = {
     "comments": "Comments",
 }
 """Labels of the columns of the table built without a wide view."""
+WHO_COLUMNS: Final = ("owner_name", "assigned_to")
+"""Who has the box: "Unassigned" (the sidebar's word) when no one, in each of them alike."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +90,17 @@ def explorer_boxes(run: Runner, f: Filters) -> pd.DataFrame:
         frame = _base(run, f, catalog)
         if f.pipeline_key is not None and not frame.empty:
             frame = _with_pivoted_fields(run, f, catalog, frame)
-    if "owner_name" in frame:  # the same word for "no owner" as the sidebar's filter
-        frame["owner_name"] = frame["owner_name"].astype("object").where(frame["owner_name"].notna(), UNASSIGNED_LABEL)
+    for column in WHO_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].astype("object").where(frame[column].notna(), UNASSIGNED_LABEL)
     return frame
+
+
+def blank_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns with empty cells where a value is missing (a table would print "None")."""
+    text = [c for c in frame.columns if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
+                                              or pd.api.types.is_datetime64_any_dtype(frame[c]))]
+    return frame.assign(**{c: frame[c].where(frame[c].notna(), "") for c in text}) if text else frame
 
 
 def column_labels(run: Runner, pipeline_key: str | None) -> dict[str, str]:

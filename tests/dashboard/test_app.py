@@ -285,3 +285,21 @@ def test_activity_by_month(demo_app: Any) -> None:
     _assert_clean(at, "Activity")
     assert at.subheader[0].value == "Per month"
     assert metric_values(at) == weekly  # totals do not depend on the grouping
+
+
+def test_explorer_says_unassigned_in_black(demo_app: Any, sql: SQL) -> None:
+    """Issue 21: an unassigned box reads "Unassigned" as owner and assignee (not "None"), and the
+    box name column is not pinned (Streamlit fades pinned columns to grey)."""
+    import json
+
+    unassigned = set(sql("SELECT box_key FROM crm.boxes WHERE assigned_to_names IS NULL AND owner_email IS NULL")["box_key"])
+    assert unassigned, "the demo account has unassigned boxes"
+    at = open_page(demo_app, "explorer")
+    table = at.dataframe[0].value
+    rows = table[table["box_key"].isin(unassigned)]
+    assert len(rows) == len(unassigned)
+    assert set(rows["owner_name"]) == set(rows["assigned_to"]) == {"Unassigned"}
+    text = table.select_dtypes(exclude=["number", "datetime", "datetimetz", "bool"])
+    assert not text.isna().any().any(), "no text cell reads None"
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert not config["box_name"].get("pinned"), config["box_name"]
