@@ -24,6 +24,7 @@ from dashboards.ui.format import (
     with_period_end,
 )
 from dashboards.ui.text import md
+from dashboards.ui.time_axis import period_x, time_window
 
 HISTORY_COMMAND: Final = "python pipelines/streak_full.py --backfill-history"
 EXACT_HELP: Final = (
@@ -207,10 +208,16 @@ def _weekly_entries(ctx: Context, info: pd.DataFrame, exact_only: bool) -> None:
     if frame.empty:
         empty_state("No entries into a stage" + (" with an exact time." if exact_only else "."))
         return
-    frame = with_period_end(frame.rename(columns={"week": "period"}), "week").drop(columns=["stage_name", "stage_order"]).merge(
+    frame = frame.rename(columns={"week": "period"})
+    window = time_window(frame["period"], frame["entries"], "week", ctx.now)
+    if window is None:
+        empty_state("Every entry into a stage is dated in the future: nothing to draw.")
+        return
+    frame = with_period_end(frame[window.holds(frame["period"])], "week").drop(columns=["stage_name", "stage_order"]).merge(
         info[["pipeline_key", "stage_key", "label", "color", "stage_order", "pipeline_name"]],
         on=["pipeline_key", "stage_key"], how="left",
     )
+    x, x2, when = period_x(window)
     legend = frame.drop_duplicates("label").sort_values(["pipeline_name", "stage_order"])
     st.caption("Stays begun per week (weeks start on Monday, UTC)"
                + (", exact entry times only." if exact_only else "."))
@@ -218,19 +225,22 @@ def _weekly_entries(ctx: Context, info: pd.DataFrame, exact_only: bool) -> None:
         alt.Chart(frame)
         .mark_bar(orient="vertical")
         .encode(
-            x=alt.X("period:T", title=None, axis=alt.Axis(format="%b %-d, %Y")), x2="period_end:T",
+            x=x, x2=x2,
             y=alt.Y("sum(entries):Q", title="Entries"),
             color=alt.Color("label:N", title=None, scale=stage_colors(legend, "label"),
                             sort=legend["label"].tolist(), legend=alt.Legend(orient="right", labelLimit=240)),
             order=alt.Order("stage_order:Q"),
             tooltip=[
-                alt.Tooltip("period:T", title="Week of", format="%b %-d, %Y"),
+                when,
                 alt.Tooltip("label:N", title="Stage"),
                 alt.Tooltip("sum(entries):Q", title="Entries", format=","),
             ],
         )
         .properties(height=300)
     )
+    note = window.outside_note(("entry", "entries"))
+    if note:
+        st.caption(note)
 
 
 PAGE = PageSpec(render, "Velocity", ":material/speed:", "velocity")
