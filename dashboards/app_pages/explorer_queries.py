@@ -97,9 +97,9 @@ def explorer_boxes(run: Runner, f: Filters) -> pd.DataFrame:
 
 
 def blank_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns with empty cells where a value is missing (a table would print "None")."""
-    text = [c for c in frame.columns if not (pd.api.types.is_numeric_dtype(frame[c]) or pd.api.types.is_bool_dtype(frame[c])
-                                              or pd.api.types.is_datetime64_any_dtype(frame[c]))]
+    """Text columns (only text, or nothing) with empty cells where a value is missing (a table would
+    print "None"); other columns keep their type, so a checkbox column stays one."""
+    text = [c for c in frame.columns if pd.api.types.infer_dtype(frame[c], skipna=True) in ("string", "empty")]
     return frame.assign(**{c: frame[c].where(frame[c].notna(), "") for c in text}) if text else frame
 
 
