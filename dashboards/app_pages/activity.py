@@ -13,7 +13,7 @@ from dashboards.ui.format import KIND_COLORS, KIND_HELP, fmt_int
 
 def render(ctx: Context) -> None:
     if not page_header(
-        ctx, "Activity", "Emails, comments, meetings and call logs on these boxes, over time and per owner."
+        ctx, "Activity", "Email threads, comments, meetings and call logs on these boxes, over time and per owner."
     ):
         return
     grain = st.segmented_control("Group by", ["Week", "Month"], default="Week", key="activity_grain") or "Week"

@@ -14,15 +14,24 @@ import streamlit as st
 
 from dashboards.app_pages import events_queries as eq
 from dashboards.ui.context import Context, PageSpec, chart, empty_state, page_header
-from dashboards.ui.format import FALLBACK_PALETTE, fmt_int, fmt_number, number_label_expr, with_period_end
+from dashboards.ui.format import (
+    FALLBACK_PALETTE,
+    blank_missing_text,
+    fmt_int,
+    fmt_number,
+    number_label_expr,
+    with_period_end,
+)
 from dashboards.ui.text import md, shorten
 from dashboards.ui.time_axis import Grain, TimeWindow, period_x, time_window
 
 EVENTS_COMMAND: Final = "python pipelines/streak_events.py load"
 ANY: Final = "__any__"
 GRAINS: Final[dict[str, Grain]] = {"Day": "day", "Week": "week", "Month": "month"}
-AXIS_TITLE_CHARS: Final = 60
-"""A property name of any length would squeeze the plot to nothing: titles are cut to this."""
+METRIC_HEIGHT_PX: Final = 220
+TITLE_CHARS: Final = 60
+"""Titles are cut to this many characters, and the y axis' title to the plot's height in pixels:
+a title longer than the plot (a property name of any length) leaves Vega no room to draw it."""
 TOO_LARGE: Final = "Larger than the largest number a computer adds up (about 1.8e+308)."
 SOURCES: Final = {"derived": "derived from the loads", "webhook": "Streak webhooks", "api": "custom events"}
 """How the ``source`` column reads on the page (docs/events.md: what each source contributes)."""
@@ -165,11 +174,11 @@ def _metric_chart(ctx: Context, series: pd.DataFrame, spec: eq.Metric, grain: Gr
         .mark_bar(color="#4263eb", orient="vertical")
         .encode(
             x=x, x2=x2,
-            y=alt.Y("value:Q", title=shorten(measure_title, AXIS_TITLE_CHARS),
-                    axis=alt.Axis(labelExpr=number_label_expr())),
-            tooltip=[when, alt.Tooltip("label:N", title=shorten(measure_title, AXIS_TITLE_CHARS))],
+            y=alt.Y("value:Q", title=shorten(measure_title, TITLE_CHARS),
+                    axis=alt.Axis(labelExpr=number_label_expr(), titleLimit=METRIC_HEIGHT_PX - 20)),
+            tooltip=[when, alt.Tooltip("label:N", title=shorten(measure_title, TITLE_CHARS))],
         )
-        .properties(height=220)
+        .properties(height=METRIC_HEIGHT_PX)
     )
     _outside_caption(window)
     if not finite.all():
@@ -181,7 +190,7 @@ def _latest(ctx: Context) -> None:
     frame = ctx.q(eq.latest_events, ctx.filters)
     frame = frame.assign(pipeline=frame["pipeline_key"].map(lambda k: None if k is None else ctx.pipeline_names.get(k, k)))
     st.dataframe(
-        frame[["timestamp", "event_name", "properties", "box_name", "pipeline", "owner", "source"]],
+        blank_missing_text(frame[["timestamp", "event_name", "properties", "box_name", "pipeline", "owner", "source"]]),
         hide_index=True,
         column_config={
             "timestamp": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),

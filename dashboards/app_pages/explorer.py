@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboards.app_pages import explorer_queries
 from dashboards.ui.context import Context, PageSpec, empty_state, page_header
-from dashboards.ui.format import fmt_int
+from dashboards.ui.format import blank_missing_text, fmt_int
 
 
 def render(ctx: Context) -> None:
@@ -41,7 +41,7 @@ def render(ctx: Context) -> None:
         on_click="ignore",
         help="Columns carry the names they have in Streak.",
     )
-    table = explorer_queries.blank_missing_text(shown)
+    table = blank_missing_text(shown)
     st.dataframe(table, hide_index=True, height=560, column_config=_column_config(table, labels))
 
 

@@ -96,13 +96,6 @@ def explorer_boxes(run: Runner, f: Filters) -> pd.DataFrame:
     return frame
 
 
-def blank_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """Text columns (only text, or nothing) with empty cells where a value is missing (a table would
-    print "None"); other columns keep their type, so a checkbox column stays one."""
-    text = [c for c in frame.columns if pd.api.types.infer_dtype(frame[c], skipna=True) in ("string", "empty")]
-    return frame.assign(**{c: frame[c].where(frame[c].notna(), "") for c in text}) if text else frame
-
-
 def column_labels(run: Runner, pipeline_key: str | None) -> dict[str, str]:
     """Explorer column -> display name (the view's mapping rows, else the base labels)."""
     labels = dict(BASE_LABELS)

@@ -18,13 +18,13 @@ def render(ctx: Context) -> None:
         return
     counts: dict[str, int] = ctx.q(overview_queries.overview_counts, ctx.filters, ctx.now)
     activity: dict[str, int] = ctx.q(activity_queries.activity_totals, ctx.filters)
-    cards = st.columns(3 + len(activity))
+    cards = st.columns(3)
     cards[0].metric("Boxes", fmt_int(counts["boxes"]), border=True)
     cards[1].metric("Open tasks", fmt_int(counts["open_tasks"]), border=True, help="Tasks not done.")
     cards[2].metric(
         "Overdue tasks", fmt_int(counts["overdue_tasks"]), border=True, help="Not done, due date in the past."
     )
-    for card, (kind, total) in zip(cards[3:], activity.items()):  # the Activity page's cards, same rule
+    for card, (kind, total) in zip(st.columns(len(activity)), activity.items()):  # the Activity page's cards
         card.metric(kind, fmt_int(total), border=True, help=KIND_HELP.get(kind))
     if counts["boxes"] == 0:
         empty_state("No boxes match these filters.")

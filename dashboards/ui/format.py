@@ -147,3 +147,10 @@ def with_period_end(frame: pd.DataFrame, grain: str, column: str = "period", fil
     else:
         end = start + pd.Timedelta(days=7 if grain == "week" else 1)
     return frame.assign(**{f"{column}_end": start + (end - start) * fill})
+
+
+def blank_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns (only text, or nothing) with empty cells where a value is missing (a table would
+    print "None"); other columns keep their type, so a checkbox column stays one."""
+    text = [c for c in frame.columns if pd.api.types.infer_dtype(frame[c], skipna=True) in ("string", "empty")]
+    return frame.assign(**{c: frame[c].where(frame[c].notna(), "") for c in text}) if text else frame

@@ -124,8 +124,9 @@ def time_window(periods: pd.Series, weights: pd.Series, grain: Grain, now: datet
     )
 
 
-def _ms(moment: pd.Timestamp) -> int:
-    return int(moment.timestamp() * 1000)
+def _when(moment: pd.Timestamp) -> alt.DateTime:
+    """A period start as Vega-Lite's date object (plain numbers on a time axis lose the date format)."""
+    return alt.DateTime(year=moment.year, month=moment.month, date=moment.day, utc=True)
 
 
 def period_x(window: TimeWindow, column: str = "period") -> tuple[alt.X, alt.X2, alt.Tooltip]:
@@ -133,6 +134,6 @@ def period_x(window: TimeWindow, column: str = "period") -> tuple[alt.X, alt.X2,
     the window's axis, and the period's tooltip."""
     fmt = DATE_FORMATS[window.grain]
     start, end = window.domain()
-    x = alt.X(f"{column}:T", title=None, scale=alt.Scale(domain=[_ms(start), _ms(end)]),
-              axis=alt.Axis(format=fmt, values=[_ms(t) for t in window.ticks()], labelOverlap=True))
+    x = alt.X(f"{column}:T", title=None, scale=alt.Scale(domain=[_when(start), _when(end)]),
+              axis=alt.Axis(format=fmt, values=[_when(t) for t in window.ticks()], labelOverlap=True))
     return x, alt.X2(f"{column}_end:T"), alt.Tooltip(f"{column}:T", title=TOOLTIP_TITLES[window.grain], format=fmt)

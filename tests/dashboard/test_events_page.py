@@ -79,8 +79,10 @@ def _events_page() -> Any:
     return at
 
 
-def _ms(moment: Any) -> int:
-    return int(pd.Timestamp(moment).timestamp() * 1000)
+def _day(when: dict[str, Any]) -> pd.Timestamp:
+    """A Vega-Lite date object of the spec as a timestamp (UTC)."""
+    assert when.get("utc") is True, when
+    return pd.Timestamp(year=when["year"], month=when["month"], day=when["date"], tz="UTC")
 
 
 def test_an_event_dated_9999_leaves_the_chart_drawn_and_is_counted(odd_db: Path, odd_sql: SQL) -> None:
@@ -90,10 +92,11 @@ def test_an_event_dated_9999_leaves_the_chart_drawn_and_is_counted(odd_db: Path,
                         WHERE DATE_TRUNC('week', "timestamp") > DATE_TRUNC('week', now())""").iloc[0]
     assert future["n"] == 1
     data = next(iter(per_week.datasets.values()))
-    start, end = per_week.axis_field("x")["scale"]["domain"]
-    assert data["period"].max() <= pd.Timestamp(datetime.now(timezone.utc))  # nothing from the future
-    assert end <= _ms(datetime.now(timezone.utc)) + 7 * 86_400_000  # the axis ends this week, not in 9999
-    assert start <= _ms(data["period"].min())
+    start, end = (_day(d) for d in per_week.axis_field("x")["scale"]["domain"])
+    now = pd.Timestamp(datetime.now(timezone.utc))
+    assert data["period"].max() <= now  # nothing from the future
+    assert end <= now + pd.Timedelta(days=7)  # the axis ends this week, not in 9999
+    assert start <= data["period"].min()
     shown = int(data["events"].sum())
     assert shown == odd_sql("SELECT COUNT(*) AS n FROM crm.events")["n"].iloc[0] - future["n"]
     assert (f"Not on this chart: 1 event dated in the future (the latest {pd.Timestamp(future['latest']):%Y-%m-%d})."
@@ -128,11 +131,11 @@ def test_a_lone_event_is_a_bar_on_a_dated_axis(odd_db: Path) -> None:
     at = at.selectbox(key="events_metric_name").set_value("Seen once").run()
     metric_chart = charts(at)[1]
     x = metric_chart.axis_field("x")
-    start, end = x["scale"]["domain"]
-    assert (end - start) / (7 * 86_400_000) >= MIN_PERIODS  # one week among at least eight, not a wall
-    ticks = x["axis"]["values"]
+    start, end = (_day(d) for d in x["scale"]["domain"])
+    assert (end - start) / pd.Timedelta(days=7) >= MIN_PERIODS  # one week among at least eight, not a wall
+    ticks = [_day(d) for d in x["axis"]["values"]]
     assert len(ticks) == len(set(ticks)) > 1
-    assert all(pd.Timestamp(t, unit="ms").weekday() == 0 for t in ticks)  # on Mondays: no repeated dates
+    assert all(t.weekday() == 0 for t in ticks)  # on Mondays: no repeated dates
 
 
 def test_latest_events_show_readable_properties_first(odd_db: Path) -> None:
