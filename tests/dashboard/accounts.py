@@ -167,7 +167,7 @@ def hostile_account(demo: Path, target: Path, port: int) -> Path:
         "field": f"**Deal** ![f]({base}/field.png)",
         "box": f"<script>fetch('{base}/box')</script> [box]({base}/box-link)",
     }
-    copy_db(demo, target)
+    as_own_account(copy_db(demo, target))  # someone's own account: no closed stages of its own
     add_history(target)
     add_events(target)
     con = duckdb.connect(str(target))
