@@ -12,7 +12,7 @@ import contextlib
 import logging
 import sys
 import traceback
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -124,7 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     outcome.write(EXIT_CONFIG, NO_KEY_MESSAGE.removeprefix("error: "))
                     return EXIT_CONFIG
                 summary = run_full_load(source_args, progress=None if args.quiet else sys.stdout,
-                                        backfill_history=args.backfill_history, refresh=args.refresh)
+                                        backfill_history=args.backfill_history, refresh=args.refresh,
+                                        account_defaults=_demo_settings(demo))
         except BaseException as exc:  # one line, the real cause; the traceback goes to the log file
             status, reason = _failed(exc, log_file, verbose=args.verbose)
             locked = next((e for e in exception_chain(exc) if isinstance(e, LoadAlreadyRunning)), None)
@@ -284,6 +285,15 @@ def _configured(key: str) -> bool:
         return dlt.config.get(key) is not None
     except Exception:  # noqa: BLE001 - an unreadable value is still a value: the source reports it
         return True
+
+
+def _demo_settings(demo: Any) -> Mapping[str, Any] | None:
+    """What the demo account comes with (its closed stages), kept in its copy; a real account: nothing."""
+    if demo is None:
+        return None
+    from streak_source.sandbox import DEMO_SETTINGS
+
+    return DEMO_SETTINGS
 
 
 @contextlib.contextmanager

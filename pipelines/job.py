@@ -30,7 +30,7 @@ import hashlib
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -128,6 +128,8 @@ class Run:
     """The run's refresh plan (streak_warehouse/refresh_basis.py), built once the live copy was read."""
     upgrade: Upgrade = field(default_factory=Upgrade)
     """Layouts found and what this run does about them (streak_warehouse/upgrade.py)."""
+    account_defaults: Mapping[str, Any] | None = None
+    """Settings the account comes with (the demo's), recorded in the copy: streak_warehouse/account_defaults.py."""
 
     @property
     def owner(self) -> RunOwner:
@@ -136,14 +138,15 @@ class Run:
 
 def run_full_load(
     source_args: dict[str, Any], progress: TextIO | None = sys.stdout, backfill_history: bool = False,
-    refresh: str | None = None,
+    refresh: str | None = None, account_defaults: Mapping[str, Any] | None = None,
 ) -> LoadSummary:
     """Extract, normalize and load the whole account, create the wide views, update the stage
     history, keep the persistent tables, and publish the new copy; raises on failure (the previous
     copy stays). ``backfill_history``: read every box's newsfeed (one extra call per box).
-    ``refresh``: ``full`` or ``changed`` (docs/refresh.md); None: ``[sources.streak] refresh``."""
+    ``refresh``: ``full`` or ``changed`` (docs/refresh.md); None: ``[sources.streak] refresh``.
+    ``account_defaults``: settings the account comes with (``--demo``'s), kept in the copy."""
     use_project_settings()
-    run = Run(backfill_history=backfill_history)
+    run = Run(backfill_history=backfill_history, account_defaults=account_defaults)
     run.refresh_settings = configured_refresh(refresh)
     target = duckdb_file_target()
     try:
@@ -288,6 +291,7 @@ def _extract_normalize_load(
     from dlt.pipeline.state_sync import force_state_extract
 
     from streak_source import RunReport, streak_source
+    from streak_warehouse.account_defaults import record_account_defaults
     from streak_warehouse.views import create_wide_views, drop_wide_views
 
     started = time.monotonic()
@@ -335,6 +339,7 @@ def _extract_normalize_load(
 
     step = time.monotonic()
     summary.views = create_wide_views(pipeline)
+    record_account_defaults(pipeline, run.account_defaults)
     summary.views_s = time.monotonic() - step
     _fill_from_report(summary, report)
     summary.rows = _row_counts(normalize_info, source)

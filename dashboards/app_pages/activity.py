@@ -8,25 +8,25 @@ import streamlit as st
 
 from dashboards.app_pages import activity_queries
 from dashboards.ui.context import Context, PageSpec, chart, empty_state, page_header
-from dashboards.ui.format import KIND_COLORS, fmt_int
+from dashboards.ui.format import KIND_COLORS, KIND_HELP, fmt_int
 
 
 def render(ctx: Context) -> None:
     if not page_header(
-        ctx, "Activity", "Emails, comments, meetings and call logs on these boxes, over time and per owner."
+        ctx, "Activity", "Email threads, comments, meetings and call logs on these boxes, over time and per owner."
     ):
         return
     grain = st.segmented_control("Group by", ["Week", "Month"], default="Week", key="activity_grain") or "Week"
     frame: pd.DataFrame = ctx.q(activity_queries.activity, ctx.filters, grain.lower())
-    totals = frame.groupby("kind")["events"].sum() if not frame.empty else pd.Series(dtype="int64")
-    cards = st.columns(4)
-    for card, kind in zip(cards, activity_queries.ACTIVITY_KINDS):
-        card.metric(
-            "Email threads" if kind == "Emails" else kind,
-            fmt_int(totals.get(kind, 0)),
-            border=True,
-            help="Threads, dated by their last email." if kind == "Emails" else None,
-        )
+    totals: dict[str, int] = ctx.q(activity_queries.activity_totals, ctx.filters)
+    cards = st.columns(len(totals))
+    for card, (kind, total) in zip(cards, totals.items()):
+        card.metric(kind, fmt_int(total), border=True, help=KIND_HELP.get(kind))
+    dated = frame.groupby("kind")["events"].sum() if not frame.empty else pd.Series(dtype="int64")
+    undated = {kind: total - int(dated.get(kind, 0)) for kind, total in totals.items()}
+    if any(undated.values()):
+        st.caption("Not on the charts, having no date: "
+                   + ", ".join(f"{fmt_int(n)} {kind.lower()}" for kind, n in undated.items() if n) + ".")
     if frame.empty:
         empty_state("No activity on these boxes.")
         return

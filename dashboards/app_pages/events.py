@@ -5,6 +5,7 @@ Reads ``crm.events``; which events count is ``events_queries``' rule (docs/dashb
 
 from __future__ import annotations
 
+import math
 from typing import Final
 
 import altair as alt
@@ -13,12 +14,25 @@ import streamlit as st
 
 from dashboards.app_pages import events_queries as eq
 from dashboards.ui.context import Context, PageSpec, chart, empty_state, page_header
-from dashboards.ui.format import FALLBACK_PALETTE, fmt_int, fmt_number, with_period_end
-from dashboards.ui.text import md
+from dashboards.ui.format import (
+    FALLBACK_PALETTE,
+    blank_missing_text,
+    fmt_int,
+    fmt_number,
+    number_label_expr,
+    with_period_end,
+)
+from dashboards.ui.text import md, shorten
+from dashboards.ui.time_axis import Grain, TimeWindow, period_x, time_window
 
 EVENTS_COMMAND: Final = "python pipelines/streak_events.py load"
 ANY: Final = "__any__"
-GRAINS: Final = {"Day": "day", "Week": "week", "Month": "month"}
+GRAINS: Final[dict[str, Grain]] = {"Day": "day", "Week": "week", "Month": "month"}
+METRIC_HEIGHT_PX: Final = 220
+TITLE_CHARS: Final = 60
+"""Titles are cut to this many characters, and the y axis' title to the plot's height in pixels:
+a title longer than the plot (a property name of any length) leaves Vega no room to draw it."""
+TOO_LARGE: Final = "Larger than the largest number a computer adds up (about 1.8e+308)."
 SOURCES: Final = {"derived": "derived from the loads", "webhook": "Streak webhooks", "api": "custom events"}
 """How the ``source`` column reads on the page (docs/events.md: what each source contributes)."""
 SCOPE_NOTE: Final = (
@@ -61,18 +75,16 @@ def render(ctx: Context) -> None:
     _latest(ctx)
 
 
-def _time_x(grain: str) -> tuple[alt.X, alt.X2, alt.Tooltip]:
-    """x from the period's start to its end (bars as wide as the period), and the period's tooltip."""
-    fmt = "%b %Y" if grain == "month" else "%b %-d, %Y"
-    return (alt.X("period:T", title=None, axis=alt.Axis(format=fmt)), alt.X2("period_end:T"),
-            alt.Tooltip("period:T", title={"day": "Day", "week": "Week of", "month": "Month"}[grain], format=fmt))
-
-
-def _per_name(ctx: Context, grain: str, grain_label: str) -> None:
+def _per_name(ctx: Context, grain: Grain, grain_label: str) -> None:
     st.subheader(f"Events per {grain_label.lower()}", anchor=False)
-    frame = with_period_end(ctx.q(eq.events_over_time, ctx.filters, grain), grain)
+    frame = ctx.q(eq.events_over_time, ctx.filters, grain)
+    window = time_window(frame["period"], frame["events"], grain, ctx.now)
+    if window is None:
+        empty_state(f"Every event in view is dated in the future (after this {grain}): nothing to draw.")
+        return
+    frame = with_period_end(frame[window.holds(frame["period"])], grain)
     names = frame.groupby("event_name")["events"].sum().sort_values(ascending=False).index.tolist()
-    x, x2, when = _time_x(grain)
+    x, x2, when = period_x(window)
     scale = alt.Scale(domain=names, range=[FALLBACK_PALETTE[i % len(FALLBACK_PALETTE)] for i in range(len(names))])
     chart(
         alt.Chart(frame)
@@ -90,9 +102,16 @@ def _per_name(ctx: Context, grain: str, grain_label: str) -> None:
         )
         .properties(height=300)
     )
+    _outside_caption(window)
 
 
-def _builder(ctx: Context, grain: str, grain_label: str) -> None:
+def _outside_caption(window: TimeWindow) -> None:
+    note = window.outside_note(("event", "events"))
+    if note:
+        st.caption(note)
+
+
+def _builder(ctx: Context, grain: Grain, grain_label: str) -> None:
     st.subheader("Metric builder", anchor=False)
     totals = ctx.q(eq.events_over_time, ctx.filters, "month").groupby("event_name")["events"].sum()
     names = totals.sort_values(ascending=False).index.tolist()
@@ -107,7 +126,9 @@ def _builder(ctx: Context, grain: str, grain_label: str) -> None:
     owners = sorted(dims["owner"].dropna().astype(str).unique().tolist(), key=str.lower)
     owner = top[2].selectbox("Box owner", [ANY, *owners], key="events_metric_owner",
                              format_func=lambda o: "Any" if o == ANY else o)
-    keys = ctx.q(eq.property_keys, ctx.filters, name)["key"].tolist()
+    properties = ctx.q(eq.property_keys, ctx.filters, name)
+    keys = properties["key"].tolist()
+    numeric = properties.loc[properties["numbers"] > 0, "key"].tolist()  # text is never summed
     row = st.columns(3)
     prop = row[0].selectbox("Where property", [ANY, *keys], key="events_metric_prop",
                             format_func=lambda k: "(no property filter)" if k == ANY else k)
@@ -115,8 +136,11 @@ def _builder(ctx: Context, grain: str, grain_label: str) -> None:
     if prop not in (ANY, None):
         values = ctx.q(eq.property_values, ctx.filters, name, prop)["value"].astype(str).tolist()
         value = row[1].selectbox("equals", values, key="events_metric_value")
-    measure = row[2].selectbox("Measure", [ANY, *keys], key="events_metric_measure",
-                               format_func=lambda k: "Count of events" if k == ANY else f"Sum of {k}")
+    if st.session_state.get("events_metric_measure") not in (ANY, *numeric):  # another event: other numbers
+        st.session_state.pop("events_metric_measure", None)
+    measure = row[2].selectbox("Measure", [ANY, *numeric], key="events_metric_measure",
+                               format_func=lambda k: "Count of events" if k == ANY else f"Sum of {k}",
+                               help="Only properties that hold a number in at least one of these events can be summed.")
     spec = eq.Metric(
         event_name=name,
         pipeline_key=None if pipeline in (ANY, None) else pipeline,
@@ -129,25 +153,36 @@ def _builder(ctx: Context, grain: str, grain_label: str) -> None:
     cards = st.columns(3)
     cards[0].metric("Matching events", fmt_int(result["events"]), border=True)
     if spec.sum_property is not None:
-        cards[1].metric(f"Sum of {md(spec.sum_property)}", fmt_number(result["value"]), border=True)
+        cards[1].metric(f"Sum of {md(spec.sum_property)}", fmt_number(result["value"]), border=True,
+                        help=TOO_LARGE if math.isinf(result["value"]) else None)
         cards[2].metric("Not a number", fmt_int(result["not_numeric"]), border=True,
                         help="Matching events whose property is missing or text: left out of the sum (text is never parsed).")
-    series: pd.DataFrame = result["series"]
-    if series.empty:
-        empty_state("No events match this metric.")
+    _metric_chart(ctx, result["series"], spec, grain)
+
+
+def _metric_chart(ctx: Context, series: pd.DataFrame, spec: eq.Metric, grain: Grain) -> None:
+    window = time_window(series["period"], series["events"], grain, ctx.now) if not series.empty else None
+    if window is None:
+        empty_state("No events match this metric" + (" up to now." if not series.empty else "."))
         return
-    x, x2, when = _time_x(grain)
+    series = series[window.holds(series["period"])]
+    finite = series["value"].map(math.isfinite)
     measure_title = "Events" if spec.sum_property is None else f"Sum of {spec.sum_property}"
+    x, x2, when = period_x(window)
     chart(
-        alt.Chart(with_period_end(series, grain))
+        alt.Chart(with_period_end(series[finite].assign(label=series["value"].map(fmt_number)), grain))
         .mark_bar(color="#4263eb", orient="vertical")
         .encode(
             x=x, x2=x2,
-            y=alt.Y("value:Q", title=measure_title),
-            tooltip=[when, alt.Tooltip("value:Q", title=measure_title, format=",")],
+            y=alt.Y("value:Q", title=shorten(measure_title, TITLE_CHARS),
+                    axis=alt.Axis(labelExpr=number_label_expr(), titleLimit=METRIC_HEIGHT_PX - 20)),
+            tooltip=[when, alt.Tooltip("label:N", title=shorten(measure_title, TITLE_CHARS))],
         )
-        .properties(height=220)
+        .properties(height=METRIC_HEIGHT_PX)
     )
+    _outside_caption(window)
+    if not finite.all():
+        st.caption(f"Not drawn: {fmt_int(int((~finite).sum()))} {grain}(s) whose sum is {TOO_LARGE.lower()}")
 
 
 def _latest(ctx: Context) -> None:
@@ -155,7 +190,7 @@ def _latest(ctx: Context) -> None:
     frame = ctx.q(eq.latest_events, ctx.filters)
     frame = frame.assign(pipeline=frame["pipeline_key"].map(lambda k: None if k is None else ctx.pipeline_names.get(k, k)))
     st.dataframe(
-        frame[["timestamp", "event_name", "properties", "box_name", "pipeline", "owner", "source"]],
+        blank_missing_text(frame[["timestamp", "event_name", "properties", "box_name", "pipeline", "owner", "source"]]),
         hide_index=True,
         column_config={
             "timestamp": st.column_config.DatetimeColumn("When (UTC)", format="YYYY-MM-DD HH:mm"),

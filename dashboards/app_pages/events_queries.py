@@ -30,9 +30,11 @@ from dashboards.data.sql import (
     json_is_object,
     json_keys,
     json_number,
+    json_number_at,
     json_text,
     lit,
     quote_identifier,
+    sum_numbers,
     utc,
 )
 
@@ -154,21 +156,25 @@ def event_dimensions(run: Runner, f: Filters, event_name: str) -> pd.DataFrame:
 
 
 def property_keys(run: Runner, f: Filters, event_name: str) -> pd.DataFrame:
-    """Property names of one event name, with how many events carry each: ``key, events``."""
+    """Property names of one event name, with how many events carry each and in how many it is a
+    JSON number (only those can be summed): ``key, events, numbers``."""
     catalog = require_data(run)
-    columns = ["key", "events"]
+    columns = ["key", "events", "numbers"]
     if not catalog.has(EVENTS, *EVENT_COLUMNS, "properties"):
         return empty(columns)
     frame = run.df(
         f"""{_events_cte(f, catalog)},
-        k AS (SELECT {json_keys(run.dialect, 'ev.properties')} AS key FROM ev
+        k AS (SELECT {json_keys(run.dialect, 'ev.properties')} AS key, ev.properties AS properties FROM ev
               WHERE ev.event_name = {lit(event_name)} AND ev.properties IS NOT NULL
                 AND {json_is_object(run.dialect, 'ev.properties')})
-        SELECT k.key AS key, COUNT(*) AS events FROM k GROUP BY k.key"""
+        SELECT k.key AS key, COUNT(*) AS events,
+               COUNT({json_number_at(run.dialect, 'k.properties', 'k.key')}) AS numbers
+        FROM k GROUP BY k.key"""
     )
     if frame.empty:
         return empty(columns)
     frame["key"] = frame["key"].astype(str)
+    frame[["events", "numbers"]] = frame[["events", "numbers"]].astype("int64")
     return frame.sort_values(["events", "key"], ascending=[False, True]).reset_index(drop=True)[columns]
 
 
@@ -202,30 +208,32 @@ def _metric_where(run: Runner, m: Metric) -> str:
 def metric(run: Runner, f: Filters, m: Metric, grain: Grain) -> dict[str, Any]:
     """The built metric: ``events`` matched, ``value`` (count, or sum of the numeric values),
     ``not_numeric`` (matched events whose property is absent or not a number), and ``series``
-    (``period, value`` per ``grain``)."""
+    (``period, value, events`` per ``grain``). A sum past the largest double is infinite."""
     catalog = require_data(run)
-    result: dict[str, Any] = {"events": 0, "value": 0.0, "not_numeric": 0, "series": empty(["period", "value"])}
+    result: dict[str, Any] = {"events": 0, "value": 0.0, "not_numeric": 0, "series": empty(["period", "value", "events"])}
     if grain not in ("day", "week", "month"):
         raise ValueError(f"unknown grain {grain!r}")
     if not catalog.has(EVENTS, *EVENT_COLUMNS):
         return result
     number = json_number(run.dialect, "ev.properties", m.sum_property) if m.sum_property is not None else "NULL"
-    value = "COUNT(*)" if m.sum_property is None else f"COALESCE(SUM({number}), 0)"
+    value = ("CAST(COUNT(*) AS DOUBLE PRECISION)" if m.sum_property is None
+             else f"COALESCE({sum_numbers(run.dialect, number)}, 0)")
     period = f"DATE_TRUNC({lit(grain)}, ev.ts)"
     frame = run.df(
         f"""{_events_cte(f, catalog)}
-        SELECT {period} AS period, COUNT(*) AS events, CAST({value} AS DOUBLE PRECISION) AS value,
+        SELECT {period} AS period, COUNT(*) AS events, {value} AS value,
                COUNT(*) - COUNT({number}) AS not_numeric
         FROM ev WHERE {_metric_where(run, m)} GROUP BY {period}"""
     )
     if frame.empty:
         return result
     frame["period"] = utc(frame["period"])
-    frame["value"] = frame["value"].astype("float64")
+    frame["value"] = frame["value"].map(float).astype("float64")  # Postgres sums come as Decimal
+    frame["events"] = frame["events"].astype("int64")
     result["events"] = int(frame["events"].sum())
     result["value"] = float(frame["value"].sum())
     result["not_numeric"] = int(frame["not_numeric"].sum()) if m.sum_property is not None else 0
-    result["series"] = frame[["period", "value"]].sort_values("period").reset_index(drop=True)
+    result["series"] = frame[["period", "value", "events"]].sort_values("period").reset_index(drop=True)
     return result
 
 
@@ -249,8 +257,16 @@ def latest_events(run: Runner, f: Filters, limit: int = 100) -> pd.DataFrame:
     return frame[columns].reset_index(drop=True)
 
 
+def is_identifier(key: str) -> bool:
+    """A property naming another object (``object_key``, ``box_key``, ``stageKey``): an opaque id
+    that a person skips, and often long enough to push everything else out of view."""
+    return key.lower() == "key" or key.endswith(("_key", "Key"))
+
+
 def format_properties(text: Any) -> str:
-    """``{"currency": "EUR", "amount": 12000}`` as ``amount: 12000 · currency: EUR`` (plain text, keys sorted)."""
+    """``{"object_key": "agx…", "currency": "EUR", "amount": 12000}`` as
+    ``amount: 12000 · currency: EUR · object_key: agx…``: plain text, the properties a person reads
+    first (sorted), the identifiers (:func:`is_identifier`) last (sorted)."""
     if text is None or (isinstance(text, float) and pd.isna(text)):
         return ""
     try:
@@ -260,4 +276,4 @@ def format_properties(text: Any) -> str:
     if not isinstance(value, dict):
         return str(value)
     # Sorted: Postgres's jsonb keeps its own key order, DuckDB the order sent.
-    return " · ".join(f"{k}: {value[k]}" for k in sorted(value))
+    return " · ".join(f"{k}: {value[k]}" for k in sorted(value, key=lambda k: (is_identifier(k), k)))

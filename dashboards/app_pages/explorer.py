@@ -10,7 +10,7 @@ import streamlit as st
 
 from dashboards.app_pages import explorer_queries
 from dashboards.ui.context import Context, PageSpec, empty_state, page_header
-from dashboards.ui.format import fmt_int
+from dashboards.ui.format import blank_missing_text, fmt_int
 
 
 def render(ctx: Context) -> None:
@@ -41,7 +41,8 @@ def render(ctx: Context) -> None:
         on_click="ignore",
         help="Columns carry the names they have in Streak.",
     )
-    st.dataframe(shown, hide_index=True, height=560, column_config=_column_config(shown, labels))
+    table = blank_missing_text(shown)
+    st.dataframe(table, hide_index=True, height=560, column_config=_column_config(table, labels))
 
 
 def _column_config(shown: pd.DataFrame, labels: dict[str, str]) -> dict[str, Any]:
@@ -52,8 +53,8 @@ def _column_config(shown: pd.DataFrame, labels: dict[str, str]) -> dict[str, Any
             continue
         label = labels.get(column, column.replace("_", " ").capitalize())
         series = shown[column]
-        if column == "box_name":
-            config[column] = st.column_config.TextColumn(label, width="medium", pinned=True)
+        if column == "box_name":  # not pinned: Streamlit draws pinned columns in faded grey
+            config[column] = st.column_config.TextColumn(label, width="medium")
         elif pd.api.types.is_datetime64_any_dtype(series):
             config[column] = st.column_config.DatetimeColumn(label, format="YYYY-MM-DD")
         elif pd.api.types.is_bool_dtype(series):

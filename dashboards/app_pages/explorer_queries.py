@@ -35,6 +35,8 @@ BASE_LABELS: Final = {
     "comments": "Comments",
 }
 """Labels of the columns of the table built without a wide view."""
+WHO_COLUMNS: Final = ("owner_name", "assigned_to")
+"""Who has the box: "Unassigned" (the sidebar's word) when no one, in each of them alike."""
 
 
 @dataclass(frozen=True)
@@ -88,8 +90,9 @@ def explorer_boxes(run: Runner, f: Filters) -> pd.DataFrame:
         frame = _base(run, f, catalog)
         if f.pipeline_key is not None and not frame.empty:
             frame = _with_pivoted_fields(run, f, catalog, frame)
-    if "owner_name" in frame:  # the same word for "no owner" as the sidebar's filter
-        frame["owner_name"] = frame["owner_name"].astype("object").where(frame["owner_name"].notna(), UNASSIGNED_LABEL)
+    for column in WHO_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].astype("object").where(frame[column].notna(), UNASSIGNED_LABEL)
     return frame
 
 

@@ -51,7 +51,7 @@ def render(ctx: Context) -> None:
     if total == 0:
         empty_state("No boxes match these filters.")
         return
-    for _, stages in frame.groupby("pipeline_key", sort=False):
+    for pipeline_key, stages in frame.groupby("pipeline_key", sort=False):
         stages = stages.sort_values(["stage_order", "stage_key"]).reset_index(drop=True)
         if many:
             count = int(stages["boxes"].sum())
@@ -59,14 +59,18 @@ def render(ctx: Context) -> None:
         shown = stages["stage_name"].astype(str) + stages["closed"].map({True: " (closed)", False: ""})
         stages["stage"] = unique_labels(shown, stages["stage_key"])
         stages["share"] = stages["boxes"] / max(1, int(stages["boxes"].sum()))
-        stages["boxes_label"] = [f"{fmt_int(b)}  ·  {s:.0%}" for b, s in zip(stages["boxes"], stages["share"])]
+        stages["boxes_label"] = stages["boxes"].map(fmt_int) + "  ·  " + stages["share"].map("{:.0%}".format)
         columns = st.columns(2) if value_field else [st.container()]
         with columns[0]:
             if value_field:
                 st.caption("Boxes per stage")
             chart(stage_bars(stages, "boxes", "Boxes", "boxes_label"))
-        if value_field:
-            stages["value_label"] = [fmt_number(v) for v in stages["value"]]
+        if value_field and pipeline_key != value_field[0]:
+            with columns[1]:
+                empty_state(f"**{md(labels[measure])}** is a field of another pipeline: "
+                            f"{md(stages['pipeline_name'].iloc[0])} has no such field, so there is nothing to sum here.")
+        elif value_field:
+            stages["value_label"] = stages["value"].map(fmt_number)
             with columns[1]:
                 st.caption(f"Sum of {md(labels[measure])} per stage")
                 chart(stage_bars(stages, "value", labels[measure], "value_label"))

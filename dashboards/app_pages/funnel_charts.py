@@ -71,7 +71,7 @@ def stage_bars(stages: pd.DataFrame, measure: str, title: str, label: str) -> al
             alt.Tooltip("stage_name:N", title="Stage"),
             alt.Tooltip("boxes:Q", title="Boxes", format=","),
             alt.Tooltip("share:Q", title="Share of boxes", format=".0%"),
-            *([alt.Tooltip("value:Q", title=title, format=",.2f")] if measure == "value" else []),
+            *([alt.Tooltip(f"{label}:N", title=title)] if measure == "value" else []),  # fmt_number: 1e300 stays short
         ],
     )
     bars = base.mark_bar(cornerRadiusEnd=4, stroke="#495057", strokeWidth=0.5, strokeOpacity=0.6).encode(

@@ -59,7 +59,8 @@ def funnel(run: Runner, f: Filters, value_field: FieldId | None = None) -> pd.Da
     Columns: :data:`FUNNEL_COLUMNS`. Every stage of the pipelines in view appears, empty ones with
     0; boxes whose stage is not in ``stages`` (or have none) get their own row, so the counts
     always add up to the filtered boxes. ``open_boxes`` leaves out boxes in closed stages
-    (``closed`` marks those stages). ``value`` = SUM(value_number) of ``value_field``.
+    (``closed`` marks those stages). ``value`` = SUM(value_number) of ``value_field`` in the field's
+    own pipeline (0 for a stage without it), NaN in other pipelines, which have no such field.
     """
     catalog = require_data(run)
     value_sql, value_join = "NULL AS value", ""
@@ -104,7 +105,8 @@ def funnel(run: Runner, f: Filters, value_field: FieldId | None = None) -> pd.Da
         merged[column] = pd.to_numeric(merged[column], errors="coerce").fillna(0).astype("int64")
     merged["closed"] = merged["stage_name"].astype(str).str.strip().str.lower().isin(set(f.closed_stages))
     merged["value"] = pd.to_numeric(merged["value"], errors="coerce")
-    if value_field:
-        merged["value"] = merged["value"].fillna(0.0)
+    if value_field:  # 0 where the field's pipeline has no such box; NaN where the field does not exist
+        has_field = merged["pipeline_key"] == value_field[0]
+        merged["value"] = merged["value"].where(~has_field, merged["value"].fillna(0.0))
     merged = with_pipeline_names(run, merged)
     return merged[FUNNEL_COLUMNS].sort_values(["pipeline_name", "stage_order", "stage_key"]).reset_index(drop=True)

@@ -6,31 +6,26 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
-from dashboards.app_pages import funnel_queries, overview_queries
+from dashboards.app_pages import activity_queries, funnel_queries, overview_queries
 from dashboards.app_pages.funnel_charts import stage_breakdown
 from dashboards.data import freshness
 from dashboards.ui.context import Context, PageSpec, chart, empty_state, page_header
-from dashboards.ui.format import FALLBACK_PALETTE, ago, fmt_int
+from dashboards.ui.format import FALLBACK_PALETTE, KIND_HELP, ago, fmt_int
 
 
 def render(ctx: Context) -> None:
     if not page_header(ctx, "Overview", "Boxes, open work and activity, and how fresh the copy is."):
         return
     counts: dict[str, int] = ctx.q(overview_queries.overview_counts, ctx.filters, ctx.now)
-    cards = st.columns(6)
+    activity: dict[str, int] = ctx.q(activity_queries.activity_totals, ctx.filters)
+    cards = st.columns(3)
     cards[0].metric("Boxes", fmt_int(counts["boxes"]), border=True)
     cards[1].metric("Open tasks", fmt_int(counts["open_tasks"]), border=True, help="Tasks not done.")
     cards[2].metric(
         "Overdue tasks", fmt_int(counts["overdue_tasks"]), border=True, help="Not done, due date in the past."
     )
-    cards[3].metric("Email threads", fmt_int(counts["email_threads"]), border=True)
-    cards[4].metric("Comments", fmt_int(counts["comments"]), border=True)
-    cards[5].metric(
-        "Meetings",
-        fmt_int(counts["meetings"] + counts["call_logs"]),
-        border=True,
-        help=f"{fmt_int(counts['meetings'])} meeting notes, {fmt_int(counts['call_logs'])} call logs.",
-    )
+    for card, (kind, total) in zip(st.columns(len(activity)), activity.items()):  # the Activity page's cards
+        card.metric(kind, fmt_int(total), border=True, help=KIND_HELP.get(kind))
     if counts["boxes"] == 0:
         empty_state("No boxes match these filters.")
     else:

@@ -13,11 +13,9 @@ from dashboards.data.sql import col, empty, lit, utc
 
 
 def overview_counts(run: Runner, f: Filters, now: datetime) -> dict[str, int]:
-    """Headline numbers for the filtered boxes.
-
-    ``open_tasks`` = NOT_DONE; ``overdue_tasks`` = NOT_DONE with ``due_date`` before ``now``;
-    activity counts are rows of the child tables attached to the filtered boxes.
-    """
+    """Headline numbers for the filtered boxes: ``boxes``, ``open_tasks`` (NOT_DONE) and
+    ``overdue_tasks`` (NOT_DONE with ``due_date`` before ``now``). The activity cards count with
+    ``activity_queries.activity_totals``, the Activity page's own rule."""
     catalog = require_data(run)
     parts = ["(SELECT COUNT(*) FROM fb) AS boxes"]
 
@@ -31,13 +29,8 @@ def overview_counts(run: Runner, f: Filters, now: datetime) -> dict[str, int]:
 
     status = col(catalog, "box_tasks", "x", "status")
     due = col(catalog, "box_tasks", "x", "due_date")
-    kind = col(catalog, "box_meetings", "x", "meeting_type")
     child_count("box_tasks", "open_tasks", f"{status} = 'NOT_DONE'")
     child_count("box_tasks", "overdue_tasks", f"{status} = 'NOT_DONE' AND {due} < {lit(now)}")
-    child_count("box_threads", "email_threads")
-    child_count("box_comments", "comments")
-    child_count("box_meetings", "meetings", f"{kind} = 'MEETING_NOTES'")
-    child_count("box_meetings", "call_logs", f"{kind} = 'CALL_LOG'")
     frame = run.df(f"WITH {boxes_cte(f, catalog)} SELECT {', '.join(parts)}")
     return {column: int(frame[column].iloc[0]) for column in frame.columns}
 

@@ -24,6 +24,7 @@ from dashboards.ui.format import (
     with_period_end,
 )
 from dashboards.ui.text import md
+from dashboards.ui.time_axis import period_x, time_window
 
 HISTORY_COMMAND: Final = "python pipelines/streak_full.py --backfill-history"
 EXACT_HELP: Final = (
@@ -103,10 +104,7 @@ def _time_in_stage(ctx: Context, stats: pd.DataFrame, info: pd.DataFrame, exact_
                                                 "inferred ones)." if exact_only else ".")
                     + " Times appear once boxes move on from a stage.")
         return
-    frame = frame.sort_values(["pipeline_name", "stage_order"]).assign(
-        median_days=frame["median_s"] / 86400, p90_days=frame["p90_s"] / 86400,
-        text=[f"{fmt_days(m)} (p90 {fmt_days(p)})" for m, p in zip(frame["median_s"], frame["p90_s"])],
-    )
+    frame = time_in_stage_rows(frame)
     order = frame["label"].tolist()
     base = alt.Chart(frame).encode(
         y=alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260)),
@@ -127,6 +125,20 @@ def _time_in_stage(ctx: Context, stats: pd.DataFrame, info: pd.DataFrame, exact_
     ticks = base.mark_tick(color="#343a40", thickness=2, size=22).encode(x="p90_days:Q")
     text = base.mark_text(align="left", dx=8, color="#343a40").encode(x="p90_days:Q", text="text:N")
     chart((spread + bars + ticks + text).properties(height=34 * len(frame) + 60))
+
+
+def time_in_stage_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The chart's rows in stage order, each with its own days and text label.
+
+    Every derived column is computed from the row's own values (index-aligned, never a list built
+    in another order): a label can only ever sit next to the median it states.
+    """
+    rows = frame.sort_values(["pipeline_name", "stage_order", "stage_key"]).reset_index(drop=True)
+    return rows.assign(
+        median_days=rows["median_s"] / 86400,
+        p90_days=rows["p90_s"] / 86400,
+        text=rows["median_s"].map(fmt_days) + " (p90 " + rows["p90_s"].map(fmt_days) + ")",
+    )
 
 
 def _pipeline_choice(ctx: Context, stats: pd.DataFrame) -> str | None:
@@ -196,10 +208,16 @@ def _weekly_entries(ctx: Context, info: pd.DataFrame, exact_only: bool) -> None:
     if frame.empty:
         empty_state("No entries into a stage" + (" with an exact time." if exact_only else "."))
         return
-    frame = with_period_end(frame.rename(columns={"week": "period"}), "week").drop(columns=["stage_name", "stage_order"]).merge(
+    frame = frame.rename(columns={"week": "period"})
+    window = time_window(frame["period"], frame["entries"], "week", ctx.now)
+    if window is None:
+        empty_state("Every entry into a stage is dated in the future: nothing to draw.")
+        return
+    frame = with_period_end(frame[window.holds(frame["period"])], "week").drop(columns=["stage_name", "stage_order"]).merge(
         info[["pipeline_key", "stage_key", "label", "color", "stage_order", "pipeline_name"]],
         on=["pipeline_key", "stage_key"], how="left",
     )
+    x, x2, when = period_x(window)
     legend = frame.drop_duplicates("label").sort_values(["pipeline_name", "stage_order"])
     st.caption("Stays begun per week (weeks start on Monday, UTC)"
                + (", exact entry times only." if exact_only else "."))
@@ -207,19 +225,22 @@ def _weekly_entries(ctx: Context, info: pd.DataFrame, exact_only: bool) -> None:
         alt.Chart(frame)
         .mark_bar(orient="vertical")
         .encode(
-            x=alt.X("period:T", title=None, axis=alt.Axis(format="%b %-d, %Y")), x2="period_end:T",
+            x=x, x2=x2,
             y=alt.Y("sum(entries):Q", title="Entries"),
             color=alt.Color("label:N", title=None, scale=stage_colors(legend, "label"),
                             sort=legend["label"].tolist(), legend=alt.Legend(orient="right", labelLimit=240)),
             order=alt.Order("stage_order:Q"),
             tooltip=[
-                alt.Tooltip("period:T", title="Week of", format="%b %-d, %Y"),
+                when,
                 alt.Tooltip("label:N", title="Stage"),
                 alt.Tooltip("sum(entries):Q", title="Entries", format=","),
             ],
         )
         .properties(height=300)
     )
+    note = window.outside_note(("entry", "entries"))
+    if note:
+        st.caption(note)
 
 
 PAGE = PageSpec(render, "Velocity", ":material/speed:", "velocity")

@@ -5,19 +5,31 @@ Where the names come from, first match wins:
 1. the page URL: ``?closed=Won&closed=Lost`` (``?closed=`` = none), so a link or bookmark keeps
    the choice; the sidebar writes it there whenever it changes;
 2. ``[dashboard] closed_stages = ["Won", "Lost", "Hired", "Rejected"]`` in ``.dlt/config.toml``
-   (or the environment variable ``DASHBOARD__CLOSED_STAGES='["Won", "Lost"]'``).
+   (or the environment variable ``DASHBOARD__CLOSED_STAGES='["Won", "Lost"]'``);
+3. the settings the copy's account comes with (``lookups.account_defaults``): the demo account,
+   which is ours, comes with its Won, Lost, Hired and Rejected stages closed.
 
 Names match stage names case-insensitively, in every pipeline (a stage named "Won" is closed
-wherever it appears). Nothing is closed by default: the dashboard cannot guess.
+wherever it appears). A user's own account has nothing closed until the user says so: the
+dashboard cannot guess.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any, Final
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
 
 CONFIG_KEY: Final = "dashboard.closed_stages"
 QUERY_PARAM: Final = "closed"
+
+
+@dataclass(frozen=True)
+class ClosedDefault:
+    """The closed stages when the URL says nothing, and where they come from."""
+
+    names: tuple[str, ...]
+    origin: Literal["config", "account", "none"]
 
 
 def normalize_stage_names(names: Iterable[Any]) -> tuple[str, ...]:
@@ -47,15 +59,29 @@ def _as_list(value: Any) -> list[Any]:
     return [value]
 
 
-def configured_closed_stages() -> list[str]:
-    """``[dashboard] closed_stages`` as written (display case kept), or [] when unset."""
+def configured_closed_stages() -> list[str] | None:
+    """``[dashboard] closed_stages`` as written (display case kept); None when unset (``[]`` is set:
+    nothing closed)."""
     import dlt
 
     from streak_warehouse.destination import use_project_settings
 
     use_project_settings()  # dlt reads the project's .dlt/ wherever the dashboard runs
-    names = [str(n).strip() for n in _as_list(dlt.config.get(CONFIG_KEY)) if n is not None]
+    value = dlt.config.get(CONFIG_KEY)
+    if value is None:
+        return None
+    names = [str(n).strip() for n in _as_list(value) if n is not None]
     return [n for n in names if n]
+
+
+def default_closed_stages(account_defaults: Mapping[str, Any]) -> ClosedDefault:
+    """The closed stages without a URL choice: the configuration's, else the account's own."""
+    configured = configured_closed_stages()
+    if configured is not None:
+        return ClosedDefault(tuple(configured), "config")
+    from_account = [str(n).strip() for n in _as_list(account_defaults.get(CONFIG_KEY)) if n is not None]
+    from_account = [n for n in from_account if n]
+    return ClosedDefault(tuple(from_account), "account" if from_account else "none")
 
 
 def closed_from_url(values: list[str] | None) -> list[str] | None:

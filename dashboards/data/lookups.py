@@ -1,14 +1,15 @@
-"""Queries every page shares: pipelines, owners, stages, the creation-date range."""
+"""Queries every page shares: pipelines, owners, stages, the creation-date range, the account's defaults."""
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Final
+from typing import Any, Final
 
 import pandas as pd
 
 from dashboards.data.connection import Runner, require_data
 from dashboards.data.sql import col, empty, lit, utc
+from streak_warehouse import account_defaults as defaults
 
 UNKNOWN_STAGE_ORDER: Final = 10_000
 """Sorts boxes whose stage is missing from ``stages`` after every real stage."""
@@ -113,3 +114,14 @@ def stage_names(run: Runner) -> list[str]:
         for name in run.df("SELECT DISTINCT b.stage_name AS name FROM boxes AS b")["name"].dropna():
             found.setdefault(str(name).strip().lower(), str(name).strip())
     return sorted((n for k, n in found.items() if k), key=str.lower)
+
+
+def account_defaults(run: Runner) -> dict[str, Any]:
+    """Settings the copy's account comes with (the demo's closed stages): {configuration key: value};
+    {} for a user's account or an older copy (streak_warehouse/account_defaults.py)."""
+    catalog = require_data(run)
+    if not catalog.has(defaults.VIEW, defaults.SETTING, defaults.VALUE_JSON):
+        return {}
+    frame = run.df(f"SELECT d.{defaults.SETTING} AS setting, d.{defaults.VALUE_JSON} AS value_json "
+                   f"FROM {defaults.VIEW} AS d")
+    return defaults.parse_defaults(zip(frame["setting"], frame["value_json"]))

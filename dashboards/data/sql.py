@@ -20,8 +20,8 @@ if TYPE_CHECKING:
     from dashboards.data.catalog import Catalog
 
 __all__ = [
-    "col", "empty", "epoch_s", "in_list", "json_as_text", "json_is_object", "json_keys", "json_number", "json_text", "lit",
-    "percentile", "quote_identifier", "utc",
+    "col", "empty", "epoch_s", "in_list", "json_as_text", "json_is_object", "json_keys", "json_number",
+    "json_number_at", "json_text", "lit", "percentile", "quote_identifier", "sum_numbers", "utc",
 ]
 
 
@@ -84,9 +84,9 @@ def _is_duckdb(dialect: str) -> bool:
     return dialect.lower().startswith("duckdb")
 
 
-def _json_pointer(key: str) -> str:
-    """RFC 6901 pointer to a top-level key (any characters: ``~`` and ``/`` escaped)."""
-    return "/" + key.replace("~", "~0").replace("/", "~1")
+def _json_pointer(key_sql: str) -> str:
+    """SQL for the RFC 6901 pointer to a top-level key (any characters: ``~`` and ``/`` escaped)."""
+    return f"('/' || replace(replace({key_sql}, '~', '~0'), '/', '~1'))"
 
 
 def json_text(dialect: str, expr: str, key: str) -> str:
@@ -95,22 +95,33 @@ def json_text(dialect: str, expr: str, key: str) -> str:
     The column may be stored as JSON/JSONB or as text: it is cast first on both engines.
     """
     if _is_duckdb(dialect):
-        return f"json_extract_string(CAST({expr} AS JSON), {lit(_json_pointer(key))})"
+        return f"json_extract_string(CAST({expr} AS JSON), {_json_pointer(lit(key))})"
     return f"(CAST({expr} AS JSONB) ->> {lit(key)})"
 
 
 def json_number(dialect: str, expr: str, key: str) -> str:
     """A top-level property as a double when it is a JSON number; NULL otherwise (text is never parsed)."""
+    return json_number_at(dialect, expr, lit(key))
+
+
+def json_number_at(dialect: str, expr: str, key_sql: str) -> str:
+    """:func:`json_number` with the property name given as SQL (a column of names, or a literal)."""
     if _is_duckdb(dialect):
-        pointer = lit(_json_pointer(key))
+        pointer = _json_pointer(key_sql)
         return (
             f"CASE WHEN json_type(CAST({expr} AS JSON), {pointer}) IN ('BIGINT', 'UBIGINT', 'DOUBLE', 'HUGEINT') "
             f"THEN CAST(json_extract_string(CAST({expr} AS JSON), {pointer}) AS DOUBLE PRECISION) END"
         )
     return (
-        f"CASE WHEN jsonb_typeof(CAST({expr} AS JSONB) -> {lit(key)}) = 'number' "
-        f"THEN CAST(CAST({expr} AS JSONB) ->> {lit(key)} AS DOUBLE PRECISION) END"
+        f"CASE WHEN jsonb_typeof(CAST({expr} AS JSONB) -> {key_sql}) = 'number' "
+        f"THEN CAST(CAST({expr} AS JSONB) ->> {key_sql} AS DOUBLE PRECISION) END"
     )
+
+
+def sum_numbers(dialect: str, expr: str) -> str:
+    """SUM of a double that never fails: DuckDB adds doubles (past the largest one: infinity),
+    Postgres would raise "value out of range", so it adds them as NUMERIC (a driver's Decimal)."""
+    return f"SUM({expr})" if _is_duckdb(dialect) else f"SUM(CAST({expr} AS NUMERIC))"
 
 
 def json_as_text(expr: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import colorsys
+import math
 import re
 from datetime import datetime
 from typing import Any, Final
@@ -10,7 +11,14 @@ from typing import Any, Final
 import altair as alt
 import pandas as pd
 
-KIND_COLORS: Final = {"Emails": "#4263eb", "Comments": "#12b886", "Meetings": "#f59f00", "Call logs": "#e64980"}
+KIND_COLORS: Final = {"Email threads": "#4263eb", "Comments": "#12b886", "Meetings": "#f59f00", "Call logs": "#e64980"}
+"""One colour per kind of activity (``activity_queries.ACTIVITY_KINDS``)."""
+KIND_HELP: Final = {
+    "Email threads": "Email threads on these boxes; over time, each is dated by its last email.",
+    "Meetings": "Meeting notes and meetings of any type but call logs.",
+    "Call logs": "Meetings logged as calls (type CALL_LOG).",
+}
+"""What each kind of activity counts, the same words wherever its card appears."""
 STATE_COLORS: Final = {"Overdue": "#e03131", "Due soon": "#f59f00"}
 FALLBACK_PALETTE: Final = (
     "#4263eb", "#12b886", "#f59f00", "#e64980", "#7950f2", "#15aabf", "#fd7e14", "#82c91e",
@@ -23,16 +31,36 @@ def fmt_int(value: float | int) -> str:
     return f"{int(value):,}"
 
 
-def fmt_number(value: float) -> str:
-    """Compact number for sums: 1,250 / 48.2k / 3.1M."""
-    if pd.isna(value):
+NUMBER_UNITS: Final = ((1e12, 1e12, "T"), (1e9, 1e9, "B"), (1e6, 1e6, "M"), (1e4, 1e3, "k"))
+"""Compact numbers: (from, divided by, suffix), largest first."""
+SCIENTIFIC_FROM: Final = 1e15
+"""From here on a number is written 1.23e+15: a sum of huge values stays a few characters."""
+
+
+def fmt_number(value: float | None) -> str:
+    """Compact number for sums: 1,250 / 48.2k / 3.1M / 7.5B / 2.0T / 1.23e+300 / ∞ (past the
+    largest double); "–" for none. :func:`number_label_expr` is the same rule for chart axes."""
+    if value is None or pd.isna(value):
         return "–"
+    if math.isinf(value):
+        return "∞" if value > 0 else "-∞"
     magnitude = abs(value)
-    if magnitude >= 1_000_000:
-        return f"{value / 1_000_000:.1f}M"
-    if magnitude >= 10_000:
-        return f"{value / 1_000:.1f}k"
+    if magnitude >= SCIENTIFIC_FROM:
+        return f"{value:.3g}"
+    for start, unit, suffix in NUMBER_UNITS:
+        if magnitude >= start:
+            return f"{value / unit:.1f}{suffix}"
     return f"{value:,.0f}" if float(value).is_integer() or magnitude >= 100 else f"{value:,.2f}"
+
+
+def number_label_expr(field: str = "datum.value") -> str:
+    """:func:`fmt_number` as a Vega expression, for a quantitative axis' ``labelExpr`` (Vega's own
+    labels print a 300-digit number for 1e300); built from the same thresholds."""
+    v = field
+    expr = f"({v} % 1 == 0 || abs({v}) >= 100) ? format({v}, ',.0f') : format({v}, ',.2f')"
+    for start, unit, suffix in reversed(NUMBER_UNITS):
+        expr = f"abs({v}) >= {start:g} ? format({v} / {unit:g}, '.1f') + '{suffix}' : ({expr})"
+    return f"abs({v}) >= {SCIENTIFIC_FROM:g} ? format({v}, '.3~g') : ({expr})"
 
 
 def ago(moment: datetime | None, now: datetime) -> str:
@@ -119,3 +147,10 @@ def with_period_end(frame: pd.DataFrame, grain: str, column: str = "period", fil
     else:
         end = start + pd.Timedelta(days=7 if grain == "week" else 1)
     return frame.assign(**{f"{column}_end": start + (end - start) * fill})
+
+
+def blank_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns (only text, or nothing) with empty cells where a value is missing (a table would
+    print "None"); other columns keep their type, so a checkbox column stays one."""
+    text = [c for c in frame.columns if pd.api.types.infer_dtype(frame[c], skipna=True) in ("string", "empty")]
+    return frame.assign(**{c: frame[c].where(frame[c].notna(), "") for c in text}) if text else frame

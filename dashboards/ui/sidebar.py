@@ -22,6 +22,10 @@ K_OWNERS: Final = "filter_owners"
 K_CREATED: Final = "filter_created"
 K_CLOSED: Final = "filter_closed_stages"
 ALL_PIPELINES: Final = "__all__"
+ACCOUNT_CLOSED_NOTE: Final = (
+    "Closed as the account itself says: the demo account comes with its closed stages. "
+    "`[dashboard] closed_stages` in `.dlt/config.toml` would take their place."
+)
 
 
 def reset_filters() -> None:
@@ -104,10 +108,12 @@ def sidebar_filters(ctx: Context) -> Filters:
 
 
 def closed_stages_picker(ctx: Context) -> list[str]:
-    """Which stage names count as closed: URL, else ``[dashboard] closed_stages``; kept in the URL."""
+    """Which stage names count as closed: URL, else ``[dashboard] closed_stages``, else the account's
+    own (the demo's); kept in the URL when it differs from that default."""
+    default = closed.default_closed_stages(ctx.q(lookups.account_defaults))
     if K_CLOSED not in st.session_state:
         from_url = closed.closed_from_url(st.query_params.get_all(closed.QUERY_PARAM))
-        initial = from_url if from_url is not None else closed.configured_closed_stages()
+        initial = from_url if from_url is not None else default.names
         st.session_state[K_CLOSED] = _dedupe(initial)
     known = ctx.q(lookups.stage_names)
     chosen: list[str] = list(st.session_state[K_CLOSED])
@@ -127,10 +133,13 @@ def closed_stages_picker(ctx: Context) -> list[str]:
             "default with `[dashboard] closed_stages` in `.dlt/config.toml`."
         ),
     )
-    if closed.normalize_stage_names(picked) != closed.normalize_stage_names(closed.configured_closed_stages()):
+    is_default = closed.normalize_stage_names(picked) == closed.normalize_stage_names(default.names)
+    if not is_default:
         st.query_params[closed.QUERY_PARAM] = list(picked) if picked else ""
     elif closed.QUERY_PARAM in st.query_params:
         del st.query_params[closed.QUERY_PARAM]
+    if is_default and default.origin == "account":
+        st.caption(ACCOUNT_CLOSED_NOTE)
     return list(picked)
 
 

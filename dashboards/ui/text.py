@@ -30,3 +30,8 @@ def md(value: Any) -> str:
     text = " ".join(str(value).split())  # a newline in a name must not start a Markdown block
     text = _AUTOLINK.sub(lambda m: (m.group(1) or "") + WORD_JOINER, text)
     return _PUNCTUATION.sub(r"\\\1", text)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with "…" (chart titles: a long name must not crowd out the chart)."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"

@@ -19,12 +19,15 @@ Layout (a backend/rendering split in the style of moto):
 * ``webhooks.py`` (+ ``routes_webhooks.py``): the webhook registry (``POST``/``DELETE
   v2/webhooks``, ``endpoints.WRITE_ENDPOINTS``) and delivery of changes on ``advance``.
 * ``runner.py``: :class:`Sandbox`, uvicorn in a background thread; ``__main__.py``: the CLI.
+* ``demo_settings.py``: what the demo account's owner would configure (its closed stages), which
+  ``--demo`` records in the copy it loads.
 
 It imports nothing from the source package (it knows Streak from the reference, not from the
 loader), and the source never imports it. ``docs/sandbox.md`` is the user guide.
 """
 
 from .account import ACCOUNT_KINDS, DEFAULT_BOX_COUNT, DEFAULT_SEED, generate_account
+from .demo_settings import DEMO_CLOSED_STAGES, DEMO_LOST_STAGES, DEMO_SETTINGS, DEMO_WON_STAGES
 from .endpoints import ENDPOINTS, Endpoint
 from .faults import FAULT_SYNTAX, FaultSpec, FaultSpecError, parse_fault
 from .ground_truth import TABLES, needed_calls, rejected_counts, table_counts
@@ -37,6 +40,10 @@ __all__ = [
     "ACCOUNT_KINDS",
     "DEFAULT_BOX_COUNT",
     "DEFAULT_SEED",
+    "DEMO_CLOSED_STAGES",
+    "DEMO_LOST_STAGES",
+    "DEMO_SETTINGS",
+    "DEMO_WON_STAGES",
     "ENDPOINTS",
     "FAULT_SYNTAX",
     "MAX_PAGE_SIZE",

@@ -1,5 +1,6 @@
 """Accounts the dashboard tests read, derived from the demo load by plain SQL on a copy.
 
+* :func:`as_own_account`: the demo load as a user's own account would leave it (no account defaults).
 * :func:`add_load_history`: a ``load_history`` with ok and failed runs (contract shape).
 * :func:`one_box_account`, :func:`empty_account`, :func:`malformed_account`: issue 12 #10.
 * :func:`hostile_account`: names that would be Markdown/HTML/LaTeX, pointing at a local port.
@@ -26,6 +27,19 @@ def _relations(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         "SELECT table_name, table_type FROM information_schema.tables WHERE table_schema = ?", [DATASET]
     ).fetchall()
     return {str(name): str(kind) for name, kind in rows}
+
+
+def as_own_account(path: Path) -> Path:
+    """The copy as a load of a user's own account leaves it: without the settings the demo account
+    comes with (``account_defaults``: its closed stages), the only difference a real account makes."""
+    from streak_warehouse.account_defaults import VIEW
+
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(f"DROP VIEW IF EXISTS {DATASET}.{VIEW}")
+    finally:
+        con.close()
+    return path
 
 
 def add_load_history(path: Path, ok_runs: int = 3, failed_runs: int = 1) -> None:
@@ -153,7 +167,7 @@ def hostile_account(demo: Path, target: Path, port: int) -> Path:
         "field": f"**Deal** ![f]({base}/field.png)",
         "box": f"<script>fetch('{base}/box')</script> [box]({base}/box-link)",
     }
-    copy_db(demo, target)
+    as_own_account(copy_db(demo, target))  # someone's own account: no closed stages of its own
     add_history(target)
     add_events(target)
     con = duckdb.connect(str(target))

@@ -184,8 +184,11 @@ def test_pipeline_filter_changes_numbers_and_persists_across_pages(demo_app: Any
     _assert_clean(at, "Box explorer")
     assert len(at.dataframe[0].value) == count
 
-    at = open_page(at, "ageing")
-    assert as_int(metric_values(at)["Boxes"]) == count
+    at = open_page(at, "ageing")  # open boxes: the demo's closed stages left out
+    closed = ", ".join(f"'{n.lower()}'" for n in at.sidebar.multiselect(key="filter_closed_stages").value)
+    open_boxes = sql(f"""SELECT COUNT(*) AS n FROM crm.boxes b LEFT JOIN crm.stages s USING (pipeline_key, stage_key)
+        WHERE b.pipeline_key = '{pipeline}' AND LOWER(COALESCE(s.name, b.stage_name)) NOT IN ({closed or 'NULL'})""")["n"].iloc[0]
+    assert as_int(metric_values(at)["Boxes"]) == open_boxes
 
 
 def test_owner_and_date_filters(demo_app: Any, sql: SQL) -> None:
@@ -239,7 +242,7 @@ def test_every_page_has_an_empty_state(demo_app: Any, sql: SQL) -> None:
 # ---------------------------------------------------------------------------- page controls
 
 
-def test_funnel_sums_a_numeric_field(demo_app: Any) -> None:
+def test_funnel_sums_a_numeric_field(demo_app: Any, sql: SQL) -> None:
     at = open_page(demo_app, "funnel")
     measure = at.selectbox(key="funnel_measure")
     fields = [o for o in measure.options if o != "Number of boxes"]
@@ -247,6 +250,16 @@ def test_funnel_sums_a_numeric_field(demo_app: Any) -> None:
     at = measure.select_index(1).run()
     _assert_clean(at, "Pipeline funnel")
     assert f"Total {md(fields[0])}" in metric_values(at)
+    # Across all pipelines the field exists in one: the others say so instead of an all-zero chart.
+    field_pipeline = at.selectbox(key="funnel_measure").value[0]
+    others = sql(f"SELECT DISTINCT p.name FROM crm.boxes b JOIN crm.pipelines p USING (pipeline_key) "
+                 f"WHERE b.pipeline_key <> '{field_pipeline}'")["name"].tolist()
+    assert others, "the demo account has boxes in more than one pipeline"
+    notes = [i.value for i in at.info if "is a field of another pipeline" in i.value]
+    assert sorted(notes) == sorted(f"**{md(fields[0])}** is a field of another pipeline: {md(name)} has no such "
+                                   "field, so there is nothing to sum here." for name in others)
+    sums = [c for c in _charts(at) if "Sum of" in c.proto.spec or "value_label" in c.proto.spec]
+    assert len(sums) == 1, "one sum chart: the field's own pipeline"
 
 
 def test_explorer_search_and_download(demo_app: Any, sql: SQL) -> None:
@@ -275,3 +288,21 @@ def test_activity_by_month(demo_app: Any) -> None:
     _assert_clean(at, "Activity")
     assert at.subheader[0].value == "Per month"
     assert metric_values(at) == weekly  # totals do not depend on the grouping
+
+
+def test_explorer_says_unassigned_in_black(demo_app: Any, sql: SQL) -> None:
+    """Issue 21: an unassigned box reads "Unassigned" as owner and assignee (not "None"), and the
+    box name column is not pinned (Streamlit fades pinned columns to grey)."""
+    import json
+
+    unassigned = set(sql("SELECT box_key FROM crm.boxes WHERE assigned_to_names IS NULL AND owner_email IS NULL")["box_key"])
+    assert unassigned, "the demo account has unassigned boxes"
+    at = open_page(demo_app, "explorer")
+    table = at.dataframe[0].value
+    rows = table[table["box_key"].isin(unassigned)]
+    assert len(rows) == len(unassigned)
+    assert set(rows["owner_name"]) == set(rows["assigned_to"]) == {"Unassigned"}
+    text = table.select_dtypes(exclude=["number", "datetime", "datetimetz", "bool"])
+    assert not text.isna().any().any(), "no text cell reads None"
+    config = json.loads(at.dataframe[0].proto.columns)
+    assert not config["box_name"].get("pinned"), config["box_name"]

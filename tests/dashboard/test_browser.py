@@ -7,6 +7,7 @@ person can look at what the browser drew.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import subprocess
@@ -21,8 +22,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from dashboards.ui.format import FALLBACK_PALETTE
+
 from . import accounts
 from .conftest import APP_FILE, PAGES, REPO_ROOT, DemoDB, _clean_env, as_int
+from .test_events_page import ODD_EVENTS, add_odd_events
 
 SQL = Callable[[str], pd.DataFrame]
 CHART = '[data-testid="stVegaLiteChart"] .marks'
@@ -121,10 +125,13 @@ def test_every_page_and_the_filters_in_a_real_browser(
     tmp_path: Path,
 ) -> None:
     # The demo load plus hand-built stage history and events, so Velocity and Events have data.
+    # Nothing configured: the demo account's own closed stages apply. Events include the ones a chart
+    # chokes on (test_events_page.py): one dated 9999, sums past the largest double, a long name.
     db = accounts.copy_db(demo_db.path, tmp_path / "rich.duckdb")
     accounts.add_history(db)
     accounts.add_events(db)
-    url = serve(db, DASHBOARD__CLOSED_STAGES='["Won", "Lost", "Hired", "Rejected"]')
+    add_odd_events(db)
+    url = serve(db)
     total = len(sql("SELECT box_key FROM crm.boxes"))
     stage_names = set(sql("SELECT DISTINCT stage_name FROM crm.boxes WHERE stage_name IS NOT NULL")["stage_name"])
     context = browser.new_context(viewport={"width": 1400, "height": 1700})
@@ -133,12 +140,24 @@ def test_every_page_and_the_filters_in_a_real_browser(
         for url_path, title in PAGES:
             _open(page, url, url_path, title)
             page.screenshot(path=str(shots / f"dashboard-{url_path or 'overview'}.png"), full_page=True)
-        _check_velocity_and_events(page, url, db, shots)
+            if url_path == "":  # the sidebar says the closed stages are the demo account's own
+                page.locator('[data-testid="stSidebar"] [data-testid="stCaptionContainer"]',
+                             has_text="the demo account comes with its closed stages").first.wait_for(timeout=30_000)
+        _check_velocity_and_events(page, url, db, shots, wait_until)
         _open(page, url, "funnel", "Pipeline funnel")
         assert as_int(_metric(page, "Boxes")) == total
         axis_text = " ".join(page.locator('[data-testid="stVegaLiteChart"]').first.locator("text").all_text_contents())
         assert any(name in axis_text for name in stage_names), axis_text[:500]
-        assert "(closed)" in axis_text  # the configured closed stages are marked on the funnel
+        assert "(closed)" in axis_text  # the demo's closed stages are marked on the funnel
+
+        # A field summed across all pipelines: its own pipeline gets the sums, the others say why not.
+        field = sql("SELECT v.field_name, p.name FROM crm.box_field_values v JOIN crm.pipelines p USING (pipeline_key) "
+                    "WHERE v.value_number IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 1").iloc[0]
+        _pick(page, "Sum a numeric field", f"{field['field_name']} ({field['name']})")
+        page.get_by_text("is a field of another pipeline").first.wait_for(timeout=30_000)
+        wait_until(lambda: page.locator(CHART).count() >= 3, 30, "the count charts and the one sum chart")
+        _settle(page)
+        page.screenshot(path=str(shots / "dashboard-funnel-sum.png"), full_page=True)
 
         # The sidebar's pipeline filter changes the number a person reads...
         pipeline = sql(
@@ -162,7 +181,7 @@ def test_every_page_and_the_filters_in_a_real_browser(
     print(f"screenshots: {shots}")
 
 
-def _check_velocity_and_events(page: Any, url: str, db: Path, shots: Path) -> None:
+def _check_velocity_and_events(page: Any, url: str, db: Path, shots: Path, wait_until: Callable[..., Any]) -> None:
     """Both pages draw their charts and tables, and their headline numbers are the SQL ones."""
     import duckdb
 
@@ -189,8 +208,47 @@ def _check_velocity_and_events(page: Any, url: str, db: Path, shots: Path) -> No
     assert as_int(_metric(page, "Events")) == events
     assert page.locator(CHART).count() >= 2  # per name, the built metric
     page.wait_for_selector('[data-testid="stDataFrame"] canvas', state="visible", timeout=60_000)
+    # An event dated 9999 is in the data: the weekly chart still draws its bars, and says it left it out.
+    assert _pixels_of(page, 0, FALLBACK_PALETTE[0]) > 500, "Events per week drew no bars"
+    page.get_by_text("Not on this chart: 1 event dated in the future").first.wait_for(timeout=30_000)
     page.screenshot(path=str(shots / "dashboard-events.png"))
+    # A sum past the largest double, then a property named with 3,000 characters: still a chart.
+    _pick(page, "Event", "Big deal")
+    _pick(page, "Measure", "Sum of amount")
+    wait_until(lambda: _metric(page, "Sum of amount") == "∞", 30, "the sum of amount")
+    _pick(page, "Measure", "Sum of revenue revenue")
+    page.locator('[data-testid="stMetricLabel"]', has_text="Sum of revenue revenue").first.wait_for(timeout=30_000)
+    _settle(page)
+    big_deals = str(sum(1 for _, name, _, _ in ODD_EVENTS if name == "Big deal"))
+    assert _metric(page, "Matching events") == big_deals
+    page.screenshot(path=str(shots / "dashboard-events-odd.png"))
+    assert _pixels_of(page, 1, METRIC_COLOR) > 200, "the metric chart drew no bar"
     page.set_viewport_size(viewport)
+
+
+METRIC_COLOR = "#4263eb"
+"""The metric builder's bar colour (events.py)."""
+
+
+def _pick(page: Any, label: str, option: str) -> None:
+    """Choose the option starting with ``option`` in the main area's selectbox labelled ``label``."""
+    box = page.locator('[data-testid="stMain"] [data-testid="stSelectbox"]').filter(
+        has=page.locator('[data-testid="stWidgetLabel"]', has_text=re.compile(rf"^{re.escape(label)}$")))
+    box.first.click()
+    page.get_by_role("option", name=re.compile(rf"^{re.escape(option)}")).first.click()
+    _settle(page)
+
+
+def _pixels_of(page: Any, chart_index: int, color: str, tolerance: int = 16) -> int:
+    """How many pixels of the ``chart_index``-th chart on the page are ``color``: bars drawn or not."""
+    import numpy as np
+    from PIL import Image
+
+    chart = page.locator('[data-testid="stVegaLiteChart"]').nth(chart_index)
+    chart.scroll_into_view_if_needed()
+    pixels = np.asarray(Image.open(io.BytesIO(chart.screenshot())).convert("RGB"), dtype=np.int16)
+    want = np.array([int(color[i:i + 2], 16) for i in (1, 3, 5)], dtype=np.int16)
+    return int((np.abs(pixels - want) <= tolerance).all(axis=2).sum())
 
 
 class _Hits:

@@ -1,17 +1,24 @@
-"""Issue 11 defect 5: closed stages, named once (config or URL), left out where open work matters."""
+"""Issue 11 defect 5: closed stages, named once (config or URL), left out where open work matters;
+issue 21: the demo account comes with its own."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 import pytest
 
 from dashboards.data import closed
+from dashboards.ui.sidebar import ACCOUNT_CLOSED_NOTE
 from dashboards.ui.text import md
+from streak_source.sandbox import DEMO_CLOSED_STAGES, DEMO_LOST_STAGES, DEMO_SETTINGS, DEMO_WON_STAGES, generate_account
+from streak_warehouse.account_defaults import VIEW
 
+from . import accounts
 from .conftest import DemoDB, as_int, metric_values, new_app, open_page
 
 SQL = Callable[[str], pd.DataFrame]
@@ -43,11 +50,72 @@ def test_names_are_matched_case_insensitively() -> None:
     assert closed.closed_from_url([""]) == []  # ?closed= : nothing closed, whatever the config says
 
 
-def test_nothing_is_closed_by_default_and_the_page_says_how(demo_point: DemoDB, sql: SQL) -> None:
-    at = open_page(new_app().run(), "ageing")
+def test_a_users_own_account_has_nothing_closed_and_the_page_says_how(
+    demo_db: DemoDB, point_at: Callable[[Path], Path], sql: SQL, tmp_path: Path
+) -> None:
+    point_at(accounts.as_own_account(accounts.copy_db(demo_db.path, tmp_path / "own.duckdb")))
+    at = new_app().run()
+    assert at.sidebar.multiselect(key="filter_closed_stages").value == []
+    assert ACCOUNT_CLOSED_NOTE not in [c.value for c in at.sidebar.caption]
+    at = open_page(at, "ageing")
     total = int(sql("SELECT COUNT(*) AS n FROM crm.boxes")["n"].iloc[0])
     assert as_int(metric_values(at)["Boxes"]) == total
     assert any("No stage is marked closed" in c.value for c in at.caption)
+
+
+def test_the_demo_copy_records_the_closed_stages_it_comes_with(demo_db: DemoDB, sql: SQL, hostile_db: Path) -> None:
+    """`--demo` writes its settings into the copy; a load of any other account (here the sandbox's
+    hostile one, loaded by base URL like a real account) writes none."""
+    recorded = sql(f"SELECT setting, value_json FROM crm.{VIEW}")
+    assert {s: json.loads(v) for s, v in zip(recorded["setting"], recorded["value_json"])} == dict(DEMO_SETTINGS)
+    con = duckdb.connect(str(hostile_db), read_only=True)
+    try:
+        relations = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm'").fetchall()}
+    finally:
+        con.close()
+    assert "boxes" in relations and VIEW not in relations
+
+
+def test_the_demo_stage_names_are_the_demo_accounts_stages() -> None:
+    """The constant is the generated account's truth: each name is a stage of the demo account, and
+    each pipeline with a won stage has a lost one."""
+    account = generate_account()
+    names = {stage.name for pipeline in account.pipelines for stage in pipeline.stages}
+    assert set(DEMO_CLOSED_STAGES) <= names
+    for pipeline in account.pipelines:
+        own = {stage.name for stage in pipeline.stages}
+        assert bool(own & set(DEMO_WON_STAGES)) == bool(own & set(DEMO_LOST_STAGES)), pipeline.name
+
+
+def test_after_demo_alone_the_funnel_leaves_out_the_demos_closed_stages(demo_point: DemoDB, sql: SQL) -> None:
+    """Issue 21: `python pipelines/streak_full.py --demo`, nothing configured: the demo's Won, Lost,
+    Hired and Rejected are closed, the sidebar shows them as the account's own, the URL stays clean."""
+    at = new_app().run()
+    picked = at.sidebar.multiselect(key="filter_closed_stages").value
+    assert sorted(picked, key=str.lower) == sorted(DEMO_CLOSED_STAGES, key=str.lower)
+    assert ACCOUNT_CLOSED_NOTE in [c.value for c in at.sidebar.caption]
+    assert "closed" not in at.query_params
+    total = int(sql("SELECT COUNT(*) AS n FROM crm.boxes")["n"].iloc[0])
+    in_closed = _in_stages(sql, DEMO_CLOSED_STAGES)
+    assert 0 < in_closed < total
+    at = open_page(at, "funnel")
+    assert as_int(metric_values(at)["Open boxes"]) == total - in_closed
+    at = open_page(at, "ageing")
+    assert as_int(metric_values(at)["Boxes"]) == total - in_closed
+
+
+def test_the_configuration_wins_over_the_demos_own(demo_point: DemoDB, sql: SQL, monkeypatch: pytest.MonkeyPatch) -> None:
+    total = int(sql("SELECT COUNT(*) AS n FROM crm.boxes")["n"].iloc[0])
+    monkeypatch.setenv("DASHBOARD__CLOSED_STAGES", '["Lost"]')
+    at = new_app().run()
+    assert at.sidebar.multiselect(key="filter_closed_stages").value == ["Lost"]
+    assert ACCOUNT_CLOSED_NOTE not in [c.value for c in at.sidebar.caption]
+    assert as_int(metric_values(open_page(at, "funnel"))["Open boxes"]) == total - _in_stages(sql, ("Lost",))
+    monkeypatch.setenv("DASHBOARD__CLOSED_STAGES", "[]")  # configured as none: none, not the demo's
+    at = new_app().run()
+    assert at.sidebar.multiselect(key="filter_closed_stages").value == []
+    assert as_int(metric_values(open_page(at, "funnel"))["Open boxes"]) == total
 
 
 def test_configured_closed_stages_leave_ageing_and_the_open_count(

@@ -67,6 +67,7 @@ def _all_results(run: connection.Runner, f: Filters) -> dict[str, object]:
     value_field = (str(fields["pipeline_key"].iloc[0]), str(fields["field_key"].iloc[0])) if not fields.empty else None
     return {
         "counts": overview_queries.overview_counts(run, f, NOW),
+        "activity_totals": activity_queries.activity_totals(run, f),
         "funnel": funnel_queries.funnel(run, f, value_field),
         "fields": fields,
         "tasks": tasks_queries.open_tasks(run, f).sort_values("task_key"),

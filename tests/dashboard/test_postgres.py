@@ -29,6 +29,7 @@ from dashboards.app_pages import (
 from dashboards.data import connection, filters, freshness, lookups
 from dashboards.data.filters import Filters
 from dashboards.ui.context import LOAD_COMMAND
+from streak_source.sandbox import DEMO_SETTINGS
 
 from . import accounts
 from .conftest import (
@@ -53,6 +54,7 @@ def _results(run: connection.Runner, f: Filters) -> dict[str, Any]:
         "pipelines": lookups.pipelines(run),
         "owners": lookups.owners(run),
         "counts": overview_queries.overview_counts(run, f, NOW),
+        "activity_totals": activity_queries.activity_totals(run, f),
         "fields": fields,
         "funnel": funnel_queries.funnel(run, f, value_field),
         "status": tasks_queries.task_status_counts(run, f),
@@ -63,6 +65,7 @@ def _results(run: connection.Runner, f: Filters) -> dict[str, Any]:
         "labels": explorer_queries.column_labels(run, f.pipeline_key),
         "assignees": _sorted(tasks_queries.open_task_assignees(run, f), ["task_key", "assignee_id"]),
         "loads": freshness.last_load(run).loads,
+        "account defaults": lookups.account_defaults(run),
         **_velocity_and_events(run, f),
     }
 
@@ -168,6 +171,8 @@ def test_dashboard_reads_postgres_like_duckdb(postgres_warehouse: str, demo_db: 
         # Not vacuous: Postgres read the hand-built history and events (JSON sums included).
         assert velocity_queries.velocity_counts(on_postgres, Filters(), True)["measured"] > 0
         assert events_queries.metric(on_postgres, Filters(), events_queries.Metric("Payment received", sum_property="amount"), "week")["value"] > 0
+        assert events_queries.property_keys(on_postgres, Filters(), "Payment received")["numbers"].sum() > 0
+        assert lookups.account_defaults(on_postgres) == dict(DEMO_SETTINGS)  # the demo load recorded its closed stages
     finally:
         on_duckdb.close()
 

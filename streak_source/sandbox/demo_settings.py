@@ -1,0 +1,26 @@
+"""Settings the demo account comes with: what its owner would write in ``.dlt/config.toml``.
+
+Streak has no "closed" flag, so for a user's own account nobody but the user can say which stages end
+a box's journey. The demo account is ours: its Won and Lost (Sales) and Hired and Rejected (Hiring)
+stages are closed. ``python pipelines/streak_full.py --demo`` records :data:`DEMO_SETTINGS` in the copy
+it loads (``streak_warehouse.account_defaults``), where readers such as the dashboard take them as
+defaults; a user's own configuration always wins. Keys are configuration keys (``section.name``), values
+what that key takes, so a setting the demo should come with later is one more entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, Final
+
+DEMO_WON_STAGES: Final = ("Won", "Hired")
+"""The demo pipelines' stages where a box ends well (Sales, Hiring)."""
+DEMO_LOST_STAGES: Final = ("Lost", "Rejected")
+"""... and where it ends badly."""
+DEMO_CLOSED_STAGES: Final = (*DEMO_WON_STAGES, *DEMO_LOST_STAGES)
+
+DEMO_SETTINGS: Final[Mapping[str, Any]] = MappingProxyType({
+    "dashboard.closed_stages": list(DEMO_CLOSED_STAGES),
+})
+"""Configuration key -> value, for the copy of the demo account."""
