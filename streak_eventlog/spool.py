@@ -367,10 +367,10 @@ class Spool:
                 "UPDATE events SET handed_version = ?, rejected_reason = ? WHERE event_key = ? AND handed_version < ?",
                 [(ver, reasons.get(key), key, ver) for key, ver in batch.versions],
             )
+            conn.execute("CREATE TEMP TABLE acked (event_key TEXT PRIMARY KEY)")
+            conn.executemany("INSERT OR IGNORE INTO acked VALUES (?)", [(key,) for key, _ in batch.versions])
             settled = conn.execute(
-                "SELECT COUNT(*) FROM events WHERE version = handed_version AND event_key IN"
-                " (SELECT value FROM json_each(?))",
-                (json.dumps([k for k, _ in batch.versions]),),
+                "SELECT COUNT(*) FROM events WHERE version = handed_version AND event_key IN (SELECT event_key FROM acked)"
             ).fetchone()[0]
             conn.execute("COMMIT")
             return int(settled)
