@@ -5,7 +5,8 @@ chunks and cut at the limit, so an oversized body is never held whole) -> JSON, 
 (``contract.check_storable``: NUL, lone surrogates, integers beyond 64 bits, nesting) and the
 contract (400) -> durable commit -> 2xx. An error answers one line of JSON
 ``{"error": ..., "field": ...}`` and stores nothing. Everything a commit could choke on is refused
-before it, so a bad body never shares a commit group (and its failure) with other requests. Keys and tokens are compared with :func:`hmac.compare_digest` and never echoed.
+before it, so a bad body never shares a commit group (and its failure) with other requests. Keys
+and tokens are compared with :func:`hmac.compare_digest` and never echoed.
 """
 
 from __future__ import annotations

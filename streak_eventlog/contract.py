@@ -246,4 +246,3 @@ def parse_custom_event(raw: bytes) -> CustomEvent:
         timestamp_ms=None if stamp is None else parse_timestamp(stamp),
         properties=check_properties(body.get("properties")),
     )
-

@@ -292,7 +292,8 @@ class Spool:
         cannot be stored fails only its own request."""
         if not self._transaction(conn, group) and len(group) > 1:
             for item in group:
-                self._transaction(conn, [item])
+                if not item[1].done():  # not already failed (an interrupt fails the whole group)
+                    self._transaction(conn, [item])
 
     def _transaction(self, conn: sqlite3.Connection, group: list[tuple[Sequence[SpoolRecord], Future[None]]]) -> bool:
         """One transaction for ``group``; True once committed (every waiter released). On failure

@@ -81,4 +81,3 @@ def checked(values: Sequence[Any]) -> dict[str, Any] | RejectedEvent:
         return event_row(values)
     except ContractError as exc:
         return RejectedEvent(str(values[0]), f"{exc.field} {exc.reason}", raw_row(values))
-
