@@ -12,13 +12,18 @@ into the FRESH copy (after the persistent tables were carried over) and :func:`a
 once the copy is published. In the same step (same transaction) it adds the events derived from
 that copy (``streak_warehouse/derived_events.py``), after the spool's, so a change that also came
 by webhook is that webhook's event. Merge rules and the table: ``streak_warehouse/events_table.py``.
+
+A spooled event that cannot be loaded (``streak_eventlog/spooled.py``) never stops either: it goes
+to ``crm.rejected_records`` (``events_table.keep_rejected``) and is acknowledged with the rest. As
+that table is replaced by every run, both write ALL the spool's rejected events each time (the
+spool keeps them marked), so they are in every copy as long as the spool is.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -37,6 +42,8 @@ DERIVING_DRIVERS: Final = frozenset({"duckdb", "_duckdb", "psycopg2"})
 class LoadResult:
     events: int
     location: str
+    rejected: int = 0
+    """Spooled events that could not be loaded (kept in ``crm.rejected_records``)."""
 
 
 def configured_spool() -> Path | None:
@@ -51,15 +58,23 @@ def configured_spool() -> Path | None:
 class Pending:
     spool: Any
     batch: Any
+    kept_rejected: list[Any]
+    """Events of the spool rejected by earlier loads (``Spool.rejected``): written into each copy."""
 
     @property
     def rows(self) -> list[dict[str, Any]]:
         return list(self.batch.rows)
 
+    @property
+    def rejected(self) -> list[Any]:
+        """Every rejected event the copy must show: earlier loads' and this batch's."""
+        return [*self.kept_rejected, *self.batch.rejected]
+
 
 def pending_events(progress: TextIO | None = None) -> Pending | None:
-    """Every event not yet handed over from the configured spool, or None (no spool, none pending,
-    or the spool cannot be read: then the run goes on without them and says so)."""
+    """Every event not yet handed over from the configured spool (and those it holds as rejected),
+    or None (no spool, nothing to write, or the spool cannot be read: then the run goes on without
+    them and says so)."""
     from streak_eventlog.spool import Spool
 
     try:
@@ -68,31 +83,38 @@ def pending_events(progress: TextIO | None = None) -> Pending | None:
             return None
         spool = Spool(path, writer=False)
         batch = spool.read_batch(limit=ALL_PENDING)
+        kept = spool.rejected()
     except Exception as exc:  # noqa: BLE001 - the CRM copy must not fail for the events log
         say(progress, f"events: the spool cannot be read ({type(exc).__name__}); events are not loaded this run")
         return None
-    return Pending(spool, batch) if len(batch) else None
+    return Pending(spool, batch, kept) if len(batch) or kept else None
 
 
 def acknowledge(pending: Pending | None, progress: TextIO | None = None) -> None:
     """Ack ``pending`` after the copy holding it was published (a failed ack only means a harmless reload)."""
-    if pending is None:
+    if pending is None or not len(pending.batch):
         return
     try:
         pending.spool.ack(pending.batch)
-        say(progress, f"events: {len(pending.batch)} spooled events loaded into crm.events")
+        say(progress, f"events: {len(pending.batch.rows)} spooled events loaded into crm.events"
+                      + rejected_note(len(pending.batch.rejected)))
     except Exception as exc:  # noqa: BLE001
         say(progress, f"events: loaded, but the spool could not be acknowledged ({type(exc).__name__}); "
                       "the next load merges them again")
 
 
+def rejected_note(count: int) -> str:
+    """What a load says of the events it could not load ("" when none)."""
+    return f"; {count} could not be loaded (kept in crm.rejected_records)" if count else ""
+
+
 def load_spooled_events(progress: TextIO | None = None) -> LoadResult:
-    """The ``load`` command: merge the spool into the live ``crm.events`` under the run lock.
+    """The ``load`` command: merge the spool into the live ``crm.events`` under the run lock (and
+    write every event the spool holds as rejected into ``crm.rejected_records``).
 
     Raises :class:`~streak_warehouse.locks.LoadAlreadyRunning` when the main job (or another load)
     holds the lock.
     """
-    from streak_eventlog.handover import drain
     from streak_eventlog.spool import Spool
     from streak_warehouse.dataset_swap import SCHEMA_SWAP_TYPES, run_lock
     from streak_warehouse.destination import (
@@ -102,7 +124,7 @@ def load_spooled_events(progress: TextIO | None = None) -> LoadResult:
         use_project_settings,
     )
     from streak_warehouse.duckdb_swap import lock_path
-    from streak_warehouse.events_table import merge_rows
+    from streak_warehouse.events_table import keep_rejected, merge_rows
     from streak_warehouse.locks import FileRunLock, RunOwner
 
     use_project_settings()
@@ -118,7 +140,7 @@ def load_spooled_events(progress: TextIO | None = None) -> LoadResult:
             if target.exists():
                 with _duckdb_connection(target) as connection:
                     refuse_other_layout(connection.execute_sql, DATASET_NAME, location)
-            return LoadResult(drain(Spool(path, writer=False), _duckdb_loader(target, DATASET_NAME)), location)
+            return _drained(Spool(path, writer=False), _duckdb_loader(target, DATASET_NAME), location)
     pipeline = _pipeline()
     destination_type = configured_destination_type()
     from pipelines.job import _location
@@ -141,11 +163,24 @@ def load_spooled_events(progress: TextIO | None = None) -> LoadResult:
             execute = lambda sql: client.execute_sql(sql) or []
             refuse_other_layout(execute, DATASET_NAME, location)
 
-            def load(rows: list[dict[str, Any]]) -> None:
+            def load(rows: list[dict[str, Any]], rejected: Sequence[Any]) -> None:
                 with client.begin_transaction():
                     merge_rows(execute, DATASET_NAME, rows)
+                    keep_rejected(execute, DATASET_NAME, rejected)
 
-            return LoadResult(drain(Spool(path, writer=False), load), location)
+            return _drained(Spool(path, writer=False), load, location)
+
+
+def _drained(spool: Any, load: Callable[[list[dict[str, Any]], Sequence[Any]], object], location: str) -> LoadResult:
+    """Drain ``spool`` through ``load``, then hand ``load`` (no rows) every event the spool holds as
+    rejected, so ``crm.rejected_records`` shows them again after a replace run that did not."""
+    from streak_eventlog.handover import drain
+
+    drained = drain(spool, load)
+    kept = spool.rejected()
+    if kept:
+        load([], kept)
+    return LoadResult(drained.loaded, location, drained.rejected)
 
 
 def refuse_other_layout(execute: Any, dataset: str, location: str) -> None:
@@ -186,11 +221,12 @@ def _destination_lock_file(location: str) -> Path:
 
 
 def _duckdb_loader(target: Path, dataset: str) -> Any:
-    from streak_warehouse.events_table import merge_rows
+    from streak_warehouse.events_table import keep_rejected, merge_rows
 
-    def load(rows: list[dict[str, Any]]) -> None:
+    def load(rows: list[dict[str, Any]], rejected: Sequence[Any]) -> None:
         with _duckdb_transaction(target) as execute:
             merge_rows(execute, dataset, rows)
+            keep_rejected(execute, dataset, rejected)
 
     return load
 
@@ -236,10 +272,12 @@ def merge_into_duckdb_file(path: Path, dataset: str, pending: Pending | None, pr
 def merge_with_client(client: Any, dataset: str, pending: Pending | None, progress: TextIO | None = None) -> None:
     """The main job's hook through a dlt sql client (inside the caller's transaction): the spool's
     events, then the events derived from the copy ``dataset`` that ``crm.events`` lacks."""
-    from streak_warehouse.events_table import add_derived_events, merge_rows
+    from streak_warehouse.events_table import add_derived_events, keep_rejected, merge_rows
 
     if pending is not None:
-        merge_rows(lambda sql: client.execute_sql(sql) or [], dataset, pending.rows)
+        execute = lambda sql: client.execute_sql(sql) or []
+        merge_rows(execute, dataset, pending.rows)
+        keep_rejected(execute, dataset, pending.rejected)
     driver = type(getattr(client, "native_connection", None)).__module__.split(".")[0]
     if driver not in DERIVING_DRIVERS:
         say(progress, "events: no events derived (they need a DuckDB or Postgres destination)")

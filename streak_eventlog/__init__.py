@@ -5,6 +5,7 @@
 * ``spool.py``: the local durable store (SQLite WAL, group commit) and the two-phase handover
   ``Spool.read_batch() -> Batch(rows)``, the caller loads ``rows`` into ``crm.events``,
   ``Spool.ack(batch)``; ``EVENTS_COLUMN_HINTS`` are the table's dlt column hints.
+* ``spooled.py``: a spooled row -> a ``crm.events`` row, or a ``RejectedEvent`` (why it cannot load).
 * ``app.py``: the Starlette routes; ``serve.py``: uvicorn, signals, the first stdout line.
 * ``config.py``: ``[events]`` settings through dlt (``EVENTS__API_KEY``, ``EVENTS__WEBHOOK_TOKEN``).
 * ``streak_api.py``, ``webhooks.py``: registering, listing and deleting Streak webhooks through the
@@ -14,5 +15,6 @@
 """
 
 from .spool import EVENTS_COLUMN_HINTS, ROW_COLUMNS, Batch, Spool, SpoolRecord
+from .spooled import RejectedEvent
 
-__all__ = ["EVENTS_COLUMN_HINTS", "ROW_COLUMNS", "Batch", "Spool", "SpoolRecord"]
+__all__ = ["EVENTS_COLUMN_HINTS", "ROW_COLUMNS", "Batch", "RejectedEvent", "Spool", "SpoolRecord"]

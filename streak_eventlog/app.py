@@ -1,9 +1,12 @@
 """The receiver's HTTP side (Starlette): the custom-events contract, Streak deliveries, health.
 
 Order of checks on both POST routes: auth (401) -> content type (415) -> body size (413, read in
-chunks and cut at the limit, so an oversized body is never held whole) -> JSON and contract (400)
--> durable commit -> 2xx. An error answers one line of JSON ``{"error": ..., "field": ...}`` and
-stores nothing. Keys and tokens are compared with :func:`hmac.compare_digest` and never echoed.
+chunks and cut at the limit, so an oversized body is never held whole) -> JSON, what may be stored
+(``contract.check_storable``: NUL, lone surrogates, integers beyond 64 bits, nesting) and the
+contract (400) -> durable commit -> 2xx. An error answers one line of JSON
+``{"error": ..., "field": ...}`` and stores nothing. Everything a commit could choke on is refused
+before it, so a bad body never shares a commit group (and its failure) with other requests. Keys
+and tokens are compared with :func:`hmac.compare_digest` and never echoed.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .contract import ContractError, loads_strict, parse_custom_event
+from .contract import ContractError, parse_body, parse_custom_event
 from .spool import Spool, SpoolRecord, now_ms
 from .webhook_events import WEBHOOK_EVENTS, event_from_object
 
@@ -133,29 +136,26 @@ class Receiver:
             return _error(404, "event", f"unknown Streak webhook event {event[:60]!r}")
         try:
             raw = await self._guarded(request, TOKEN_HEADER, self.settings.webhook_token, "X-Streak-Webhook-Token")
-            try:
-                body = loads_strict(raw)
-            except (ValueError, UnicodeDecodeError):
-                raise ContractError(400, "body", "is not valid JSON") from None
+            body = parse_body(raw)
             if not isinstance(body, list) or not all(isinstance(o, dict) for o in body):
                 raise ContractError(400, "body", "must be a JSON array of objects")
+            found = [event_from_object(event, obj, f"body[{i}]") for i, obj in enumerate(body)]
         except ContractError as exc:
             return _error(exc.status, exc.field, exc.reason)
         records = []
-        for obj in body:
-            found = event_from_object(event, obj)
+        for one in found:
             records.append(
                 SpoolRecord(
-                    event_key=found.distinct_id,
+                    event_key=one.distinct_id,
                     event_name=event,
                     source="webhook",
                     received_ms=received,
-                    timestamp_ms=found.timestamp_ms,
-                    distinct_id=found.distinct_id,
-                    contact_key=found.contact_key,
-                    box_key=found.box_key,
-                    pipeline_key=found.pipeline_key,
-                    properties=found.properties,
+                    timestamp_ms=one.timestamp_ms,
+                    distinct_id=one.distinct_id,
+                    contact_key=one.contact_key,
+                    box_key=one.box_key,
+                    pipeline_key=one.pipeline_key,
+                    properties=one.properties,
                 )
             )
         try:

@@ -114,7 +114,7 @@ def _webhooks(args: argparse.Namespace) -> int:
 
 
 def _load() -> int:
-    from pipelines.events_load import load_spooled_events
+    from pipelines.events_load import load_spooled_events, rejected_note
     from pipelines.failures import config_error_line, describe_failure, was_interrupted
     from streak_warehouse.locks import LoadAlreadyRunning
 
@@ -133,7 +133,7 @@ def _load() -> int:
             return EXIT_CONFIG
         print(f"error: {describe_failure(exc)}; spooled events not loaded stay in the spool", file=sys.stderr)
         return EXIT_FAILED
-    print(f"loaded {result.events} events into crm.events ({result.location})")
+    print(f"loaded {result.events} events into crm.events ({result.location}){rejected_note(result.rejected)}")
     return EXIT_OK
 
 

@@ -12,6 +12,14 @@ one-line JSON body naming the field. The rules, each in one place:
   string without a zone is UTC. Booleans, NaN/Infinity and years outside 1970-9999 are rejected.
 * ``properties``: an object whose values are strings or finite numbers; anything else (null, a
   bool, NaN/Infinity, an object, a list) is rejected, naming the property.
+
+What may be STORED at all (:func:`check_storable`, one rule for both routes and for the loader,
+which applies it again to rows an older receiver spooled): no string (value or name) with a NUL
+character (Postgres and DuckDB cannot hold it: ``a\u0000b`` would become ``ab`` and collide) or a
+lone UTF-16 surrogate (not Unicode: no UTF-8 encoding exists, so SQLite could not commit it), no
+integer outside 64 bits, no non-finite number (``1e400`` parses to infinity), no nesting deeper than
+``MAX_DEPTH``. Each is refused before anything reaches the spool's group commit, so one such body
+never fails another request.
 """
 
 from __future__ import annotations
@@ -28,6 +36,10 @@ MIN_MS: Final = 0
 MAX_MS: Final = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 MAX_NAME_CHARS: Final = 200
 MAX_ID_CHARS: Final = 200
+MAX_DEPTH: Final = 64
+"""Deepest nesting of arrays/objects a body may have (Streak's objects nest a few levels)."""
+INT64: Final = range(-(2**63), 2**63)
+MAX_SHOWN_NAME: Final = 60
 OPTIONAL_IDS: Final = ("distinct_id", "location_id", "contact_id", "box_key")
 
 JsonScalar = str | int | float
@@ -89,9 +101,57 @@ def parse_timestamp(value: Any, field: str = "timestamp") -> int:
         result = delta.days * 86_400_000 + delta.seconds * 1000 + delta.microseconds // 1000
     else:
         raise ContractError(400, field, "must be UNIX seconds, UNIX milliseconds or an ISO 8601 string")
-    if not MIN_MS <= result <= MAX_MS:
+    return check_time_range(result, field)
+
+
+def check_time_range(ms: int, field: str) -> int:
+    """``ms`` (epoch milliseconds) when it lies in 1970-01-01 .. 9999-12-31, else ContractError (400):
+    the range every stored time must have (a datetime, DuckDB and Postgres all hold it)."""
+    if not MIN_MS <= ms <= MAX_MS:
         raise ContractError(400, field, "is outside 1970-01-01 .. 9999-12-31")
-    return result
+    return ms
+
+
+def shown_name(name: str) -> str:
+    """A JSON name as it may appear in an error: NUL and lone surrogates escaped, cut short."""
+    text = name.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
+    return text if len(text) <= MAX_SHOWN_NAME else text[:MAX_SHOWN_NAME] + "..."
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "a lone UTF-16 surrogate (not valid Unicode)"
+    return None
+
+
+def check_storable(value: Any, field: str, depth: int = 0) -> None:
+    """Raise ContractError (400, naming the field) for what cannot be stored: see the module doc."""
+    if depth > MAX_DEPTH:
+        raise ContractError(400, "body", f"nests deeper than {MAX_DEPTH} levels")
+    if isinstance(value, str):
+        if (problem := _text_problem(value)) is not None:
+            raise ContractError(400, field, f"contains {problem}")
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if value not in INT64:
+            raise ContractError(400, field, "is an integer outside the 64-bit range")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ContractError(400, field, "is not a finite number")
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            inner = f"{field}.{shown_name(name)}" if field else shown_name(name)
+            if (problem := _text_problem(name)) is not None:
+                raise ContractError(400, inner, f"has a name with {problem}")
+            check_storable(item, inner, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_storable(item, f"{field}[{index}]", depth + 1)
 
 
 def check_properties(value: Any) -> dict[str, JsonScalar]:
@@ -132,19 +192,42 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not JSON")
 
 
-def loads_strict(raw: bytes) -> Any:
-    """JSON without NaN/Infinity literals (Python's json accepts them by default)."""
-    return json.loads(raw, parse_constant=_reject_constant)
+def loads_strict(raw: bytes | str) -> Any:
+    """JSON without NaN/Infinity literals (Python's json accepts them by default). Raises
+    ContractError (400, ``body``) when it nests too deep for the parser (a RecursionError)."""
+    try:
+        return json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ContractError(400, "body", f"nests deeper than {MAX_DEPTH} levels") from None
+
+
+def parse_body(raw: bytes) -> Any:
+    """A request body -> its JSON value, refused (400, naming the field) when malformed or not
+    storable. A NaN/Infinity literal is named where it is (``properties.amount``), not "bad JSON"."""
+    try:
+        body = loads_strict(raw)
+    except ContractError:
+        raise
+    except (ValueError, UnicodeDecodeError):
+        try:
+            lenient = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            lenient = None
+        if lenient is not None:
+            check_storable(lenient, _top_field(lenient))  # raises, naming the NaN/Infinity
+        raise ContractError(400, "body", "is not valid JSON") from None
+    check_storable(body, _top_field(body))
+    return body
+
+
+def _top_field(body: Any) -> str:
+    """Fields of an object body are named bare (``properties.amount``); inside an array, ``body[0]...``."""
+    return "" if isinstance(body, dict) else "body"
 
 
 def parse_custom_event(raw: bytes) -> CustomEvent:
     """A request body -> :class:`CustomEvent`, or :class:`ContractError` naming the field."""
-    try:
-        body = loads_strict(raw)
-    except (ValueError, UnicodeDecodeError):
-        # A NaN/Infinity literal inside properties is a bad property, not bad JSON: find its name.
-        _name_bad_constant(raw)
-        raise ContractError(400, "body", "is not valid JSON") from None
+    body = parse_body(raw)
     if not isinstance(body, dict):
         raise ContractError(400, "body", "must be a JSON object")
     name = body.get("event_name")
@@ -163,18 +246,3 @@ def parse_custom_event(raw: bytes) -> CustomEvent:
         timestamp_ms=None if stamp is None else parse_timestamp(stamp),
         properties=check_properties(body.get("properties")),
     )
-
-
-def _name_bad_constant(raw: bytes) -> None:
-    """If ``raw`` is JSON only with NaN/Infinity allowed, raise the error naming where they are."""
-    try:
-        lenient = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return
-    if isinstance(lenient, dict):
-        props = lenient.get("properties")
-        if isinstance(props, dict):
-            check_properties(props)
-        stamp = lenient.get("timestamp")
-        if isinstance(stamp, float) and not math.isfinite(stamp):
-            raise ContractError(400, "timestamp", "must be a finite number")

@@ -18,7 +18,16 @@ Why this shape:
   ``read_batch`` returns events whose ``version`` is above ``handed_version``; ``ack`` records the
   versions that were read. An event updated between read and ack has a newer version, so it is
   handed over again: nothing is lost between a load and its acknowledgement.
+* **Isolation.** The receiver refuses whatever a commit could choke on before submitting it
+  (``contract.check_storable``); should a group's transaction fail all the same, each submission of
+  the group is committed again on its own, so only the one that fails is refused.
+* **Rows that cannot be loaded** (written by an older receiver: ``spooled.py``) are handed over in
+  ``Batch.rejected`` instead of stopping the read; ``ack`` marks them with their reason
+  (``rejected_reason``) and :meth:`Spool.rejected` lists them, so every load can keep them in
+  ``crm.rejected_records``. The spool is their durable home: it never deletes a row.
 * One receiver per spool file (a lock file says so at start); loaders may read and ack while it runs.
+* The spool file is created 0600, like the lock file; SQLite gives its ``-wal`` and ``-shm`` files
+  the database file's mode. (An existing file keeps its mode.)
 """
 
 from __future__ import annotations
@@ -32,11 +41,12 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal, Self
 
 import streak_clock
+
+from .spooled import SPOOLED_COLUMNS, RejectedEvent, checked, raw_row
 
 Source = Literal["api", "webhook", "derived"]
 Synchronous = Literal["FULL", "NORMAL"]
@@ -60,10 +70,15 @@ CREATE TABLE IF NOT EXISTS events (
     source TEXT NOT NULL,
     properties TEXT NOT NULL,
     version INTEGER NOT NULL,
-    handed_version INTEGER NOT NULL DEFAULT 0
+    handed_version INTEGER NOT NULL DEFAULT 0,
+    rejected_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events (version) WHERE version > handed_version;
 """
+REJECTED_INDEX: Final = (
+    "CREATE INDEX IF NOT EXISTS events_rejected ON events (event_key) WHERE rejected_reason IS NOT NULL"
+)
+SELECT_EVENT: Final = ", ".join(SPOOLED_COLUMNS)
 
 UPSERT: Final = """
 INSERT INTO events (event_key, event_name, distinct_id, location_id, contact_key, box_key,
@@ -137,21 +152,39 @@ class SpoolRecord:
 
 @dataclass(frozen=True)
 class Batch:
-    """Rows handed to a loader, and the versions ``ack`` will record."""
+    """Rows handed to a loader, the events that cannot be loaded, and the versions ``ack`` records
+    (of both: a rejected event is settled too, not handed over again until it changes)."""
 
     rows: list[dict[str, Any]]
     versions: tuple[tuple[str, int], ...]
+    rejected: tuple[RejectedEvent, ...] = ()
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.versions)
 
 
 def now_ms() -> int:
     return streak_clock.now_ms()
 
 
-def _utc(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+def create_private(path: Path) -> None:
+    """Create ``path`` empty and 0600 unless it exists (SQLite then uses it, and gives its WAL and
+    shared-memory files the same mode)."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+
+
+def _add_rejected_reason(conn: sqlite3.Connection) -> None:
+    """Spools written before ``rejected_reason`` existed get the column (several processes may race)."""
+    if "rejected_reason" not in {row[1] for row in conn.execute("PRAGMA table_info(events)")}:
+        try:
+            conn.execute("ALTER TABLE events ADD COLUMN rejected_reason TEXT")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
+    conn.execute(REJECTED_INDEX)
 
 
 def connect(path: Path, synchronous: Synchronous = "FULL") -> sqlite3.Connection:
@@ -163,6 +196,7 @@ def connect(path: Path, synchronous: Synchronous = "FULL") -> sqlite3.Connection
         raise RuntimeError(f"the spool {path} cannot use WAL mode (got {mode})")
     conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.executescript(SCHEMA)
+    _add_rejected_reason(conn)
     return conn
 
 
@@ -174,6 +208,7 @@ class Spool:
             raise ValueError(f"spool synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private(self.path)
         self.synchronous: Synchronous = synchronous
         self._writer = writer
         self._queue: queue.Queue[tuple[Sequence[SpoolRecord], Future[None]] | None] = queue.Queue()
@@ -254,36 +289,48 @@ class Spool:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, group: list[tuple[Sequence[SpoolRecord], Future[None]]]) -> None:
-        params = []
+        """Commit ``group`` in one transaction; if that fails, each submission alone, so one that
+        cannot be stored fails only its own request."""
+        if not self._transaction(conn, group) and len(group) > 1:
+            for item in group:
+                if not item[1].done():  # not already failed (an interrupt fails the whole group)
+                    self._transaction(conn, [item])
+
+    def _transaction(self, conn: sqlite3.Connection, group: list[tuple[Sequence[SpoolRecord], Future[None]]]) -> bool:
+        """One transaction for ``group``; True once committed (every waiter released). On failure
+        False, and a lone submission's waiter learns the error (a group's is retried by the caller)."""
         version = self._version
-        for records, _ in group:
-            for r in records:
-                version += 1
-                params.append(
-                    (
-                        r.event_key, r.event_name, r.distinct_id, r.location_id, r.contact_key,
-                        r.box_key, r.pipeline_key,
-                        r.timestamp_ms if r.timestamp_ms is not None else r.received_ms,
-                        r.received_ms, r.received_ms, r.source,
-                        json.dumps(r.properties, sort_keys=True, ensure_ascii=False), version,
-                    )
-                )
         try:
+            params = []
+            for records, _ in group:
+                for r in records:
+                    version += 1
+                    params.append(
+                        (
+                            r.event_key, r.event_name, r.distinct_id, r.location_id, r.contact_key,
+                            r.box_key, r.pipeline_key,
+                            r.timestamp_ms if r.timestamp_ms is not None else r.received_ms,
+                            r.received_ms, r.received_ms, r.source,
+                            json.dumps(r.properties, sort_keys=True, ensure_ascii=False), version,
+                        )
+                    )
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(UPSERT, params)
             conn.execute("COMMIT")
-        except BaseException as exc:  # noqa: BLE001 - every waiter learns it; nothing acknowledged
+        except BaseException as exc:  # noqa: BLE001 - nothing acknowledged; the waiters learn it
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            for _, done in group:
-                done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
-            return
+            if len(group) == 1 or not isinstance(exc, Exception):
+                for _, done in group:
+                    done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+            return False
         self._version = version
         self.commits += 1
         self.events_written += len(params)
         self.largest_group = max(self.largest_group, len(group))
         for _, done in group:
             done.set_result(None)
+        return True
 
     # ------------------------------------------------------------------ reading and handover
 
@@ -291,48 +338,56 @@ class Spool:
         return connect(self.path, self.synchronous)
 
     def read_batch(self, limit: int = 10_000) -> Batch:
-        """Up to ``limit`` events not yet handed over (oldest write first), as ``crm.events`` rows."""
+        """Up to ``limit`` events not yet handed over (oldest write first), as ``crm.events`` rows;
+        those that cannot be loaded (``spooled.py``) in ``Batch.rejected``."""
         conn = self._reader()
         try:
             cursor = conn.execute(
-                "SELECT event_key, event_name, distinct_id, location_id, contact_key, box_key,"
-                " pipeline_key, timestamp_ms, first_received_ms, last_received_ms, source,"
-                " properties, version FROM events WHERE version > handed_version"
-                " ORDER BY version LIMIT ?",
+                f"SELECT {SELECT_EVENT}, version FROM events WHERE version > handed_version ORDER BY version LIMIT ?",
                 (limit,),
             )
-            rows, versions = [], []
-            for (key, name, did, loc, contact, box, pipeline, ts, first, last, source, props, ver) in cursor:
-                rows.append(
-                    {
-                        "event_key": key, "event_name": name, "distinct_id": did,
-                        "location_id": loc, "contact_key": contact, "box_key": box,
-                        "pipeline_key": pipeline, "timestamp": _utc(ts),
-                        "first_received_at": _utc(first), "last_received_at": _utc(last),
-                        "source": source, "properties": json.loads(props),
-                    }
-                )
-                versions.append((key, ver))
-            return Batch(rows, tuple(versions))
+            rows, versions, rejected = [], [], []
+            for values in cursor:
+                row = checked(values[:-1])
+                if isinstance(row, RejectedEvent):
+                    rejected.append(row)
+                else:
+                    rows.append(row)
+                versions.append((values[0], values[-1]))
+            return Batch(rows, tuple(versions), tuple(rejected))
         finally:
             conn.close()
 
     def ack(self, batch: Batch) -> int:
-        """Record that ``batch`` is loaded; returns how many events it settled (re-updated ones stay)."""
+        """Record that ``batch`` is loaded (its rejected events with their reason); returns how many
+        events it settled (those updated since the read stay pending)."""
+        reasons = {r.event_key: r.reason for r in batch.rejected}
         conn = self._reader()
         try:
             conn.execute("BEGIN IMMEDIATE")
             conn.executemany(
-                "UPDATE events SET handed_version = ? WHERE event_key = ? AND handed_version < ?",
-                [(ver, key, ver) for key, ver in batch.versions],
+                "UPDATE events SET handed_version = ?, rejected_reason = ? WHERE event_key = ? AND handed_version < ?",
+                [(ver, reasons.get(key), key, ver) for key, ver in batch.versions],
             )
+            conn.execute("CREATE TEMP TABLE acked (event_key TEXT PRIMARY KEY)")
+            conn.executemany("INSERT OR IGNORE INTO acked VALUES (?)", [(key,) for key, _ in batch.versions])
             settled = conn.execute(
-                "SELECT COUNT(*) FROM events WHERE version = handed_version AND event_key IN"
-                " (SELECT value FROM json_each(?))",
-                (json.dumps([k for k, _ in batch.versions]),),
+                "SELECT COUNT(*) FROM events WHERE version = handed_version AND event_key IN (SELECT event_key FROM acked)"
             ).fetchone()[0]
             conn.execute("COMMIT")
             return int(settled)
+        finally:
+            conn.close()
+
+    def rejected(self) -> list[RejectedEvent]:
+        """Every event whose current version a load found it cannot load, with the reason."""
+        conn = self._reader()
+        try:
+            cursor = conn.execute(
+                f"SELECT {SELECT_EVENT}, rejected_reason FROM events"
+                " WHERE rejected_reason IS NOT NULL AND version = handed_version ORDER BY version"
+            )
+            return [RejectedEvent(str(values[0]), str(values[-1]), raw_row(values[:-1])) for values in cursor]
         finally:
             conn.close()
 
@@ -344,22 +399,11 @@ class Spool:
             conn.close()
 
     def all_rows(self) -> list[dict[str, Any]]:
-        """Every spooled event (handed over or not), as ``crm.events`` rows: for tests and checks."""
+        """Every spooled event that can be loaded (handed over or not), as ``crm.events`` rows: for
+        tests and checks."""
         conn = self._reader()
         try:
-            cursor = conn.execute(
-                "SELECT event_key, event_name, distinct_id, location_id, contact_key, box_key,"
-                " pipeline_key, timestamp_ms, first_received_ms, last_received_ms, source, properties"
-                " FROM events ORDER BY version"
-            )
-            return [
-                {
-                    "event_key": r[0], "event_name": r[1], "distinct_id": r[2], "location_id": r[3],
-                    "contact_key": r[4], "box_key": r[5], "pipeline_key": r[6],
-                    "timestamp": _utc(r[7]), "first_received_at": _utc(r[8]),
-                    "last_received_at": _utc(r[9]), "source": r[10], "properties": json.loads(r[11]),
-                }
-                for r in cursor
-            ]
+            rows = (checked(values) for values in conn.execute(f"SELECT {SELECT_EVENT} FROM events ORDER BY version"))
+            return [row for row in rows if not isinstance(row, RejectedEvent)]
         finally:
             conn.close()

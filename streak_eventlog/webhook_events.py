@@ -16,7 +16,9 @@ object time is the one field the copy also holds, unchanged by later edits (:dat
   ``creationDate`` that is an integer.
 
 An object with no key or no timestamp still becomes an event: its identity is then a hash of the
-object's canonical JSON (an identical redelivery stays one event).
+object's canonical JSON (an identical redelivery stays one event). The object time taken must lie in
+1970..9999 (``contract.check_time_range``): one outside it refuses the delivery (400 naming the
+field, e.g. ``body[0].creationTimestamp``), as a custom event's ``timestamp`` would be.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any, Final
+
+from .contract import check_time_range
 
 PIPELINE_EVENTS: Final = (
     "BOX_CREATE",
@@ -104,11 +108,13 @@ def object_key(obj: dict[str, Any]) -> str | None:
     return None
 
 
-def object_timestamp(event: str, obj: dict[str, Any]) -> int | None:
+def object_timestamp(event: str, obj: dict[str, Any], where: str = "object") -> int | None:
+    """The object time (epoch ms) of ``event``'s object, None without one; ContractError (400,
+    naming ``where.<field>``) when it lies outside 1970..9999."""
     for name in TIMESTAMP_FIELDS.get(event, DEFAULT_TIMESTAMP_FIELDS):
         value = obj.get(name)
         if isinstance(value, int) and not isinstance(value, bool):
-            return value
+            return check_time_range(value, f"{where}.{name}")
     return None
 
 
@@ -124,10 +130,11 @@ def webhook_distinct_id(event: str, key: str | None, timestamp_ms: int | None, o
     return f"streak:{event}:sha256:{digest}"
 
 
-def event_from_object(event: str, obj: dict[str, Any]) -> WebhookEvent:
-    """One delivered object -> one event (``event`` is already checked against WEBHOOK_EVENTS)."""
+def event_from_object(event: str, obj: dict[str, Any], where: str = "object") -> WebhookEvent:
+    """One delivered object -> one event (``event`` is already checked against WEBHOOK_EVENTS, the
+    object by ``contract.check_storable``); ``where`` names the object in errors (``body[0]``)."""
     key = object_key(obj)
-    stamp = object_timestamp(event, obj)
+    stamp = object_timestamp(event, obj, where)
     is_box = event.startswith("BOX_")
     box_key = key if is_box else _str(obj.get("boxKey"))
     contact_key = key if event.startswith("CONTACT_") else None

@@ -16,6 +16,14 @@ when a change arrives both ways, the webhook's row wins, whichever came first, a
 
 Used by ``python pipelines/streak_events.py load`` (into the live copy, under the run lock) and by
 the main job (into the fresh copy, before publishing): ``pipelines/events_load.py``.
+
+A spooled event that cannot be loaded (``streak_eventlog/spooled.py``: e.g. a time no datetime
+holds, written by an older receiver) goes to ``crm.rejected_records`` with :func:`keep_rejected`
+(``table_name = 'events'``, the reason, the spooled row as ``raw_json``): the quarantine's columns
+and row rule (``streak_source/quarantine.py``). That table is replaced by every main-job run, so the
+spool is their durable home (it marks them, never deletes them) and every load writes them again:
+the main job all of them into each fresh copy, ``load`` all of them into the live one; a row already
+there (same reason and raw JSON) is not written twice.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from streak_eventlog.spool import EVENTS_COLUMN_HINTS
+from streak_eventlog.spooled import RejectedEvent
 from streak_warehouse.persistent import (
     PersistentTable,
     add_columns_sql,
@@ -35,7 +44,7 @@ from streak_warehouse.persistent import (
     register,
     values_lists,
 )
-from streak_warehouse.sql import qualified, quote_identifier, string_literal
+from streak_warehouse.sql import ANSI_TYPES, qualified, quote_identifier, string_literal
 
 EVENTS: Final = register(
     PersistentTable(
@@ -80,6 +89,59 @@ def merge_rows(execute: Callable[[str], Any], schema: str, rows: Sequence[Mappin
     ensure_sql(execute, schema)
     for statement in upsert_sql(schema, rows):
         execute(statement)
+
+
+# --- spooled events that cannot be loaded -> rejected_records ----------------------------------------
+
+REJECTED_LOAD_ID: Final = "events"
+"""``_dlt_load_id`` of the rows :func:`keep_rejected` adds: the events loader, not a dlt load."""
+
+
+def rejected_table() -> PersistentTable:
+    """``rejected_records`` as the quarantine declares it, with dlt's two columns (for SQL text only:
+    the table is dlt's, replaced every run, not a persistent one)."""
+    from streak_source.quarantine import REJECTED_COLUMNS, REJECTED_TABLE
+
+    columns = tuple((name, str(hint["data_type"])) for name, hint in REJECTED_COLUMNS.items())
+    return PersistentTable(name=REJECTED_TABLE, columns=(*columns, ("_dlt_load_id", "text"), ("_dlt_id", "text")),
+                           primary_key=())
+
+
+def rejected_rows(rejected: Sequence[RejectedEvent]) -> list[dict[str, Any]]:
+    """``rejected_records`` rows of spooled events, one per distinct (reason, raw JSON)."""
+    import hashlib
+
+    from streak_source.quarantine import rejected_row
+
+    rows: dict[str, dict[str, Any]] = {}
+    for event in rejected:
+        row = rejected_row(EVENTS.name, event.reason, event.raw)
+        digest = hashlib.sha256(f"{row['reason']}\n{row['raw_json']}".encode()).hexdigest()[:24]
+        rows.setdefault(digest, {**row, "_dlt_load_id": REJECTED_LOAD_ID, "_dlt_id": digest})
+    return list(rows.values())
+
+
+def keep_rejected(execute: Callable[[str], Any], schema: str, rejected: Sequence[RejectedEvent]) -> int:
+    """Add to ``schema.rejected_records`` the rows of ``rejected`` it does not hold yet (creating the
+    table when the copy has none); returns how many were added. Call inside the caller's transaction."""
+    if not rejected:
+        return 0
+    table = rejected_table()
+    target = qualified(schema, table.name)
+    existing = columns_of(execute, schema, table.name)
+    if not existing:
+        execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+        execute(f"CREATE TABLE {target} (" + ", ".join(
+            f"{quote_identifier(name)} {ANSI_TYPES[kind]}" for name, kind in table.columns) + ")")
+        existing = {name for name, _ in table.columns}
+    kept = {(str(r), str(j)) for r, j in execute(
+        f'SELECT "reason", "raw_json" FROM {target} WHERE "table_name" = {string_literal(EVENTS.name)}')}
+    new = [row for row in rejected_rows(rejected) if (row["reason"], row["raw_json"]) not in kept]
+    present = PersistentTable(table.name, tuple(c for c in table.columns if c[0] in existing), ())
+    names = ", ".join(quote_identifier(name) for name in present.column_names())
+    for values in values_lists(present, new):
+        execute(f"INSERT INTO {target} ({names}) VALUES {values}")
+    return len(new)
 
 
 # --- BOX_CHANGE_STAGE deliveries -> stage history ----------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from streak_eventlog.handover import drain
+from streak_eventlog.handover import Drained, drain
 from streak_eventlog.spool import ROW_COLUMNS, Spool, SpoolRecord
 
 
@@ -22,19 +22,23 @@ def rec(key: str, name: str, props: dict[str, Any] | None = None) -> SpoolRecord
 
 def test_drain_hands_each_event_over_once_and_a_failed_load_acks_nothing(tmp_path: Path) -> None:
     loaded: list[dict[str, Any]] = []
+
+    def take(rows: list[dict[str, Any]], rejected: Any) -> None:
+        loaded.extend(rows)
+
     with Spool(tmp_path / "s.sqlite") as spool:
         spool.write([rec("a", "Offer made"), rec("b", "Paid")])
-        assert drain(spool, loaded.extend) == 2
-        assert drain(spool, loaded.extend) == 0
+        assert drain(spool, take) == Drained(2, 0)
+        assert drain(spool, take) == Drained(0, 0)
         spool.write([rec("a", "Offer accepted", {"n": 2})])
 
-        def failing(rows: list[dict[str, Any]]) -> None:
+        def failing(rows: list[dict[str, Any]], rejected: Any) -> None:
             raise RuntimeError("warehouse down")
 
         with pytest.raises(RuntimeError):
             drain(spool, failing)
         assert spool.pending() == 1  # not acked: handed over again next time
-        assert drain(spool, loaded.extend) == 1
+        assert drain(spool, take) == Drained(1, 0)
         assert spool.pending() == 0
     assert [(row["event_key"], row["event_name"]) for row in loaded] == [
         ("a", "Offer made"), ("b", "Paid"), ("a", "Offer accepted")]
@@ -46,5 +50,5 @@ def test_drain_reads_in_batches_of_the_given_size(tmp_path: Path) -> None:
     sizes: list[int] = []
     with Spool(tmp_path / "s.sqlite") as spool:
         spool.write([rec(f"e{i}", "Ping") for i in range(7)])
-        assert drain(spool, lambda rows: sizes.append(len(rows)), batch_size=3) == 7
+        assert drain(spool, lambda rows, rejected: sizes.append(len(rows)), batch_size=3) == Drained(7, 0)
     assert sizes == [3, 3, 1]

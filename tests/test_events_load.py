@@ -4,6 +4,7 @@ main job's run lock, acking only after the commit; ``crm.events`` survives the m
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -258,3 +259,66 @@ def test_box_change_stage_events_feed_the_stage_history(
         assert con.execute("SELECT COUNT(*) FROM crm.events WHERE event_name = 'BOX_CHANGE_STAGE' "
                            "AND source = 'webhook'").fetchone()[0] == 3
     assert Spool(spool_path, writer=False).pending() == 0
+
+
+POISON = {
+    "streak:BOX_CREATE:b1:9000000000000000": "timestamp is outside 1970-01-01 .. 9999-12-31",  # year 287168
+    "api:a\x00b": "event_key contains a NUL character (\\u0000)",
+    "api:inf": "properties is not valid JSON",  # {"x": Infinity}
+}
+
+
+def check_poisoned_rows_are_kept_aside(spool_path: Path, read: Any, query: Any) -> None:
+    """Rows an older receiver spooled that cannot be loaded (written straight into the spool): ``load``
+    exits 0, loads the rest, keeps them in ``crm.rejected_records``; the main job's replace runs keep
+    them there; nothing is written twice."""
+    spool_events(spool_path, rec("api:before", "Offer made", T0),
+                 SpoolRecord("streak:BOX_CREATE:b1:9000000000000000", "BOX_CREATE", "webhook", T0,
+                             timestamp_ms=9_000_000_000_000_000, box_key="b1"),
+                 rec("api:a\x00b", "Offer made", T0), rec("api:ab", "Paid", T0),
+                 rec("api:inf", "Offer made", T0, {"x": float("inf")}), rec("api:after", "Offer made", T0 + 1))
+    rejected_sql = "SELECT reason, raw_json FROM crm.rejected_records WHERE table_name = 'events'"
+
+    def rejected() -> dict[str, str]:
+        kept = {json.loads(raw)["event_key"]: reason for reason, raw in query(rejected_sql)}
+        assert len(kept) == len(query(rejected_sql)), "a rejected event written twice"
+        return kept
+
+    first = run(EVENTS_CLI, "load")
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith("loaded 3 events") and "3 could not be loaded (kept in crm.rejected_records)" in first.stdout
+    assert set(read()) == {"api:before", "api:ab", "api:after"}
+    assert read()["api:ab"]["event_name"] == "Paid"
+    assert rejected() == POISON
+    assert Spool(spool_path, writer=False).pending() == 0
+
+    spool_events(spool_path, rec("api:later", "Tag added", T0 + 2))
+    again = run(EVENTS_CLI, "load")
+    assert again.returncode == 0 and again.stdout.startswith("loaded 1 events"), again.stderr
+    assert rejected() == POISON
+
+    job = run(MAIN_JOB, "--demo", "--demo-boxes", "12", "--quiet")  # replaces rejected_records: kept all the same
+    assert job.returncode == 0, job.stderr
+    assert set(read()) == {"api:before", "api:ab", "api:after", "api:later"}
+    assert rejected() == POISON
+    assert run(EVENTS_CLI, "load").returncode == 0
+    assert rejected() == POISON
+
+
+def test_rows_that_cannot_be_loaded_go_to_rejected_records_duckdb(dlt_isolated: Any, spool_path: Path) -> None:
+    def query(sql: str) -> list[Any]:
+        with duckdb.connect(str(dlt_isolated.duckdb_path), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+    check_poisoned_rows_are_kept_aside(spool_path, lambda: duckdb_events(dlt_isolated.duckdb_path), query)
+
+
+def test_rows_that_cannot_be_loaded_go_to_rejected_records_postgres(postgres_warehouse: str, spool_path: Path) -> None:
+    import psycopg2
+
+    def query(sql: str) -> list[Any]:
+        with psycopg2.connect(postgres_warehouse) as con, con.cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+    check_poisoned_rows_are_kept_aside(spool_path, lambda: postgres_events(postgres_warehouse), query)

@@ -131,3 +131,56 @@ def test_sigkill_right_after_2xx_loses_nothing(tmp_path: Path) -> None:
         keys = {row["event_key"] for row in reader.all_rows()}
     assert len(acknowledged) >= 300
     assert set(acknowledged) <= keys
+
+
+def test_a_submission_that_cannot_be_stored_fails_alone_in_its_commit_group(tmp_path: Path) -> None:
+    """A record SQLite cannot take (an integer beyond 64 bits, a lone surrogate) in a commit group:
+    only its own submission fails; the group's others are committed (the receiver refuses such
+    records before submitting them; this is the spool's own safety net)."""
+    path = tmp_path / "s.sqlite"
+    with Spool(path) as spool:
+        blocker = sqlite3.connect(path, isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # the writer waits here, so what is submitted meanwhile forms a group
+        first = spool.submit([rec("first")])
+        too_big = spool.submit([rec("too-big", ts=2**70)])
+        good = [spool.submit([rec(f"good-{i}")]) for i in range(5)]
+        not_unicode = spool.submit([rec("surrogate", name="\ud800")])
+        last = spool.submit([rec("last")])
+        blocker.execute("COMMIT")
+        blocker.close()
+        for done in (first, *good, last):
+            assert done.result(30) is None
+        with pytest.raises(OverflowError):
+            too_big.result(30)
+        with pytest.raises(UnicodeEncodeError):
+            not_unicode.result(30)
+    keys = {row["event_key"] for row in Spool(path, writer=False).all_rows()}
+    assert keys == {"first", "last", *(f"good-{i}" for i in range(5))}
+
+
+def test_rows_an_older_receiver_spooled_that_cannot_be_loaded_are_handed_over_as_rejected(tmp_path: Path) -> None:
+    """Written straight into the spool (as a receiver before issue 21 did): the read names each one's
+    fault instead of failing, the ack settles them with their reason, and ``rejected`` lists them."""
+    with Spool(tmp_path / "s.sqlite") as spool:
+        spool.write([
+            rec("before"),
+            rec("streak:BOX_CREATE:b1:9000000000000000", ts=9_000_000_000_000_000),
+            rec("api:a\x00b", distinct_id="a\x00b"),
+            rec("api:ab", distinct_id="ab"),
+            rec("infinite", properties={"x": float("inf")}),
+            rec("after"),
+        ])
+        batch = spool.read_batch()
+        assert [r["event_key"] for r in batch.rows] == ["before", "api:ab", "after"]
+        assert {r.event_key: r.reason for r in batch.rejected} == {
+            "streak:BOX_CREATE:b1:9000000000000000": "timestamp is outside 1970-01-01 .. 9999-12-31",
+            "api:a\x00b": "event_key contains a NUL character (\\u0000)",
+            "infinite": "properties is not valid JSON",
+        }
+        assert len(batch) == 6 and spool.ack(batch) == 6 and spool.pending() == 0
+        assert [(r.event_key, r.raw["timestamp_ms"]) for r in spool.rejected()][0] == (
+            "streak:BOX_CREATE:b1:9000000000000000", 9_000_000_000_000_000)
+        assert len(spool.rejected()) == 3
+        spool.write([rec("infinite", properties={"x": 1})])  # a corrected version loads and is no longer rejected
+        (fixed,) = spool.read_batch().rows
+        assert fixed["properties"] == {"x": 1} and len(spool.rejected()) == 2
