@@ -99,12 +99,17 @@ class TimeWindow:
 
         parts = []
         if self.after:
-            latest = f" (the latest {self.latest_after:%Y-%m-%d})" if self.latest_after is not None else ""
+            latest = f" (the latest {_period_name(self.latest_after, self.grain)})" if self.latest_after is not None else ""
             parts.append(f"{many(self.after)} dated in the future{latest}")
         if self.before:
             parts.append(f"{many(self.before)} from before {self.first:%Y-%m-%d} (a chart shows at most "
                          f"{MAX_PERIODS[self.grain]:,} {self.grain}s)")
         return ("Not on this chart: " + "; ".join(parts) + ".") if parts else None
+
+
+def _period_name(start: pd.Timestamp, grain: Grain) -> str:
+    """A period by its start, read as a period, not as a day something happened on."""
+    return {"day": f"on {start:%Y-%m-%d}", "week": f"in the week of {start:%Y-%m-%d}", "month": f"in {start:%B %Y}"}[grain]
 
 
 def time_window(periods: pd.Series, weights: pd.Series, grain: Grain, now: datetime) -> TimeWindow | None:

@@ -12,7 +12,7 @@ so a new labelled chart cannot go unchecked.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+import streak_clock
 from dashboards.ui.format import fmt_days, fmt_int, fmt_number
 
 from . import accounts
@@ -52,7 +53,7 @@ def rich_sql(rich_db: Path) -> Iterator[SQL]:
 
 
 def _minute() -> datetime:
-    return datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    return streak_clock.now().replace(second=0, microsecond=0)
 
 
 def _split(label: str, multi: bool) -> tuple[str | None, str]:
@@ -145,7 +146,7 @@ def _check_ageing(layer: TextLayer, sql: SQL, now: datetime, closed: tuple[str, 
 
 def _check_velocity(layer: TextLayer, sql: SQL, **_: Any) -> int:
     """Velocity, "Time in stage": each stage's label states its own median and 90th percentile."""
-    frame = sql(f"""SELECT p.name AS pipeline, COALESCE(s.name, h.stage_name) AS stage,
+    frame = sql("""SELECT p.name AS pipeline, COALESCE(s.name, h.stage_name) AS stage,
                COUNT(*) FILTER (WHERE h.left_at IS NOT NULL AND h.exact) AS measured,
                COUNT(*) FILTER (WHERE h.left_at IS NULL) AS open,
                quantile_cont(h.time_in_stage_s, 0.5) FILTER (WHERE h.left_at IS NOT NULL AND h.exact) AS median_s,

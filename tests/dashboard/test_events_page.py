@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+import streak_clock
 from dashboards.app_pages.events_queries import is_identifier
 from dashboards.data.sql import sum_numbers
 from dashboards.ui.format import fmt_number
@@ -45,12 +45,13 @@ ODD_EVENTS: tuple[tuple[str, str, str, dict[str, Any]], ...] = (
 def add_odd_events(path: Path) -> None:
     con = duckdb.connect(str(path))
     try:
+        now = streak_clock.now().isoformat()
         for key, name, when, properties in ODD_EVENTS:
-            ts = "now()" if when == "now" else f"TIMESTAMPTZ '{when}'"
             con.execute(
-                f"""INSERT INTO crm.events (event_key, event_name, "timestamp", first_received_at, last_received_at,
-                    source, properties) VALUES (?, ?, {ts}, now(), now(), 'api', CAST(? AS JSON))""",
-                [key, name, json.dumps(properties)],
+                """INSERT INTO crm.events (event_key, event_name, "timestamp", first_received_at, last_received_at,
+                   source, properties) VALUES (?, ?, CAST(? AS TIMESTAMPTZ), CAST(? AS TIMESTAMPTZ),
+                   CAST(? AS TIMESTAMPTZ), 'api', CAST(? AS JSON))""",
+                [key, name, now if when == "now" else when, now, now, json.dumps(properties)],
             )
     finally:
         con.close()
@@ -88,18 +89,18 @@ def _day(when: dict[str, Any]) -> pd.Timestamp:
 def test_an_event_dated_9999_leaves_the_chart_drawn_and_is_counted(odd_db: Path, odd_sql: SQL) -> None:
     at = _events_page()
     per_week = charts(at)[0]
-    future = odd_sql("""SELECT COUNT(*) AS n, MAX(DATE_TRUNC('week', "timestamp")) AS latest FROM crm.events
-                        WHERE DATE_TRUNC('week', "timestamp") > DATE_TRUNC('week', now())""").iloc[0]
+    now = pd.Timestamp(streak_clock.now())
+    future = odd_sql(f"""SELECT COUNT(*) AS n, MAX(DATE_TRUNC('week', "timestamp")) AS latest FROM crm.events
+                         WHERE DATE_TRUNC('week', "timestamp") > DATE_TRUNC('week', '{now.isoformat()}'::TIMESTAMPTZ)""").iloc[0]
     assert future["n"] == 1
     data = next(iter(per_week.datasets.values()))
     start, end = (_day(d) for d in per_week.axis_field("x")["scale"]["domain"])
-    now = pd.Timestamp(datetime.now(timezone.utc))
     assert data["period"].max() <= now  # nothing from the future
     assert end <= now + pd.Timedelta(days=7)  # the axis ends this week, not in 9999
     assert start <= data["period"].min()
     shown = int(data["events"].sum())
     assert shown == odd_sql("SELECT COUNT(*) AS n FROM crm.events")["n"].iloc[0] - future["n"]
-    assert (f"Not on this chart: 1 event dated in the future (the latest {pd.Timestamp(future['latest']):%Y-%m-%d})."
+    assert (f"Not on this chart: 1 event dated in the future (the latest in the week of {pd.Timestamp(future['latest']):%Y-%m-%d})."
             in [c.value for c in at.caption])
 
 
