@@ -9,6 +9,7 @@ import random
 from typing import Any, Final
 
 from .generate_children import ChildBuilder
+from .generate_paths import Funnel, PathBuilder
 from .generator import DAY_MS, HOUR_MS
 from .model import Box, BoxLink, Contact, Organization, Pipeline, User
 
@@ -24,8 +25,9 @@ CHILD_SHARES: Final[dict[str, float]] = {
 SALES_SHARE: Final = 0.6
 
 
-class BoxBuilder(ChildBuilder):
-    """Builds every box of the Sales and Hiring pipelines, then their children."""
+class BoxBuilder(ChildBuilder, PathBuilder):
+    """Builds every box of the Sales and Hiring pipelines (each with its past: generate_paths.py),
+    then their children."""
 
     def build_boxes(
         self,
@@ -43,13 +45,24 @@ class BoxBuilder(ChildBuilder):
             for org_key in contact.organization_keys:
                 contacts_by_org.setdefault(org_key, []).append(contact)
         specials = _SpecialBoxes(self.rng, sales_count)
+        sales_funnel, hiring_funnel = Funnel.of(sales), Funnel.of(hiring)
         sales.boxes = [
             self.sales_box(
-                sales, key, index, sales_keys, humans, organizations, contacts_by_org, specials
+                sales,
+                sales_funnel,
+                key,
+                index,
+                sales_keys,
+                humans,
+                organizations,
+                contacts_by_org,
+                specials,
             )
             for index, key in enumerate(sales_keys)
         ]
-        hiring.boxes = [self.hiring_box(hiring, key, humans, hiring_keys) for key in hiring_keys]
+        hiring.boxes = [
+            self.hiring_box(hiring, hiring_funnel, key, humans, hiring_keys) for key in hiring_keys
+        ]
         all_boxes = sales.boxes + hiring.boxes
         plan = _ChildPlan(self.rng, len(all_boxes))
         contacts_by_key = {contact.key: contact for contact in contacts}
@@ -57,12 +70,17 @@ class BoxBuilder(ChildBuilder):
             self.add_children(box, plan.counts(index), humans, contacts, contacts_by_key)
 
     def _base_box(
-        self, pipeline: Pipeline, key: str, name: str, humans: list[User], sibling_keys: list[str]
+        self,
+        pipeline: Pipeline,
+        funnel: Funnel,
+        key: str,
+        name: str,
+        humans: list[User],
+        sibling_keys: list[str],
     ) -> Box:
         created = self.days_ago(3, 420)
-        stage_change = self.between(created, self.now - DAY_MS)
-        stages = [s.key for s in pipeline.stages if s.name != "On hold"]
-        weights = [max(1, 8 - i) for i in range(len(stages))]
+        path = self.stage_path(funnel, created, self.now - DAY_MS)
+        stage, stage_change = path[-1]
         linked = []
         if len(sibling_keys) > 1 and self.rng.random() < 0.05:
             other = self.rng.choice(sibling_keys)
@@ -83,7 +101,7 @@ class BoxBuilder(ChildBuilder):
             pipeline_key=pipeline.key,
             name=name,
             notes=notes,
-            stage_key=self.rng.choices(stages, weights)[0],
+            stage_key=stage,
             fields={},
             creator_key=self.rng.choice(humans).key,
             assignee_keys=[
@@ -97,11 +115,13 @@ class BoxBuilder(ChildBuilder):
             creation_ms=created,
             last_updated_ms=self.between(stage_change, self.now - HOUR_MS),
             stage_change_ms=stage_change,
+            stage_path=path,
         )
 
     def sales_box(
         self,
         pipeline: Pipeline,
+        funnel: Funnel,
         key: str,
         index: int,
         sibling_keys: list[str],
@@ -113,7 +133,9 @@ class BoxBuilder(ChildBuilder):
         company = self.rng.choice(self.text.companies)
         if self.rng.random() < 0.3:
             company = f"{company} – {self.rng.choice(self.text.deal_labels)}"
-        box = self._base_box(pipeline, key, self.maybe_emoji(company, 0.08), humans, sibling_keys)
+        box = self._base_box(
+            pipeline, funnel, key, self.maybe_emoji(company, 0.08), humans, sibling_keys
+        )
         if index == specials.emoji_name:
             box.name = f"{company} 🚀"
         if index == specials.empty_notes:
@@ -188,11 +210,21 @@ class BoxBuilder(ChildBuilder):
         return values
 
     def hiring_box(
-        self, pipeline: Pipeline, key: str, humans: list[User], sibling_keys: list[str]
+        self,
+        pipeline: Pipeline,
+        funnel: Funnel,
+        key: str,
+        humans: list[User],
+        sibling_keys: list[str],
     ) -> Box:
         given, family = self.rng.choice(self.text.person_names)
         box = self._base_box(
-            pipeline, key, self.maybe_emoji(f"{given} {family}", 0.05), humans, sibling_keys
+            pipeline,
+            funnel,
+            key,
+            self.maybe_emoji(f"{given} {family}", 0.05),
+            humans,
+            sibling_keys,
         )
         rng = self.rng
         fields = pipeline.fields
