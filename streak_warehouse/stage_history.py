@@ -253,20 +253,11 @@ def _named(stay: StageStay, stages: Mapping[str, Mapping[str, StageInfo]], delet
 
 
 def _snapshot_exact(box: BoxSnapshot, last_seen: int | None) -> bool:
-    """Is "in its stage since ``lastStageChangeTimestamp``" the true entry time?
-
-    Streak stamps ``lastStageChangeTimestamp`` when a box changes stage (the [H] box field, named
-    for exactly that; every simulated move in the sandbox sets it and nothing else does), so it is
-    the entry into the current stage:
-
-    * on a box's FIRST sighting (``last_seen`` None: no earlier evidence of the box), when it is
-      consistent with the box's own times: not before its creation, not after its last update (a
-      move is an update). A newsfeed read later that shows an earlier entry into the same stay
-      still corrects it (see :func:`_rebuild_box`);
-    * on a later sighting, when it equals the creation (never moved) or is later than the last
-      moment an earlier run saw the box (it moved since). At or before that moment, in a stage
-      the record does not have the box in, it contradicts what was seen: flagged.
-    """
+    """Is "in its stage since ``lastStageChangeTimestamp``" the true entry time? Streak stamps that field
+    on a stage change, so yes: on a FIRST sighting (``last_seen`` None) when it fits the box's own times
+    (not before its creation, not after its last update: a move is an update), later when it equals the
+    creation or is after the last moment a run saw the box (it moved since). A newsfeed read later that
+    shows an earlier entry into the same stay still corrects it (:func:`_rebuild_box`)."""
     at = box.last_stage_change_ms
     if at is None:
         return False  # assumed unmoved since creation
@@ -357,9 +348,9 @@ def _rebuild_box(
             keep, drop = (entry, prev) if entry.old and not prev.old else (prev, entry)  # a recorded stay stays
             keep.sources |= drop.sources  # a "move" into the stage the box was already in: no new stay
             if drop.entered_exact and drop.at < keep.at and (
-                    not keep.entered_exact or _less_direct(keep.known_from, drop.known_from)):
-                # the recorded entry was a bound, or a snapshot's word that a direct source (the newsfeed,
-                # a webhook) contradicts: an exact, covered entry earlier in the same stay replaces it
+                    not keep.entered_exact or keep.known_from == "snapshot" != drop.known_from):
+                # the recorded entry was a bound, or a snapshot's inference that a source reporting the move
+                # itself (newsfeed, webhook) contradicts: an exact, covered entry earlier in the stay replaces it
                 keep.at, keep.entered_exact, keep.known_from = drop.at, True, drop.known_from
             keep.seen = max(filter(None, (keep.seen, drop.seen)), default=None)
             merged[-1] = keep
@@ -367,11 +358,6 @@ def _rebuild_box(
         merged.append(entry)
     return [_closed(entry, merged[i + 1] if i + 1 < len(merged) else None, box_key, covered_from)
             for i, entry in enumerate(merged)]
-
-
-def _less_direct(recorded: KnownFrom, other: KnownFrom) -> bool:
-    """A snapshot only infers a move from a timestamp; every other source reports the move itself."""
-    return recorded == "snapshot" and other != "snapshot"
 
 
 def _known_exactly(stay: StageStay) -> tuple[int, int] | None:
