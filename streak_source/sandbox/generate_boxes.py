@@ -45,24 +45,13 @@ class BoxBuilder(ChildBuilder, PathBuilder):
             for org_key in contact.organization_keys:
                 contacts_by_org.setdefault(org_key, []).append(contact)
         specials = _SpecialBoxes(self.rng, sales_count)
-        sales_funnel, hiring_funnel = Funnel.of(sales), Funnel.of(hiring)
         sales.boxes = [
             self.sales_box(
-                sales,
-                sales_funnel,
-                key,
-                index,
-                sales_keys,
-                humans,
-                organizations,
-                contacts_by_org,
-                specials,
+                sales, key, index, sales_keys, humans, organizations, contacts_by_org, specials
             )
             for index, key in enumerate(sales_keys)
         ]
-        hiring.boxes = [
-            self.hiring_box(hiring, hiring_funnel, key, humans, hiring_keys) for key in hiring_keys
-        ]
+        hiring.boxes = [self.hiring_box(hiring, key, humans, hiring_keys) for key in hiring_keys]
         all_boxes = sales.boxes + hiring.boxes
         plan = _ChildPlan(self.rng, len(all_boxes))
         contacts_by_key = {contact.key: contact for contact in contacts}
@@ -70,16 +59,10 @@ class BoxBuilder(ChildBuilder, PathBuilder):
             self.add_children(box, plan.counts(index), humans, contacts, contacts_by_key)
 
     def _base_box(
-        self,
-        pipeline: Pipeline,
-        funnel: Funnel,
-        key: str,
-        name: str,
-        humans: list[User],
-        sibling_keys: list[str],
+        self, pipeline: Pipeline, key: str, name: str, humans: list[User], sibling_keys: list[str]
     ) -> Box:
         created = self.days_ago(3, 420)
-        path = self.stage_path(funnel, created, self.now - DAY_MS)
+        path = self.stage_path(Funnel.of(pipeline), created, self.now - DAY_MS)
         stage, stage_change = path[-1]
         linked = []
         if len(sibling_keys) > 1 and self.rng.random() < 0.05:
@@ -121,7 +104,6 @@ class BoxBuilder(ChildBuilder, PathBuilder):
     def sales_box(
         self,
         pipeline: Pipeline,
-        funnel: Funnel,
         key: str,
         index: int,
         sibling_keys: list[str],
@@ -133,9 +115,7 @@ class BoxBuilder(ChildBuilder, PathBuilder):
         company = self.rng.choice(self.text.companies)
         if self.rng.random() < 0.3:
             company = f"{company} – {self.rng.choice(self.text.deal_labels)}"
-        box = self._base_box(
-            pipeline, funnel, key, self.maybe_emoji(company, 0.08), humans, sibling_keys
-        )
+        box = self._base_box(pipeline, key, self.maybe_emoji(company, 0.08), humans, sibling_keys)
         if index == specials.emoji_name:
             box.name = f"{company} 🚀"
         if index == specials.empty_notes:
@@ -210,21 +190,11 @@ class BoxBuilder(ChildBuilder, PathBuilder):
         return values
 
     def hiring_box(
-        self,
-        pipeline: Pipeline,
-        funnel: Funnel,
-        key: str,
-        humans: list[User],
-        sibling_keys: list[str],
+        self, pipeline: Pipeline, key: str, humans: list[User], sibling_keys: list[str]
     ) -> Box:
         given, family = self.rng.choice(self.text.person_names)
         box = self._base_box(
-            pipeline,
-            funnel,
-            key,
-            self.maybe_emoji(f"{given} {family}", 0.05),
-            humans,
-            sibling_keys,
+            pipeline, key, self.maybe_emoji(f"{given} {family}", 0.05), humans, sibling_keys
         )
         rng = self.rng
         fields = pipeline.fields
