@@ -17,8 +17,10 @@ docs/history.md):
 * An end is exact only if no unknown move can lie before the next known stay: the newsfeed read
   this run reaches back (oldest entry, or ``NEW_BOX``) to a moment the box was known to be in the
   stay. Else ``left_at`` = the next known entry (an upper bound), ``left_exact`` false, gap unfilled.
-* A snapshot alone proves its entry time (``lastStageChangeTimestamp``) only for a move made since a
-  run last saw the box, or a box never moved; a first sighting is flagged until a newsfeed covers it.
+* A snapshot's entry time is ``lastStageChangeTimestamp``, which Streak stamps on every stage change: exact
+  on a first sighting (when consistent with the box's creation and last update), for a move made since a
+  run last saw the box, or a box never moved. A newsfeed or webhook entry that shows an earlier entry
+  into the same stay (no move between) overrides a snapshot's time.
 * ``exact`` = ``entered_exact`` and (open or ``left_exact``): then ``time_in_stage_s`` is true.
 * A box missing from a run (not in ``skipped_box_keys``) gets ``box_deleted_at`` (that run's time,
   inexact) on all its rows; its open stay STAYS OPEN (deletion is no stage exit); cleared if it returns.
@@ -251,20 +253,20 @@ def _named(stay: StageStay, stages: Mapping[str, Mapping[str, StageInfo]], delet
 
 
 def _snapshot_exact(box: BoxSnapshot, last_seen: int | None) -> bool:
-    """Is "in its stage since ``lastStageChangeTimestamp``" the true entry time?
-
-    Only where that timestamp is known to mark a move or the creation: it equals the creation time
-    (created there, never moved), or it is later than the last moment an earlier run saw the box
-    (``last_seen``: so the box moved since, and Streak stamps a move exactly). Otherwise, e.g. on a
-    box's first sighting with no other evidence, it is an inference: Streak may carry a
-    ``lastStageChangeTimestamp`` later than the box's last real move (the sandbox's day-0 accounts
-    do), so the stay is recorded but flagged.
-    """
-    if box.last_stage_change_ms is None:
+    """Is "in its stage since ``lastStageChangeTimestamp``" the true entry time? Streak stamps that field
+    on a stage change, so yes: on a FIRST sighting (``last_seen`` None) when it fits the box's own times
+    (not before its creation, not after its last update: a move is an update), later when it equals the
+    creation or is after the last moment a run saw the box (it moved since). A newsfeed read later that
+    shows an earlier entry into the same stay still corrects it (:func:`_rebuild_box`)."""
+    at = box.last_stage_change_ms
+    if at is None:
         return False  # assumed unmoved since creation
-    if box.last_stage_change_ms == box.creation_ms:
+    if at == box.creation_ms:
         return True
-    return last_seen is not None and box.last_stage_change_ms > last_seen
+    if last_seen is None:
+        return (box.creation_ms is None or at >= box.creation_ms) and (
+            box.last_updated_ms is None or at <= box.last_updated_ms)
+    return at > last_seen
 
 
 def _candidates(
@@ -345,8 +347,10 @@ def _rebuild_box(
                 and not (prev.old and entry.old) and _contiguous(prev, entry, covered_from):
             keep, drop = (entry, prev) if entry.old and not prev.old else (prev, entry)  # a recorded stay stays
             keep.sources |= drop.sources  # a "move" into the stage the box was already in: no new stay
-            if not keep.entered_exact and drop.entered_exact and drop.at < keep.at:
-                # the recorded entry was a bound; an exact, covered entry earlier in the same stay fills it
+            if drop.entered_exact and drop.at < keep.at and (
+                    not keep.entered_exact or keep.known_from == "snapshot" != drop.known_from):
+                # the recorded entry was a bound, or a snapshot's inference that a source reporting the move
+                # itself (newsfeed, webhook) contradicts: an exact, covered entry earlier in the stay replaces it
                 keep.at, keep.entered_exact, keep.known_from = drop.at, True, drop.known_from
             keep.seen = max(filter(None, (keep.seen, drop.seen)), default=None)
             merged[-1] = keep

@@ -109,25 +109,31 @@ def test_first_run_with_truncated_newsfeed_starts_at_the_oldest_covered_move() -
     assert path(stays) == [("B", at(10 * MIN), at(20 * MIN), True), ("C", at(20 * MIN), None, True)]
 
 
-def test_first_run_without_newsfeed_records_the_snapshot_stay() -> None:
-    # in C since lastStageChangeTimestamp: recorded, but a first sighting cannot prove that time is a move
-    stays = run([], 30 * MIN, [snap("C", 20 * MIN)])
-    assert path(stays) == [("C", at(20 * MIN), None, False)] and stays[0].known_from == "snapshot"
+def test_a_first_run_trusts_the_stage_change_timestamp_as_the_entry_into_the_current_stage() -> None:
+    # Streak stamps lastStageChangeTimestamp on every stage change: in C since 20 min, exactly
+    stays = run([], 30 * MIN, [snap("C", 20 * MIN, updated=25 * MIN)])
+    assert path(stays) == [("C", at(20 * MIN), None, True)] and stays[0].known_from == "snapshot"
     created_there = run([], 30 * MIN, [snap("A", 0)])  # lastStageChangeTimestamp = creation: never moved
     assert path(created_there) == [("A", at(0), None, True)]
     assert not run([], 30 * MIN, [snap("C", None)])[0].exact  # no lastStageChangeTimestamp: flagged
-    # seen again after a move (the timestamp changed since): Streak stamped the move, so it is exact
+    # a timestamp that cannot be a move of this box: before its creation, after its last update
+    assert not run([], 30 * MIN, [snap("C", -5 * MIN)])[0].exact
+    assert not run([], 30 * MIN, [snap("C", 20 * MIN, updated=10 * MIN)])[0].exact
+    # seen again after a move (the timestamp changed since): the move is exact, C's end an upper bound
+    # (no newsfeed read: another move may lie between)
     moved = run(stays, DAY, [snap("D", DAY - HOUR)])
     assert path(moved) == [("C", at(20 * MIN), at(DAY - HOUR), False), ("D", at(DAY - HOUR), None, True)]
 
 
-def test_a_newsfeed_read_later_makes_a_first_sighting_exact() -> None:
-    # the box sat in A since its creation; its lastStageChangeTimestamp says 20 min (no move then)
+def test_a_newsfeed_read_later_corrects_a_first_sighting_it_contradicts() -> None:
+    # the box sat in A since its creation, yet its lastStageChangeTimestamp says 20 min (no move then):
+    # a first sighting cannot tell, so the run trusts Streak's stamp ...
     blind = run([], 30 * MIN, [snap("A", 20 * MIN)])
-    assert path(blind) == [("A", at(20 * MIN), None, False)]
+    assert path(blind) == [("A", at(20 * MIN), None, True)]
     assert needing([snap("A", 20 * MIN)], [snap("B", DAY)]) == {"b1"}  # it moved: its newsfeed is read
     window = feed(item("NEW_BOX", "A", 0), item("EDIT_STAGE", "B", DAY))
     after = run(blind, DAY + HOUR, [snap("B", DAY)], {"b1": window})
+    # ... and the newsfeed, which reports the moves themselves, has the last word on the same stay
     assert path(after) == [("A", at(0), at(DAY), True), ("B", at(DAY), None, True)]
     assert after[0].known_from == "newsfeed"
 
@@ -418,6 +424,8 @@ def test_history_never_invents_never_duplicates_and_is_exact_where_covered(
             elif s.entered_exact:
                 assert any((a.stage_key, a.entered_at) == (s.stage_key, s.entered_at) for a in after)
     assert final == sorted(final, key=lambda s: (s.box_key, s.entered_at, s.pipeline_key, s.stage_key))
+    # Streak's timestamps are faithful here: the first run knows the current stay's entry exactly
+    assert [s.entered_exact for s in outputs[0] if s.left_at is None] == [True]
     recorded = {(s.stage_key, int(s.entered_at.timestamp() * 1000)): s for s in final}
     for now, covered_from in fetches:
         for stage, ms in truth:

@@ -12,7 +12,11 @@ inputs; ``account="hostile"`` plants bad input in it (hostile.py). Shape of the 
 * per box children with exact shares of boxes having at least one: tasks 60 %, email threads
   70 %, comments 50 %, meetings/call logs 30 %, files 30 %; about 1 % of boxes (at least 3) are
   "busy" with 12-30 children of every kind, more than a page holds at small page sizes;
-* snippets, and every box's history in the newsfeed shape (generate_newsfeed.py); a pipeline's
+* every box's past: created over the 14 months before the anchor, it moved through several stages
+  of its pipeline (some back, some through "On hold", about half of them closed: Won, Lost, Hired,
+  Rejected; generate_paths.py); "On hold" is passed through but holds no box;
+* snippets, and every box's history in the newsfeed shape (generate_newsfeed.py), one entry per
+  move, so ``lastStageChangeTimestamp`` is always its last move (or its creation); a pipeline's
   newsfeed serves its 50 newest events.
 
 Custom-field value encodings in ``box.fields`` (streak_api.md section 6.5; the reference marks

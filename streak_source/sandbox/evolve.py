@@ -239,10 +239,11 @@ class Evolver(ActivityMaker):
             creation_ms=when,
             last_updated_ms=when,
             stage_change_ms=when,
+            stage_path=[(stage, when)],
         )
         pipeline.boxes.append(box)
         self.account.boxes_by_key[box.key] = box
-        self.paths[box.key] = [(stage, when)]
+        self.paths[box.key] = box.stage_path
         self.add_event(
             box, when, "NEW_BOX", "CREATE", creator.key, {"STAGE_KEY": stage}, "created this box"
         )

@@ -9,6 +9,7 @@ import random
 from typing import Any, Final
 
 from .generate_children import ChildBuilder
+from .generate_paths import Funnel, PathBuilder
 from .generator import DAY_MS, HOUR_MS
 from .model import Box, BoxLink, Contact, Organization, Pipeline, User
 
@@ -24,8 +25,9 @@ CHILD_SHARES: Final[dict[str, float]] = {
 SALES_SHARE: Final = 0.6
 
 
-class BoxBuilder(ChildBuilder):
-    """Builds every box of the Sales and Hiring pipelines, then their children."""
+class BoxBuilder(ChildBuilder, PathBuilder):
+    """Builds every box of the Sales and Hiring pipelines (each with its past: generate_paths.py),
+    then their children."""
 
     def build_boxes(
         self,
@@ -60,9 +62,8 @@ class BoxBuilder(ChildBuilder):
         self, pipeline: Pipeline, key: str, name: str, humans: list[User], sibling_keys: list[str]
     ) -> Box:
         created = self.days_ago(3, 420)
-        stage_change = self.between(created, self.now - DAY_MS)
-        stages = [s.key for s in pipeline.stages if s.name != "On hold"]
-        weights = [max(1, 8 - i) for i in range(len(stages))]
+        path = self.stage_path(Funnel.of(pipeline), created, self.now - DAY_MS)
+        stage, stage_change = path[-1]
         linked = []
         if len(sibling_keys) > 1 and self.rng.random() < 0.05:
             other = self.rng.choice(sibling_keys)
@@ -83,7 +84,7 @@ class BoxBuilder(ChildBuilder):
             pipeline_key=pipeline.key,
             name=name,
             notes=notes,
-            stage_key=self.rng.choices(stages, weights)[0],
+            stage_key=stage,
             fields={},
             creator_key=self.rng.choice(humans).key,
             assignee_keys=[
@@ -97,6 +98,7 @@ class BoxBuilder(ChildBuilder):
             creation_ms=created,
             last_updated_ms=self.between(stage_change, self.now - HOUR_MS),
             stage_change_ms=stage_change,
+            stage_path=path,
         )
 
     def sales_box(

@@ -13,9 +13,11 @@ ADD_MEETING   CREATE      a meeting note or call log was added (``MEETING_TYPE``
 ============  ==========  ==============================================================
 
 Every entry also carries ``BOX_NAME``, ``PIPELINE_NAME`` and ``STORY_AUTHOR_DISPLAY_NAME``.
-A box is created in the first stage of ``stageOrder``; a box elsewhere moved there once, at its
-``lastStageChangeTimestamp``. ``Pipeline.events`` holds them all, newest first; the pipeline
-newsfeed serves the newest 50, a box's newsfeed its own newest 50.
+A box's ``NEW_BOX`` and ``EDIT_STAGE`` entries are its ``stage_path`` (generate_paths.py), one
+entry per stage it entered, so every move is backed and its last entry is its
+``lastStageChangeTimestamp``; moves are by its assignees in turn (its creator when it has none).
+``Pipeline.events`` holds them all, newest first; the pipeline newsfeed serves the newest 50, a
+box's newsfeed its own newest 50.
 """
 
 from __future__ import annotations
@@ -90,29 +92,27 @@ def _box_candidates(pipeline: Pipeline, box: Box, users: dict[str, User]) -> lis
         variables, stories = entry_text(pipeline, box, users[creator], extra, did)
         return (timestamp, specific, operation, variables, box.key, creator, stories)
 
+    path = box.stage_path or [(first_stage or "", box.creation_ms)]
     found = [
         event(
-            box.creation_ms,
+            path[0][1],
             "NEW_BOX",
             "CREATE",
             box.creator_key,
-            {"STAGE_KEY": first_stage},
+            {"STAGE_KEY": path[0][0]},
             "created this box",
         )
     ]
-    if (
-        box.stage_key is not None
-        and box.stage_key != first_stage
-        and box.stage_change_ms > box.creation_ms
-    ):
+    movers = box.assignee_keys or [box.creator_key]
+    for index, (stage, entered) in enumerate(path[1:]):
         found.append(
             event(
-                box.stage_change_ms,
+                entered,
                 "EDIT_STAGE",
                 "UPDATE",
-                box.creator_key,
-                {"STAGE_KEY": box.stage_key},
-                f"moved this box to {stage_names.get(box.stage_key, box.stage_key)}",
+                movers[index % len(movers)],
+                {"STAGE_KEY": stage},
+                f"moved this box to {stage_names.get(stage, stage)}",
             )
         )
     for task in box.tasks:

@@ -1,9 +1,9 @@
 """What every part of the account generator shares: the seeded RNGs, the key factory, time helpers.
 
 The generator is split by what it builds (``account.py``: people, teams, contacts, pipelines;
-``generate_boxes.py``: boxes and their children; ``generate_newsfeed.py``: history; ``hostile.py``:
-the hostile account). They all draw from the ONE ``rng`` below in a fixed order, which is what
-makes the same seed give the same account.
+``generate_boxes.py``: boxes and their children; ``generate_paths.py``: each box's stage moves;
+``generate_newsfeed.py``: history; ``hostile.py``: the hostile account). They all draw from the
+ONE ``rng`` below in a fixed order, which is what makes the same seed give the same account.
 """
 
 from __future__ import annotations

@@ -290,6 +290,12 @@ class Box:
     creation_ms: int
     last_updated_ms: int
     stage_change_ms: int
+    """``lastStageChangeTimestamp``: the time of the last entry of ``stage_path``."""
+    stage_path: list[tuple[str, int]] = field(default_factory=list)
+    """Every stage the box was in, ``(stage key, entered at ms)``, oldest first; the first entry
+    is its creation. The ONE record of its moves: its newsfeed's ``NEW_BOX``/``EDIT_STAGE``
+    entries are built from it and sandbox time appends to it (the timeline's ``history()`` is
+    these lists). Not rendered: Streak serves no such list."""
     tasks: list[Task] = field(default_factory=list)
     threads: list[Thread] = field(default_factory=list)
     comments: list[Comment] = field(default_factory=list)

@@ -11,11 +11,10 @@ is ``anchor + d days``.
 What the timeline keeps beside the account:
 
 * ``history()``: every box's true stage path, ``{box_key: [{"stage_key", "entered_at"}, ...]}``,
-  deleted boxes included. Day 0 paths are what day 0's newsfeed says: created in the first stage
-  of ``stageOrder``, and one move at ``lastStageChangeTimestamp`` for a box that sits elsewhere.
-  (Known day-0 quirk, kept for byte-identity: a day-0 box still in its creation stage may carry a
-  ``lastStageChangeTimestamp`` later than its creation, with no move in its newsfeed; the path
-  says what the newsfeed says. Every move the simulation makes sets it exactly.)
+  deleted boxes included: each box's own ``Box.stage_path`` (the same list, which the simulation
+  appends to). Day 0's paths are the generated past (generate_paths.py), which day 0's newsfeed
+  tells entry for entry; on every day a box's ``lastStageChangeTimestamp`` is the time of its
+  path's last entry, so it always has a move (or the creation) behind it.
 * ``changes(since_day)``: every change made after day ``since_day``, oldest first, as
   :class:`Change` (type names: Streak's webhook events where one fits, see ``evolve.py``).
 * ``deleted_boxes``: deleted boxes as they were when deleted (for webhook payloads).
@@ -28,7 +27,7 @@ from dataclasses import asdict, fields
 from typing import Any, Final
 
 from .evolve import DAY_MS, Change, Evolver, Rates
-from .model import Account, Box, Pipeline, keyless
+from .model import Account, Box, keyless
 
 __all__ = ["MAX_DAYS", "Change", "Rates", "Timeline", "coerce_rates"]
 
@@ -59,15 +58,6 @@ def coerce_rates(value: Rates | Mapping[str, float] | None) -> Rates:
     return rates
 
 
-def _day0_path(pipeline: Pipeline, box: Box) -> list[tuple[str, int]]:
-    """A day-0 box's path, as day 0's newsfeed tells it (generate_newsfeed.py)."""
-    first = pipeline.stage_order[0] if pipeline.stage_order else None
-    stage = box.stage_key
-    if stage is not None and stage != first and box.stage_change_ms > box.creation_ms:
-        return [(first or stage, box.creation_ms), (stage, box.stage_change_ms)]
-    return [(stage or first or "", box.creation_ms)]
-
-
 class Timeline:
     """The account's simulated days: ``advance(days)``, ``history()``, ``changes(since_day)``."""
 
@@ -77,11 +67,10 @@ class Timeline:
         self.account = account
         self.rates = coerce_rates(rates)
         self.start_ms = account.anchor_ms
-        self._paths: dict[str, list[tuple[str, int]]] = {}
-        for pipeline in account.pipelines:
-            for box in pipeline.boxes:
-                if not keyless(box.patch):
-                    self._paths[box.key] = _day0_path(pipeline, box)
+        self._paths: dict[str, list[tuple[str, int]]] = {
+            box.key: box.stage_path for box in account.all_boxes() if not keyless(box.patch)
+        }
+        """Every box's ``stage_path`` (the lists themselves), deleted boxes' included."""
         self._changes: list[Change] = []
         self._after_day: list[int] = [0]
         """``_after_day[d]``: index into ``_changes`` of the first change made after day d."""
