@@ -29,8 +29,8 @@ from dashboards.ui.time_axis import period_x, time_window
 HISTORY_COMMAND: Final = "python pipelines/streak_full.py --backfill-history"
 EXACT_HELP: Final = (
     "On: only stays whose entry and exit times are both known exactly. Off: also stays whose "
-    "entry was inferred (a box's first sighting) or whose exit is an upper bound (a move the "
-    "newsfeed no longer covered)."
+    "entry is a bound (Streak gave no usable stage-change time) or whose exit is an upper bound "
+    "(a move the newsfeed no longer covered)."
 )
 
 
