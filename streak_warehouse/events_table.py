@@ -1,7 +1,6 @@
 """``crm.events``: the events log, a persistent table (it outlives the main job's replace runs).
 
-Registered in the persistent registry (``streak_warehouse/persistent.py``), so every replace run
-carries it from the live copy into the fresh one (DuckDB: copied; Postgres: moved with the schema
+Declared in the kept tables (``streak_warehouse/kept_tables.py``), so every replace run carries it from the live copy into the fresh one (DuckDB: copied; Postgres: moved with the schema
 swap). Rows come from the events spool (``streak_eventlog/spool.py``) and are merged on
 ``event_key`` with :func:`upsert_sql`: a later version of an event updates its name, properties,
 ids and ``last_received_at``, and keeps its first ``timestamp`` and ``first_received_at``.
@@ -34,25 +33,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from streak_eventlog.spool import EVENTS_COLUMN_HINTS
 from streak_eventlog.spooled import RejectedEvent
-from streak_warehouse.persistent import (
-    PersistentTable,
-    add_columns_sql,
-    columns_of,
-    create_sql,
-    register,
-    values_lists,
-)
-from streak_warehouse.sql import ANSI_TYPES, qualified, quote_identifier, string_literal
-
-EVENTS: Final = register(
-    PersistentTable(
-        name="events",
-        columns=tuple((name, str(hint["data_type"])) for name, hint in EVENTS_COLUMN_HINTS.items()),
-        primary_key=("event_key",),
-    )
-)
+from streak_warehouse.kept_tables import EVENTS, PersistentTable
+from streak_warehouse.persistent import create_sql, ensure_table, values_lists
+from streak_warehouse.sql import ANSI_TYPES, columns_of, qualified, quote_identifier, string_literal
 
 DERIVED: Final = "derived"
 _KEPT_IF_NULL: Final = ("location_id", "contact_key", "box_key", "pipeline_key")
@@ -61,12 +45,7 @@ _KEPT_IF_NULL: Final = ("location_id", "contact_key", "box_key", "pipeline_key")
 def ensure_sql(execute: Callable[[str], Any], schema: str) -> None:
     """Create ``schema.events`` (and ``schema``) if missing; add columns a newer version declares."""
     execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
-    existing = columns_of(execute, schema, EVENTS.name)
-    if not existing:
-        execute(create_sql(EVENTS, schema))
-        return
-    for statement in add_columns_sql(EVENTS, schema, existing):
-        execute(statement)
+    ensure_table(execute, EVENTS, schema)
 
 
 def upsert_sql(schema: str, rows: Sequence[Mapping[str, Any]]) -> list[str]:

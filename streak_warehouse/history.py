@@ -1,6 +1,6 @@
 """``load_history``: one row per run (ok, failed or interrupted), kept across replace runs.
 
-The table is a :mod:`persistent` table, so it survives the DuckDB file swap, the Postgres schema swap
+The table is a kept table (``kept_tables.py``), so it survives the DuckDB file swap, the Postgres schema swap
 and a fresh machine (it lives in the destination, not in dlt's working dir). A successful run writes
 its own row into the fresh copy before publishing it. A failed or interrupted run must not touch the
 live copy, so it leaves a *side record* (one JSON line in a file under dlt's data dir, keyed by the
@@ -25,19 +25,8 @@ from typing import Any, Final
 
 import streak_clock
 from streak_warehouse import layout_version
-from streak_warehouse.persistent import PersistentTable, register
+from streak_warehouse.kept_tables import LOAD_HISTORY
 
-LOAD_HISTORY: Final = register(PersistentTable(
-    name="load_history",
-    columns=(
-        ("run_id", "text"), ("started_at", "timestamp"), ("finished_at", "timestamp"), ("outcome", "text"),
-        ("error", "text"), ("mode", "text"), ("destination", "text"), ("rows_per_table", "text"),
-        ("rows_total", "bigint"), ("api_calls", "bigint"), ("boxes_read", "bigint"), ("boxes_skipped", "bigint"),
-        ("duration_s", "double"), ("rejected_records", "bigint"), ("history_calls", "bigint"),
-        ("layout_version", "bigint"),
-    ),
-    primary_key=("run_id",),
-))
 OUTCOMES: Final = ("ok", "failed", "interrupted")
 
 

@@ -15,7 +15,7 @@ A run:
    live history is untouched; a fresh dlt working dir changes nothing (everything is read from the
    destination).
 
-Both tables are registered as persistent ``whole`` tables: when a run gives no contents for them
+Both tables are declared kept ``whole`` tables (``kept_tables.py``): when a run gives no contents for them
 (e.g. history could not be computed on a destination without SQL), the live rows are carried as
 they are, never dropped.
 """
@@ -30,12 +30,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from streak_warehouse.layout_version import older_layout, written_layout_version
-from streak_warehouse.persistent import PersistentTable, read_live_duckdb_file, read_rows, register
-from streak_warehouse.sql import qualified, string_literal
+from streak_warehouse.kept_tables import BOX_STAGE_HISTORY, STAGE_TRANSITIONS
+from streak_warehouse.persistent import read_live_duckdb_file, read_rows
+from streak_warehouse.sql import columns_of, qualified
 from streak_warehouse.stage_history import (
-    COLUMNS,
-    PRIMARY_KEY,
-    TRANSITION_COLUMNS,
     BoxSnapshot,
     RunObservation,
     StageChangeEvent,
@@ -49,9 +47,6 @@ from streak_warehouse.stage_history import (
 Execute = Callable[[str], Sequence[Sequence[Any]]]
 """Runs one SQL statement, returns its rows (a DuckDB connection's or a dlt sql client's)."""
 
-BOX_STAGE_HISTORY: Final = register(PersistentTable("box_stage_history", COLUMNS, PRIMARY_KEY, whole=True))
-STAGE_TRANSITIONS: Final = register(PersistentTable(
-    "stage_transitions", TRANSITION_COLUMNS, ("box_key", "pipeline_key", "to_stage_key", "at"), whole=True))
 HISTORY_TABLES: Final = (BOX_STAGE_HISTORY.name, STAGE_TRANSITIONS.name)
 
 
@@ -77,15 +72,9 @@ class HistoryResult:
         return {BOX_STAGE_HISTORY.name: self.stays, STAGE_TRANSITIONS.name: self.transitions}
 
 
-def _columns(execute: Execute, schema: str, table: str) -> set[str]:
-    rows = execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                   f"{string_literal(schema)} AND table_name = {string_literal(table)}")
-    return {str(row[0]).lower() for row in rows}
-
-
 def read_previous(execute: Execute, dataset: str) -> PreviousHistory:
     """The previous complete load's boxes map and stage history, from ``dataset`` (the live copy)."""
-    if "last_stage_change_timestamp" not in _columns(execute, dataset, "boxes"):
+    if "last_stage_change_timestamp" not in columns_of(execute, dataset, "boxes"):
         return PreviousHistory()
     changes = {str(key): ts for key, ts in execute(
         f"SELECT box_key, last_stage_change_timestamp FROM {qualified(dataset, 'boxes')} WHERE box_key IS NOT NULL")}
@@ -101,7 +90,7 @@ def read_previous_duckdb(path: Path, dataset: str) -> PreviousHistory:
 
 
 def _snapshots(execute: Execute, dataset: str) -> list[BoxSnapshot]:
-    present = _columns(execute, dataset, "boxes")
+    present = columns_of(execute, dataset, "boxes")
     if not present:
         return []
     wanted = ("box_key", "pipeline_key", "stage_key", "last_stage_change_timestamp", "creation_timestamp",
@@ -121,7 +110,7 @@ def _snapshots(execute: Execute, dataset: str) -> list[BoxSnapshot]:
 
 
 def _stages(execute: Execute, dataset: str) -> dict[str, dict[str, StageInfo]]:
-    present = _columns(execute, dataset, "stages")
+    present = columns_of(execute, dataset, "stages")
     if not {"pipeline_key", "stage_key", "name"} <= present:
         return {}
     order = '"stage_order"' if "stage_order" in present else "NULL"
@@ -134,7 +123,7 @@ def _stages(execute: Execute, dataset: str) -> dict[str, dict[str, StageInfo]]:
 
 def _newsfeeds(execute: Execute, dataset: str) -> dict[str, list[dict[str, Any]]]:
     """``box_newsfeed`` rows back in the API's shape, the only fields ``update_history`` reads."""
-    if not {"box_key", "specific", "stage_key", "timestamp"} <= _columns(execute, dataset, "box_newsfeed"):
+    if not {"box_key", "specific", "stage_key", "timestamp"} <= columns_of(execute, dataset, "box_newsfeed"):
         return {}
     feeds: dict[str, list[dict[str, Any]]] = {}
     for box, pipeline, specific, stage, at in execute(

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final
 
-from streak_warehouse.sql import qualified, quote_identifier
+from streak_warehouse.sql import columns_of, qualified, quote_identifier
 
 LAYOUT_VERSION: Final = 1
 """1: the layout of the first releases (copy, wide views, load_history, box_stage_history, events)."""
@@ -39,8 +39,6 @@ def written_layout_version(execute: Execute, dataset: str) -> int | None:
     without that column, or whose newest ``ok`` row has no number, was written by a release before
     the number was recorded: :data:`FIRST_LAYOUT`.
     """
-    from streak_warehouse.persistent import columns_of  # imports this module's users: not at the top
-
     columns = columns_of(execute, dataset, "load_history")
     if not columns:
         return FIRST_LAYOUT if columns_of(execute, dataset, "_dlt_version") else None

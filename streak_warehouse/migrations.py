@@ -1,14 +1,14 @@
-"""Declared changes of the persistent tables between warehouse layouts, and how old rows follow them.
+"""How the old rows of the kept tables follow a change of the warehouse layout.
 
-The persistent tables (``persistent.py``: ``load_history``, ``box_stage_history``,
+The kept tables (``kept_tables.KEPT_TABLES``: ``load_history``, ``box_stage_history``,
 ``stage_transitions``, ``events``) keep rows no run can fetch again, so a layout change must carry
 them, not rebuild them. Most changes need no declaration: when a run finds a copy written by an
 older layout (``layout_version.py``), every carried table is rebuilt from its CURRENT definition
-(``register(...)``) and filled from the old one by column name: a new column starts NULL, a column
-the definition no longer has is left behind, a changed type is ``CAST`` and a changed primary key
-keeps the first row of each new key. What a name alone cannot say is declared here, once, in
-:data:`MIGRATIONS`: a column renamed (its values move to the new name) or dropped so that its name
-can be reused later.
+(in ``kept_tables.py``) and filled from the old one by column name: a new column starts NULL, a
+column the definition no longer has is left behind, a changed type is ``CAST`` and a changed
+primary key keeps the first row of each new key. What a name alone cannot say is declared beside
+the tables, once, in ``kept_tables.MIGRATIONS``: a column renamed (its values move to the new name)
+or dropped so that its name can be reused later. This module applies those declarations.
 
 The copy itself (the dlt-loaded tables) needs nothing here: it is rebuilt from a clean dlt schema
 (``upgrade.py``). How to declare a migration: docs/development.md.
@@ -17,45 +17,20 @@ The copy itself (the dlt-loaded tables) needs nothing here: it is rebuilt from a
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any
 
+from streak_warehouse import kept_tables
+from streak_warehouse.kept_tables import Migration, PersistentTable
 from streak_warehouse.sql import ANSI_TYPES, quote_identifier
-
-if TYPE_CHECKING:
-    from streak_warehouse.persistent import PersistentTable
-
-
-@dataclass(frozen=True)
-class Migration:
-    """What layout ``version`` changed in the persistent table ``table`` that its new definition
-    cannot say by itself."""
-
-    version: int
-    """The layout that made the change (the ``LAYOUT_VERSION`` it shipped with)."""
-    table: str
-    renamed: tuple[tuple[str, str], ...] = ()
-    """(old column, new column): the values move to the new name."""
-    dropped: tuple[str, ...] = ()
-    """Columns whose values are thrown away even if a later layout reuses the name."""
-
-    def describe(self) -> str:
-        parts = [f"{self.table}.{old} -> {new}" for old, new in self.renamed]
-        parts += [f"{self.table}.{name} dropped" for name in self.dropped]
-        return ", ".join(parts)
-
-
-MIGRATIONS: Final[tuple[Migration, ...]] = ()
-"""Every declared migration, oldest layout first. Layout 1 is the first layout: nothing to migrate yet."""
 
 
 class MigrationDeclarationError(ValueError):
-    """:data:`MIGRATIONS` is out of order or names a layout the code does not write."""
+    """``kept_tables.MIGRATIONS`` is out of order or names a layout the code does not write."""
 
 
 def pending(written: int, current: int, migrations: Sequence[Migration] | None = None) -> list[Migration]:
     """The migrations a copy written with layout ``written`` goes through to reach ``current``, in order."""
-    declared = list(MIGRATIONS if migrations is None else migrations)
+    declared = list(kept_tables.MIGRATIONS if migrations is None else migrations)
     check(declared, current)
     return [m for m in declared if written < m.version <= current]
 

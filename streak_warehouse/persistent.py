@@ -1,18 +1,19 @@
-"""Tables that outlive replace runs: a registry, and how each destination carries them over.
+"""How the tables kept across replace runs (``kept_tables.KEPT_TABLES``) go from one copy to the next.
 
 Every run replaces the whole ``crm`` dataset (a fresh DuckDB file or a fresh Postgres schema), so a
 table that must keep its past rows (``load_history``, stage history, ``events``) is carried
 from the live copy into the fresh one before the fresh one is published:
 
-* DuckDB: the live file is attached read-only to the fresh file and each registered table copied
+* DuckDB: the live file is attached read-only to the fresh file and each kept table copied
   (:func:`carry_over_duckdb`); the live file itself is never written.
-* Postgres: inside the publishing transaction each registered table is moved
+* Postgres: inside the publishing transaction each kept table is moved
   (``ALTER TABLE ... SET SCHEMA``) from ``crm`` into the fresh schema (:func:`carry_over_schema`):
   no copy, and nothing moves unless the whole swap commits.
 * Other SQL destinations (loaded in place): the tables simply stay; :func:`record_in_place` adds rows.
 
-A new persistent table is one :func:`register` call with its columns and primary key: the carry-over,
-the ``CREATE TABLE`` and the upgrade (columns a newer version added are added to old tables) follow.
+What is carried is the one list in ``kept_tables.py``: the carry-over, the ``CREATE TABLE`` and the
+upgrade (columns a newer version added are added to old tables: :func:`ensure_table`, the one home
+of that rule) follow from each declaration.
 Rows of this run are appended with ``ON CONFLICT DO NOTHING`` on the primary key, so a side record
 replayed twice (see ``history.py``) is stored once. A live copy written by an older warehouse layout
 (``migrate_from``, see ``upgrade.py``) is not moved as it is: each table is rebuilt from its current
@@ -24,23 +25,23 @@ COMPLETE new contents by the run: when ``rows`` holds an entry for it, the old r
 and the given ones are bulk-inserted (an Arrow scan on DuckDB, ``COPY`` on Postgres: 200k
 rows in seconds); when ``rows`` has no entry for it, it is carried like any other table.
 
-Public API: :class:`PersistentTable`, :func:`register`, :func:`registered`, :func:`carry_over_duckdb`
-(live, fresh, dataset, rows), :func:`carry_over_schema` (client, live_schema, fresh_schema,
-live_exists, rows), :func:`record_in_place` (client, rows). ``rows`` maps a table name to the rows
-(dicts by column name) this run appends.
+Public API: :func:`carry_over_duckdb` (live, fresh, dataset, rows), :func:`carry_over_schema`
+(client, live_schema, fresh_schema, live_exists, rows), :func:`record_in_place` (client, rows),
+:func:`read_live_duckdb_file`, :func:`ensure_table`. ``rows`` maps a table name to the rows (dicts by
+column name) this run appends.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TypeVar
 
-from streak_warehouse import layout_version, migrations
-from streak_warehouse.sql import ANSI_TYPES, qualified, quote_identifier, string_literal
+from streak_warehouse import kept_tables, layout_version, migrations
+from streak_warehouse.kept_tables import PersistentTable
+from streak_warehouse.sql import ANSI_TYPES, columns_of, qualified, quote_identifier, string_literal
 
 T = TypeVar("T")
 
@@ -71,39 +72,6 @@ def read_live_duckdb_file(path: Path, what: str, read: Callable[[Any], T]) -> T 
                              "close the program that has it open for writing and run again") from exc
     with con:
         return read(lambda sql: con.execute(sql).fetchall())
-
-
-@dataclass(frozen=True)
-class PersistentTable:
-    """A table in ``crm`` that keeps its rows across replace runs."""
-
-    name: str
-    columns: tuple[tuple[str, str], ...]
-    """(column name, dlt data type: text, bigint, double, bool, timestamp, json)."""
-    primary_key: tuple[str, ...]
-    whole: bool = False
-    """The run writes the whole table (rows given replace the carried ones), instead of appending."""
-
-    def column_names(self) -> list[str]:
-        return [name for name, _ in self.columns]
-
-
-_REGISTRY: dict[str, PersistentTable] = {}
-
-
-def register(table: PersistentTable) -> PersistentTable:
-    """Add ``table`` to the tables every run carries over (idempotent by name)."""
-    _REGISTRY[table.name] = table
-    return table
-
-
-def registered() -> tuple[PersistentTable, ...]:
-    """Every persistent table, the project's own (load_history, stage history) included."""
-    import streak_warehouse.events_table
-    import streak_warehouse.history
-    import streak_warehouse.history_tables  # noqa: F401 - registers box_stage_history, stage_transitions, events
-
-    return tuple(_REGISTRY[name] for name in sorted(_REGISTRY))
 
 
 # --- SQL text (DuckDB and Postgres share it) -----------------------------------------------------
@@ -164,19 +132,11 @@ def sql_literal(value: Any, data_type: str) -> str:
     return string_literal(str(value))
 
 
-def columns_of(execute: Any, schema: str, table: str, catalog_filter: str = "") -> set[str]:
-    rows = execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = "
-        f"{string_literal(schema)} AND table_name = {string_literal(table)}{catalog_filter}"
-    )
-    return {str(row[0]).lower() for row in rows}
-
-
 # --- DuckDB: copy from the live file into the fresh one ------------------------------------------
 
 
 def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows, migrate_from: int | None = None) -> None:
-    """Copy every registered table of ``live`` (if it exists) into ``fresh``, then append ``rows``;
+    """Copy every kept table of ``live`` (if it exists) into ``fresh``, then append ``rows``;
     ``migrate_from``: the layout ``live`` was written with, when older than this code's."""
     import duckdb
 
@@ -194,7 +154,7 @@ def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows, migrate
                 ) from exc
             attached = True
         try:
-            for table in registered():
+            for table in kept_tables.KEPT_TABLES:
                 con.execute(create_sql(table, dataset))
                 if table.whole and table.name in rows:
                     _bulk_insert_duckdb(con, table, dataset, rows[table.name])
@@ -219,21 +179,21 @@ def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows, migrate
 def carry_over_schema(
     client: Any, live_schema: str, fresh_schema: str, live_exists: bool, rows: Rows, migrate_from: int | None = None
 ) -> None:
-    """Move every registered table from ``live_schema`` into ``fresh_schema`` and append ``rows``;
+    """Move every kept table from ``live_schema`` into ``fresh_schema`` and append ``rows``;
     ``migrate_from`` (``live_schema`` written by that older layout): copy them through the
     migrations instead (the old tables go with the old schema).
 
     Call inside the transaction that publishes ``fresh_schema`` (``dataset_swap.publish_dataset``).
     """
     execute = lambda sql: client.execute_sql(sql) or []
-    for table in registered():
+    for table in kept_tables.KEPT_TABLES:
         if table.whole and table.name in rows:  # the live one goes with the old schema
-            _ensure(execute, table, fresh_schema)
+            ensure_table(execute, table, fresh_schema)
             bulk_insert(client, table, fresh_schema, rows[table.name])
             continue
         old = columns_of(execute, live_schema, table.name) if live_exists else set()
         if old and migrate_from is not None:
-            _ensure(execute, table, fresh_schema)
+            ensure_table(execute, table, fresh_schema)
             statement = carry_sql(table, qualified(live_schema, table.name), fresh_schema, old, migrate_from)
             if statement is not None:
                 client.execute_sql(statement)
@@ -241,7 +201,7 @@ def carry_over_schema(
             client.execute_sql(
                 f"ALTER TABLE {qualified(live_schema, table.name)} SET SCHEMA {quote_identifier(fresh_schema)}"
             )
-        _ensure(execute, table, fresh_schema)
+        ensure_table(execute, table, fresh_schema)
         for statement in insert_sql(table, fresh_schema, rows.get(table.name, ())):
             client.execute_sql(statement)
 
@@ -251,10 +211,10 @@ def record_in_place(client: Any, dataset: str, rows: Rows, migrate_from: int | N
     ``migrate_from``: ``dataset`` was written by that older layout, its tables are migrated first."""
     execute = lambda sql: client.execute_sql(sql) or []
     with client.begin_transaction():
-        for table in registered():
+        for table in kept_tables.KEPT_TABLES:
             if migrate_from is not None:
                 _migrate_in_place(client, execute, table, dataset, migrate_from)
-            _ensure(execute, table, dataset)
+            ensure_table(execute, table, dataset)
             if table.whole and table.name in rows:
                 client.execute_sql(f"DELETE FROM {qualified(dataset, table.name)}")
                 bulk_insert(client, table, dataset, rows[table.name])
@@ -304,7 +264,8 @@ def read_rows(execute: Any, table: PersistentTable, schema: str, migrate_from: i
     return [dict(zip(names, row, strict=True)) for row in execute(f"SELECT {select} FROM {qualified(schema, table.name)}")]
 
 
-def _ensure(execute: Any, table: PersistentTable, schema: str) -> None:
+def ensure_table(execute: Any, table: PersistentTable, schema: str) -> None:
+    """Create ``schema.table`` when it is missing, else add the columns a newer version declares."""
     existing = columns_of(execute, schema, table.name)
     if not existing:
         execute(create_sql(table, schema))

@@ -10,7 +10,8 @@ Public API (the dashboard relies on it; keep it small):
 * :func:`quote_identifier` (name) -> str, :func:`string_literal` (value) -> str,
   :func:`qualified` (dataset, relation) -> str: for DuckDB and Postgres text;
 * :func:`catalog_sql` (dataset) -> str: rows ``(table_name, table_type, column_name)`` of every
-  relation of a dataset, runnable as-is on DuckDB and Postgres;
+  relation of a dataset, runnable as-is on DuckDB and Postgres; :func:`columns_of` (execute,
+  schema, table) -> set[str]: one table's columns, through any "run this SQL" callable;
 * :class:`SqlDialect`, :func:`ansi_dialect`, :func:`dialect_for_sql_client`: for code that builds
   statements for any dlt SQL destination;
 * :func:`schema_names`, :func:`dataset_relations`, :func:`dataset_columns`: catalog reads through a
@@ -72,6 +73,18 @@ def catalog_sql(dataset: str) -> str:
         f"WHERE t.table_schema = {string_literal(dataset)}\n"
         "ORDER BY t.table_name, c.ordinal_position"
     )
+
+
+def columns_of(execute: Callable[[str], Sequence[Sequence[Any]]], schema: str, table: str,
+               catalog_filter: str = "") -> set[str]:
+    """The column names (lower case) of ``schema.table``; empty when there is no such table.
+    ``execute`` runs one statement and returns its rows (a DuckDB connection's or a dlt sql client's);
+    ``catalog_filter``: more ``AND`` conditions (e.g. the catalog of an attached DuckDB file)."""
+    rows = execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = "
+        f"{string_literal(schema)} AND table_name = {string_literal(table)}{catalog_filter}"
+    )
+    return {str(row[0]).lower() for row in rows}
 
 
 @dataclass(frozen=True)

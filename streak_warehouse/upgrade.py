@@ -5,7 +5,7 @@ What breaks without this (a release renamed, retyped or dropped a column, or add
 * dlt keeps the pipeline's schema in its working dir and never removes a column from it; every
   fresh copy is created from that schema, so a renamed column's old name came back in each new copy
   (all NULL), and a retyped one got a second, differently named column;
-* the persistent tables (``persistent.py``) were carried by common column names, so a renamed
+* the kept tables (``kept_tables.py``) were carried by common column names, so a renamed
   column's values were lost (DuckDB) or left in the old column (Postgres).
 
 So, before extracting, :func:`prepare_upgrade` compares three layouts: the one this code writes
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from streak_warehouse import layout_version
+from streak_warehouse import kept_tables, layout_version, migrations
 from streak_warehouse.destination import WarehouseConfigError
 from streak_warehouse.layout_version import FIRST_LAYOUT, older_layout, written_layout_version
 
@@ -67,11 +67,8 @@ class Upgrade:
         """The progress line that says what happens (None: nothing to upgrade)."""
         current = layout_version.LAYOUT_VERSION
         if self.migrate_from is not None:
-            from streak_warehouse import migrations
-            from streak_warehouse.persistent import registered
-
             declared = "; ".join(m.describe() for m in migrations.pending(self.migrate_from, current) if m.describe())
-            tables = ", ".join(table.name for table in registered())
+            tables = ", ".join(sorted(table.name for table in kept_tables.KEPT_TABLES))
             return (f"upgrade: the destination was written by warehouse layout {self.migrate_from}, this is layout "
                     f"{current}: rebuilding the copy from a clean dlt schema, migrating the tables kept across runs "
                     f"({tables}{f'; {declared}' if declared else ''}); their rows are kept")

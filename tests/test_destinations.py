@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from streak_source.sandbox import Sandbox
-from streak_warehouse.persistent import registered
+from streak_warehouse.kept_tables import KEPT_TABLES
 from tests.destinations_support import (
     STAGING_DATASET,
     Reader,
@@ -69,7 +69,7 @@ def warehouse(destination: str, request: pytest.FixtureRequest, dlt_dirs: Any) -
 
 
 BOTH = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
-WAREHOUSE_ONLY = {table.name for table in registered()} | {"wide_view_columns"}
+WAREHOUSE_ONLY = {table.name for table in KEPT_TABLES} | {"wide_view_columns"}
 """Tables the warehouse writes after the load (need SQL): the views' mapping and the tables kept
 across runs (load_history, box_stage_history, stage_transitions)."""
 

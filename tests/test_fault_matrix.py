@@ -35,7 +35,7 @@ import pytest
 import requests
 
 from streak_source.sandbox import Sandbox
-from streak_warehouse.persistent import registered
+from streak_warehouse.kept_tables import KEPT_TABLES
 from tests.loadtools import MAIN_JOB, REPO_ROOT, run_in_process, run_main_job
 
 pytestmark = pytest.mark.timeout(120)
@@ -90,7 +90,7 @@ def dataset_digest(duckdb_path: Path, dataset: str = DATASET) -> dict[str, str]:
 def account_rows(duckdb_path: Path, dataset: str = DATASET) -> dict[str, list[str]]:
     """Every data table's rows without dlt's per-load columns: what two loads of one account share
     (the tables kept across runs, such as load_history, grow with every run: left out)."""
-    kept = {table.name for table in registered()}
+    kept = {table.name for table in KEPT_TABLES}
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
         return {t: _rows(con, dataset, t, False) for t in _tables(con, dataset)
                 if not t.startswith("_dlt") and t not in kept}

@@ -24,10 +24,10 @@ import duckdb
 import pytest
 
 from streak_source.sandbox import Sandbox
-from streak_warehouse import layout_version, migrations, persistent
+from streak_warehouse import kept_tables, layout_version, migrations, persistent
+from streak_warehouse.kept_tables import Migration, PersistentTable
 from streak_warehouse.layout_version import written_layout_version
-from streak_warehouse.migrations import Migration, MigrationDeclarationError
-from streak_warehouse.persistent import PersistentTable
+from streak_warehouse.migrations import MigrationDeclarationError
 from tests.fixtures.make_layout1 import DEMO_ARGS, FIXTURE, fixture_anchor_date, restore
 
 DEMO_BOXES = int(DEMO_ARGS[-1])
@@ -54,12 +54,14 @@ def simulate_layout2(monkeypatch: pytest.MonkeyPatch) -> None:
     from streak_warehouse import history
 
     monkeypatch.setattr(layout_version, "LAYOUT_VERSION", 2)
-    monkeypatch.setattr(migrations, "MIGRATIONS", (Migration(2, "load_history", renamed=(RENAMED,)),))
-    old = persistent._REGISTRY["load_history"]
+    monkeypatch.setattr(kept_tables, "MIGRATIONS", (Migration(2, "load_history", renamed=(RENAMED,)),))
+    old = kept_tables.LOAD_HISTORY
     renamed_columns = tuple((RENAMED[1] if name == RENAMED[0] else name, kind) for name, kind in old.columns)
-    monkeypatch.setitem(persistent._REGISTRY, "load_history", PersistentTable(old.name, renamed_columns, old.primary_key))
-    monkeypatch.setitem(persistent._REGISTRY, "layout2_marks",
-                        PersistentTable("layout2_marks", (("mark_key", "text"), ("note", "text")), ("mark_key",)))
+    renamed = PersistentTable(old.name, renamed_columns, old.primary_key)
+    marks = PersistentTable("layout2_marks", (("mark_key", "text"), ("note", "text")), ("mark_key",))
+    # the declaration of layout 2: load_history's column renamed, one kept table added
+    monkeypatch.setattr(kept_tables, "KEPT_TABLES",
+                        (*(renamed if table is old else table for table in kept_tables.KEPT_TABLES), marks))
     real_row = history.history_row
 
     def history_row(**kwargs: Any) -> dict[str, Any]:
@@ -354,7 +356,7 @@ def test_migrations_must_be_ordered_and_released() -> None:
         migrations.check([Migration(3, "t"), Migration(2, "t")], 3)
     with pytest.raises(MigrationDeclarationError, match="bump LAYOUT_VERSION"):
         migrations.check([Migration(2, "t")], 1)
-    migrations.check(migrations.MIGRATIONS, layout_version.LAYOUT_VERSION)  # the declared list is valid
+    migrations.check(kept_tables.MIGRATIONS, layout_version.LAYOUT_VERSION)  # the declared list is valid
 
 
 def test_written_layout_version_reads_the_newest_ok_run() -> None:
@@ -381,7 +383,7 @@ def test_stage_history_is_read_through_the_migrations(monkeypatch: pytest.Monkey
 
     old = history_tables.BOX_STAGE_HISTORY
     monkeypatch.setattr(layout_version, "LAYOUT_VERSION", 2)
-    monkeypatch.setattr(migrations, "MIGRATIONS", (Migration(2, old.name, renamed=(("known_from", "evidence"),)),))
+    monkeypatch.setattr(kept_tables, "MIGRATIONS", (Migration(2, old.name, renamed=(("known_from", "evidence"),)),))
     renamed = tuple(("evidence" if name == "known_from" else name, kind) for name, kind in old.columns)
     monkeypatch.setattr(history_tables, "BOX_STAGE_HISTORY", PersistentTable(old.name, renamed, old.primary_key, whole=True))
     with duckdb.connect() as con:
@@ -448,7 +450,7 @@ def test_in_place_destinations_migrate_their_tables_in_one_transaction(monkeypat
     moved, a retyped one cast, rows kept, the new run's row appended, nothing left aside."""
     from streak_warehouse import history
 
-    old = persistent._REGISTRY["load_history"]
+    old = kept_tables.LOAD_HISTORY
     with duckdb.connect() as con:
         con.execute("CREATE SCHEMA crm")
         con.execute(persistent.create_sql(old, "crm").replace('"api_calls" BIGINT', '"api_calls" VARCHAR'))
@@ -460,7 +462,7 @@ def test_in_place_destinations_migrate_their_tables_in_one_transaction(monkeypat
         rows = con.execute(f"SELECT run_id, api_calls, {RENAMED[1]}, layout_version FROM crm.load_history ORDER BY run_id").fetchall()
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm'").fetchall()}
     assert rows == [("r1", 36, 2, None), ("r2", 0, 5, 2)]
-    assert tables == {t.name for t in persistent.registered()}
+    assert tables == {t.name for t in kept_tables.KEPT_TABLES}
 
 
 def test_side_records_left_by_the_old_release_follow_the_renames(dlt_isolated: Any, monkeypatch: pytest.MonkeyPatch) -> None:

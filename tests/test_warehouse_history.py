@@ -17,12 +17,9 @@ import pytest
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from streak_source.sandbox import Sandbox
-from streak_warehouse import persistent
-from streak_warehouse.persistent import (
-    PersistentTable,
-    carry_over_duckdb,
-    carry_over_schema,
-)
+from streak_warehouse import kept_tables
+from streak_warehouse.kept_tables import PersistentTable
+from streak_warehouse.persistent import carry_over_duckdb, carry_over_schema
 from tests.destinations_support import Reader
 from tests.loadtools import run_in_process
 
@@ -115,19 +112,19 @@ def test_load_history_survives_swaps_failed_runs_and_a_fresh_machine(
     assert not list(Path(dlt_isolated.pipelines_dir.parent).rglob("unrecorded-*.jsonl"))  # side records stored
 
 
-# --- the registry: any registered table is carried the same way ----------------------------------
+# --- the one list: any kept table declared there is carried the same way ----------------------------
 
 PROBE = PersistentTable("probe_history", (("k", "text"), ("n", "bigint"), ("added_later", "text")), ("k",))
 
 
 @pytest.fixture
-def probe_registered(monkeypatch: pytest.MonkeyPatch) -> PersistentTable:
-    monkeypatch.setattr(persistent, "_REGISTRY", {**persistent._REGISTRY, PROBE.name: PROBE})
+def probe_declared(monkeypatch: pytest.MonkeyPatch) -> PersistentTable:
+    monkeypatch.setattr(kept_tables, "KEPT_TABLES", (*kept_tables.KEPT_TABLES, PROBE))
     return PROBE
 
 
-def test_a_registered_table_is_copied_into_the_fresh_duckdb_file_and_upgraded(
-    probe_registered: PersistentTable, tmp_path: Path
+def test_a_declared_kept_table_is_copied_into_the_fresh_duckdb_file_and_upgraded(
+    probe_declared: PersistentTable, tmp_path: Path
 ) -> None:
     live, fresh = tmp_path / "live.duckdb", tmp_path / "fresh.duckdb"
     with duckdb.connect(str(live)) as con:  # written by an older version: no `added_later` column
@@ -155,8 +152,8 @@ class _PsycopgClient:
 
 
 @pytest.mark.postgres
-def test_a_registered_table_is_moved_into_the_fresh_schema_inside_the_swap_transaction(
-    probe_registered: PersistentTable, fresh_postgres_url: str
+def test_a_declared_kept_table_is_moved_into_the_fresh_schema_inside_the_swap_transaction(
+    probe_declared: PersistentTable, fresh_postgres_url: str
 ) -> None:
     import psycopg2
 
