@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from streak_source.field_values import field_options as decoder_options
 from streak_source.keys import entity_key
 from streak_source.people import task_assignee_rows
-from streak_source.settings import CHILD_ENDPOINTS
+from streak_source.objects import BOX_CHILDREN
 from streak_source.transform import (
     FieldOption,
     box_child_row,
@@ -259,7 +259,7 @@ def test_field_options_parse_once_for_the_table_and_the_decoder() -> None:
 
 
 def test_child_count_is_unknown_when_a_counter_is_missing() -> None:
-    meetings = next(e for e in CHILD_ENDPOINTS if e.table == "box_meetings")
+    meetings = next(e for e in BOX_CHILDREN if e.table == "box_meetings")
     assert child_count({"meetingNotesCount": 2, "callLogCount": 1}, meetings.counters) == 3
     assert child_count({"meetingNotesCount": 0, "callLogCount": 0}, meetings.counters) == 0
     assert child_count({"meetingNotesCount": 0}, meetings.counters) is None
