@@ -4,9 +4,9 @@
 from the table of Streak objects (streak_source/objects.py; built into resources by
 streak_source/resources.py); per-box children (tasks, threads, comments, meetings, files, field
 values) are transformers on ``boxes``. Child calls are deferred into dlt's extract thread pool and
-all pass one client-side rate limiter; a box whose own counters say it has no tasks gets no tasks call. The per-box newsfeed
-(``box_newsfeed``, the evidence for stage history) is read only for the boxes that are new or moved
-since the previous run (streak_source/history_calls.py). With a ``changed`` refresh plan, a box's
+all pass one client-side rate limiter; a box whose own counters say it has no tasks gets no tasks
+call. The per-box newsfeed (``box_newsfeed``, the evidence for stage history) is read only for the
+boxes that are new or moved since the previous run (streak_source/history_calls.py). With a ``changed`` refresh plan, a box's
 children are re-read only where its fingerprint moved; the others' come from the previous load's
 raw responses, through the same transform (streak_source/refresh.py).
 """

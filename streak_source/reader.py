@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 from streak_source import settings
 from streak_source.client import StreakClient, StreakNotFound
 from streak_source.field_values import NameLookups, Person
-from streak_source.keys import entity_key
+from streak_source.keys import as_key, entity_key
 from streak_source.people import contact_name, organization_name, person_name
 from streak_source.settings import Endpoint, PageSizes
 from streak_source.transform import child_count
@@ -153,9 +153,9 @@ class StreakReader:
         streak_source/paging.py); a box listed twice is yielded once. Unkeyed items are passed on
         for the boxes resource to reject.
         """
-        pipeline_key = str(entity_key(pipeline, "pipelineKey"))
+        pipeline_key = entity_key(pipeline, "pipelineKey")
         box_count = _count(pipeline.get("boxCount"))
-        if self.skip_empty_children and box_count == 0:
+        if pipeline_key is None or (self.skip_empty_children and box_count == 0):
             return
         seen: set[str] = set()
         for page in self.client.iter_page_envelopes(
@@ -185,7 +185,9 @@ class StreakReader:
         The box's own ``counters`` bound a paged listing (``expected``): a page repeating forever ends
         with an error naming the endpoint instead of running on.
         """
-        box_key = str(box["box_key"])
+        box_key = as_key(box.get("box_key"))
+        if box_key is None:
+            raise ValueError(f"{table}: a box row without box_key cannot be read (keyed boxes only)")
         params = dict(endpoint.params)
         try:
             if endpoint.paged:

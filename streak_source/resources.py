@@ -30,7 +30,7 @@ from streak_source.field_values import (
     summarize_decode_statuses,
 )
 from streak_source.history_calls import HistoryPlan
-from streak_source.keys import entity_key
+from streak_source.keys import as_key, entity_key
 from streak_source.objects import AccountObject, BoxChild, Parent, RowBuilder
 from streak_source.people import task_assignee_rows
 from streak_source.quarantine import (
@@ -243,13 +243,13 @@ def box_field_values(run: Run) -> DltResource:
 
     def decode(page: Rows) -> Iterator[Rows]:
         fields_by_pipeline = {
-            str(entity_key(p, "pipelineKey")): index_fields(p.get("fields")) for p in reader.keyed_pipelines()
+            entity_key(p, "pipelineKey"): index_fields(p.get("fields")) for p in reader.keyed_pipelines()
         }
         lookups = reader.name_lookups()
         rows = []
         for box in _keyed_boxes(page):
             rows.extend(box_field_value_rows(
-                {**box, "boxKey": box["box_key"]}, fields_by_pipeline.get(str(box.get("pipelineKey")), {}), lookups
+                {**box, "boxKey": box["box_key"]}, fields_by_pipeline.get(as_key(box.get("pipelineKey")), {}), lookups
             ))
         run.report.decoded(summarize_decode_statuses(rows))
         if rows:

@@ -100,6 +100,13 @@ def test_a_stage_listed_twice_in_stage_order_keeps_its_first_place() -> None:
     assert {r["stage_key"]: r["stage_order"] for r in stage_rows(pipeline)} == {"2": 0, "1": 1, "3": 2}
 
 
+def test_a_null_in_stage_order_is_no_stage_and_takes_no_place() -> None:
+    """Issue 22: no key becomes the text "None": a null listed in ``stageOrder`` was the stage "None"
+    and took a position, so a stage really keyed "None" sorted there and the next stages moved down."""
+    pipeline = {"key": "p", "stageOrder": [None, "2", None, "None"], "stages": {"None": {}, "2": {}}}
+    assert {r["stage_key"]: r["stage_order"] for r in stage_rows(pipeline)} == {"2": 0, "None": 1}
+
+
 def test_stage_rows_accept_a_list_of_stages() -> None:
     pipeline = {"key": "p", "stageOrder": ["2"], "stages": [{"key": "2", "name": "Two"}, {"key": "1", "name": "One"}]}
     assert {r["stage_key"]: r["stage_order"] for r in stage_rows(pipeline)} == {"2": 0, "1": 1}
