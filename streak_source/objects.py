@@ -17,32 +17,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from streak_source import settings
+from streak_source import settings, transform
 from streak_source.client import RunReport
 from streak_source.keys import entity_key
 from streak_source.reader import StreakReader
 from streak_source.settings import Endpoint
-from streak_source.transform import (
-    box_newsfeed_row,
-    box_row,
-    comment_row,
-    contact_row,
-    file_row,
-    meeting_row,
-    newsfeed_row,
-    organization_row,
-    pipeline_field_rows,
-    pipeline_row,
-    snippet_row,
-    stage_names,
-    stage_rows,
-    task_row,
-    team_member_row,
-    team_members,
-    team_row,
-    thread_row,
-    user_row,
-)
 
 __all__ = ["ACCOUNT_OBJECTS", "BOX_CHILDREN", "BOX_NEWSFEED", "AccountObject", "BoxChild", "Parent", "Per"]
 
@@ -86,7 +65,7 @@ def _users(reader: StreakReader, _obj: AccountObject, _parent: Parent) -> Iterab
 
 def _members(_reader: StreakReader, _obj: AccountObject, team: Parent) -> Iterable[list[Any]]:
     """A team's ``members``, embedded in the team list: no call of their own."""
-    return [team_members(team.obj)]
+    return [transform.team_members(team.obj)]
 
 
 def _box_pages(reader: StreakReader, _obj: AccountObject, pipeline: Parent) -> Iterable[list[Any]]:
@@ -117,33 +96,32 @@ class AccountObject:
             raise ValueError(f"{self.table}: give exactly one of build_row and build_rows")
 
 
-def _alone(build: Callable[[Any], Row]) -> RowBuilder:
+def without_parent(build: Callable[[Any], Row]) -> RowBuilder:
     """A row builder that needs no parent."""
     return lambda item, _parent: build(item)
 
 
 ACCOUNT_OBJECTS: Final[tuple[AccountObject, ...]] = (
-    AccountObject("users", settings.TEAM_USERS, ("user_key",),
-                  lambda user, p: user_row(user, entity_key(user, "userKey") == p.me_key()), read=_users),
-    AccountObject("teams", settings.TEAMS, ("team_key",), _alone(team_row)),
-    AccountObject("team_members", settings.TEAMS, ("team_key", "user_key"),
-                  lambda member, team: team_member_row(member, team.key), per="team", read=_members),
-    AccountObject("pipelines", settings.PIPELINES, ("pipeline_key",), _alone(pipeline_row)),
-    AccountObject("stages", settings.PIPELINES, ("pipeline_key", "stage_key"), build_rows=stage_rows,
-                  per="pipeline"),
-    AccountObject("pipeline_fields", settings.PIPELINES, ("pipeline_key", "field_key"),
-                  build_rows=lambda pipeline: pipeline_field_rows(pipeline)[0], per="pipeline"),
+    AccountObject("users", settings.TEAM_USERS, ("user_key",), read=_users,
+                  build_row=lambda user, p: transform.user_row(user, entity_key(user, "userKey") == p.me_key())),
+    AccountObject("teams", settings.TEAMS, ("team_key",), without_parent(transform.team_row)),
+    AccountObject("team_members", settings.TEAMS, ("team_key", "user_key"), per="team", read=_members,
+                  build_row=lambda member, team: transform.team_member_row(member, team.key)),
+    AccountObject("pipelines", settings.PIPELINES, ("pipeline_key",), without_parent(transform.pipeline_row)),
+    AccountObject("stages", settings.PIPELINES, ("pipeline_key", "stage_key"), per="pipeline",
+                  build_rows=transform.stage_rows),
+    AccountObject("pipeline_fields", settings.PIPELINES, ("pipeline_key", "field_key"), per="pipeline",
+                  build_rows=lambda pipeline: transform.pipeline_field_rows(pipeline)[0]),
     AccountObject("pipeline_field_options", settings.PIPELINES, ("pipeline_key", "field_key", "option_key"),
-                  build_rows=lambda pipeline: pipeline_field_rows(pipeline)[1], per="pipeline"),
-    AccountObject("pipeline_newsfeed", settings.PIPELINE_NEWSFEED, ("newsfeed_key",),
-                  lambda entry, pipeline: newsfeed_row(entry, pipeline.key), per="pipeline", deferred=True),
-    AccountObject("snippets", settings.SNIPPETS, ("snippet_key",), _alone(snippet_row)),
-    AccountObject("contacts", settings.CONTACTS, ("contact_key",), _alone(contact_row), per="team"),
-    AccountObject("organizations", settings.ORGANIZATIONS, ("organization_key",), _alone(organization_row),
-                  per="team"),
-    AccountObject("boxes", settings.BOXES, ("box_key",),
-                  lambda box, pipeline: box_row(box, stage_names(pipeline.obj)), per="pipeline", read=_box_pages,
-                  listed=RunReport.boxes_listed),
+                  per="pipeline", build_rows=lambda pipeline: transform.pipeline_field_rows(pipeline)[1]),
+    AccountObject("pipeline_newsfeed", settings.PIPELINE_NEWSFEED, ("newsfeed_key",), per="pipeline", deferred=True,
+                  build_row=lambda entry, pipeline: transform.newsfeed_row(entry, pipeline.key)),
+    AccountObject("snippets", settings.SNIPPETS, ("snippet_key",), without_parent(transform.snippet_row)),
+    AccountObject("contacts", settings.CONTACTS, ("contact_key",), without_parent(transform.contact_row), per="team"),
+    AccountObject("organizations", settings.ORGANIZATIONS, ("organization_key",), per="team",
+                  build_row=without_parent(transform.organization_row)),
+    AccountObject("boxes", settings.BOXES, ("box_key",), per="pipeline", read=_box_pages, listed=RunReport.boxes_listed,
+                  build_row=lambda box, pipeline: transform.box_row(box, transform.stage_names(pipeline.obj))),
 )
 """The account-level tables, in the order their resources are extracted; ``boxes`` is the parent of
 every per-box table."""
@@ -167,15 +145,16 @@ class BoxChild:
 
 
 BOX_CHILDREN: Final[tuple[BoxChild, ...]] = (
-    BoxChild("box_tasks", settings.BOX_TASKS, "task_key", task_row, ("taskTotal",)),
-    BoxChild("box_threads", settings.BOX_THREADS, "thread_key", thread_row, ("gmailThreadCount",)),
-    BoxChild("box_comments", settings.BOX_COMMENTS, "comment_key", comment_row, ("commentCount",)),
-    BoxChild("box_meetings", settings.BOX_MEETINGS, "meeting_key", meeting_row, ("meetingNotesCount", "callLogCount")),
-    BoxChild("box_files", settings.BOX_FILES, "file_key", file_row, ("fileCount",)),
+    BoxChild("box_tasks", settings.BOX_TASKS, "task_key", transform.task_row, ("taskTotal",)),
+    BoxChild("box_threads", settings.BOX_THREADS, "thread_key", transform.thread_row, ("gmailThreadCount",)),
+    BoxChild("box_comments", settings.BOX_COMMENTS, "comment_key", transform.comment_row, ("commentCount",)),
+    BoxChild("box_meetings", settings.BOX_MEETINGS, "meeting_key", transform.meeting_row,
+             ("meetingNotesCount", "callLogCount")),
+    BoxChild("box_files", settings.BOX_FILES, "file_key", transform.file_row, ("fileCount",)),
 )
 """The per-box child tables read for every box (benchmarks and the source read this one table)."""
 
-BOX_NEWSFEED: Final = BoxChild("box_newsfeed", settings.BOX_NEWSFEED, "newsfeed_key", box_newsfeed_row)
+BOX_NEWSFEED: Final = BoxChild("box_newsfeed", settings.BOX_NEWSFEED, "newsfeed_key", transform.box_newsfeed_row)
 """The per-box newsfeed. Not in :data:`BOX_CHILDREN`: no box counter says it is empty, and a full load
 does not read it. Which boxes it is read for is decided by streak_source/history_calls.py (new boxes
 and boxes whose stage moved)."""
