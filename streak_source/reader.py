@@ -1,9 +1,11 @@
-"""Account-level reads made once per run and shared by every resource that needs them.
+"""The source's reads: any endpoint of streak_source/settings.py by its paging, the box listing and
+a box's children, on top of one :class:`StreakClient` (the HTTP).
 
-Several tables come from one response (``/v1/pipelines`` feeds pipelines, stages, fields and the box
-listing; team contacts feed the contacts table and the names used to decode TEAM_CONTACT fields), so
-each list is fetched at most once, under a lock, whichever resource asks first. That keeps the
-number of calls at the minimum whatever order dlt extracts the resources in.
+Account-level lists are read once per run and shared: several tables come from one response
+(``/v1/pipelines`` feeds pipelines, stages, fields and the box listing; team contacts feed the
+contacts table and the names used to decode TEAM_CONTACT fields), so each list is fetched at most
+once, under a lock, whichever resource asks first. That keeps the number of calls at the minimum
+whatever order dlt extracts the resources in.
 """
 
 from __future__ import annotations
