@@ -57,7 +57,7 @@ import psutil
 import requests
 
 import streak_clock
-from streak_source.settings import CHILD_ENDPOINTS
+from streak_source.objects import BOX_CHILDREN
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAIN_JOB = REPO_ROOT / "pipelines" / "streak_full.py"
@@ -213,7 +213,7 @@ def project_load(boxes: int, latency_ms: float, rate_limit: float | None, client
     summary = json.loads(summary_path.read_text())
     rows = dict(summary["rows"])
     wrong = {t: (rows.get(t), n) for t, n in truth.items() if t in rows and rows[t] != n}
-    missing = sorted(t for t in ("boxes", *(e.table for e in CHILD_ENDPOINTS)) if t not in rows)
+    missing = sorted(t for t in ("boxes", *(e.table for e in BOX_CHILDREN)) if t not in rows)
     if wrong or missing:
         raise RuntimeError(f"loaded rows differ from the ground truth (table: (loaded, truth)): {wrong}, "
                            f"tables missing: {missing}")
@@ -263,7 +263,7 @@ def naive_calls(stats: Mapping[str, Any], truth: Mapping[str, int], empty_pipeli
     """
     by_route: Mapping[str, int] = stats["requests_by_route"]
     list_calls = sum(n for route, n in by_route.items() if CHILD_ROUTE_MARK not in route)
-    return list_calls + empty_pipelines + len(CHILD_ENDPOINTS) * truth["boxes"]
+    return list_calls + empty_pipelines + len(BOX_CHILDREN) * truth["boxes"]
 
 
 def empty_pipeline_count(base_url: str) -> int:
@@ -288,7 +288,7 @@ def naive_load(boxes: int, latency_ms: float, rate_limit: float | None, seed: in
         stats = sandbox_get(base_url, "__sandbox__/stats")
     summary = json.loads(summary_path.read_text())
     rows = summary["rows"]
-    child_tables = [e.table for e in CHILD_ENDPOINTS]
+    child_tables = [e.table for e in BOX_CHILDREN]
     wrong = {t: (rows.get(t, 0), truth[t]) for t in ("boxes", *child_tables) if rows.get(t, 0) != truth[t]}
     if wrong:
         raise RuntimeError(f"naive load's rows differ from the ground truth: {wrong}")

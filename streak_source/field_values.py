@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Iterable, Iterator, Literal, Mapping, Sequence
 
+from streak_source.epoch import epoch_ms_to_datetime
+from streak_source.keys import as_key
 from streak_source.numbers import parse_number
-from streak_source.transform import epoch_ms_to_datetime
 from streak_source.transform import field_options as parse_field_options
 
 DecodeStatus = Literal["ok", "unknown_option", "type_mismatch", "unknown_type", "unknown_field"]
@@ -148,7 +149,7 @@ def index_fields(pipeline_fields: Any) -> dict[str, Mapping[str, Any]]:
     indexed: dict[str, Mapping[str, Any]] = {}
     for field_def in pipeline_fields:
         if isinstance(field_def, Mapping):
-            key = _as_key(field_def.get("key"))
+            key = as_key(field_def.get("key"))
             if key is not None:
                 indexed.setdefault(key, field_def)
     return indexed
@@ -334,7 +335,7 @@ def _decode_people(value: Any, lookups: NameLookups) -> _Decoded:
                 continue
             key = _first_text(item, "userKey", "key")
         else:
-            key = item if isinstance(item, str) and item != "" else None
+            key = as_key(item) if isinstance(item, str) else None  # a bare user key is a string
         if key is None:
             return _raw(value, TYPE_MISMATCH)
         person = lookups.users.get(key)
@@ -378,7 +379,7 @@ def _iter_box_fields(fields: Any) -> Iterator[tuple[str, Any]]:
     elif isinstance(fields, list):  # GET /v1/boxes/{k}/fields shape: [{key, value}]
         for entry in fields:
             if isinstance(entry, Mapping):
-                key = _as_key(entry.get("key"))
+                key = as_key(entry.get("key"))
                 if key is not None:
                     yield key, entry.get("value")
 
@@ -412,12 +413,6 @@ def _int_key(value: Any) -> str | None:
     return _compact_json(value) if _is_integer(value) else None
 
 
-def _as_key(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value if value != "" else None
-    return _int_key(value)
-
-
 def _as_label(value: Any) -> str | None:
     if value is None or isinstance(value, (Mapping, list)):
         return None
@@ -427,7 +422,7 @@ def _as_label(value: Any) -> str | None:
 def _reference_key(item: Any, extra_key_names: Sequence[str]) -> str | None:
     if isinstance(item, Mapping):
         return _first_text(item, "key", *extra_key_names)
-    return _as_key(item)
+    return as_key(item)
 
 
 def _first_text(obj: Mapping[str, Any], *names: str) -> str | None:

@@ -29,9 +29,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
+from streak_source.epoch import datetime_to_epoch_ms
 from streak_source.keys import as_key, entity_key
 
 __all__ = ["HistoryPlan", "PreviousStageChanges", "estimated_seconds", "needs_newsfeed", "stage_change_ms"]
@@ -41,22 +42,17 @@ PreviousStageChanges = Mapping[str, int | float | datetime | None]
 
 STAGE_CHANGE_FIELD: Final = "lastStageChangeTimestamp"
 
-_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
-
 
 def stage_change_ms(value: Any) -> int | None:
     """A stage-change time as integer epoch milliseconds; None when there is none or it is not a time.
 
-    A datetime without a zone is read as UTC (what the destinations store). Computed in integer
-    microseconds and rounded to the millisecond, so ms -> datetime -> ms gives the same integer.
+    A datetime is converted by :func:`streak_source.epoch.datetime_to_epoch_ms` (no zone: UTC), so
+    ms -> datetime -> ms gives the same integer.
     """
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-        delta = moment - _EPOCH
-        micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-        return (micros + 500) // 1000
+        return datetime_to_epoch_ms(value)
     if isinstance(value, str):
         try:
             value = float(value.strip())
@@ -104,7 +100,9 @@ class HistoryPlan:
     def of(cls, previous: PreviousStageChanges | None, backfill: bool = False) -> HistoryPlan:
         if previous is not None and not isinstance(previous, Mapping):
             raise TypeError(f"previous_stage_changes must be a mapping box_key -> epoch ms, got {type(previous).__name__}")
-        frozen = None if previous is None else {str(k): stage_change_ms(v) for k, v in previous.items()}
+        frozen = None if previous is None else {
+            key: stage_change_ms(v) for k, v in previous.items() if (key := as_key(k)) is not None
+        }
         return cls(frozen, bool(backfill))
 
     def needs(self, box: Mapping[str, Any]) -> bool:

@@ -1,9 +1,11 @@
-"""Account-level reads made once per run and shared by every resource that needs them.
+"""The source's reads: any endpoint of streak_source/settings.py by its paging, the box listing and
+a box's children, on top of one :class:`StreakClient` (the HTTP).
 
-Several tables come from one response (``/v1/pipelines`` feeds pipelines, stages, fields and the box
-listing; team contacts feed the contacts table and the names used to decode TEAM_CONTACT fields), so
-each list is fetched at most once, under a lock, whichever resource asks first. That keeps the
-number of calls at the minimum whatever order dlt extracts the resources in.
+Account-level lists are read once per run and shared: several tables come from one response
+(``/v1/pipelines`` feeds pipelines, stages, fields and the box listing; team contacts feed the
+contacts table and the names used to decode TEAM_CONTACT fields), so each list is fetched at most
+once, under a lock, whichever resource asks first. That keeps the number of calls at the minimum
+whatever order dlt extracts the resources in.
 """
 
 from __future__ import annotations
@@ -11,14 +13,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from streak_source import settings
 from streak_source.client import StreakClient, StreakNotFound
 from streak_source.field_values import NameLookups, Person
-from streak_source.keys import entity_key
+from streak_source.keys import as_key, entity_key
 from streak_source.people import contact_name, organization_name, person_name
-from streak_source.settings import ChildEndpoint, PageSizes
+from streak_source.settings import Endpoint, PageSizes
 from streak_source.transform import child_count
 
 log = logging.getLogger(__name__)
@@ -48,48 +50,60 @@ class StreakReader:
 
     # -- account-level lists -------------------------------------------------------------------
 
+    def read(self, endpoint: Endpoint, **path_params: str) -> list[Any]:
+        """Every item of ``endpoint`` (path placeholders filled from ``path_params``), read once per run
+        whichever resource or lookup asks first; the items are passed on as sent, objects or not."""
+        return self._once((endpoint.path, *path_params.values()), lambda: self._fetch(endpoint, path_params))
+
+    def _fetch(self, endpoint: Endpoint, path_params: dict[str, str]) -> list[Any]:
+        params = dict(endpoint.params) or None
+        if endpoint.paging == "object":
+            return [self.client.get_object(endpoint.path, params, **path_params)]
+        if endpoint.paging == "array":
+            return self.client.get_list(endpoint.path, params, **path_params)
+        limit = self._limit(endpoint)
+        if endpoint.paging == "page":
+            return _flatten(self.client.iter_page_envelopes(endpoint.path, limit, params, **path_params))
+        return _flatten(self.client.iter_cursor_pages(endpoint.path, limit, params, **path_params))
+
+    def _limit(self, endpoint: Endpoint) -> int:
+        return int(getattr(self.page_sizes, endpoint.page_size or "", settings.MAX_PAGE_SIZE))
+
+    # -- account-level lists -------------------------------------------------------------------
+
     def me(self) -> dict[str, Any]:
-        return self._once(("me",), lambda: self.client.get_object(settings.ME_PATH))
+        return cast(dict[str, Any], self.read(settings.ME)[0])
 
     def me_key(self) -> str | None:
         return entity_key(self.me(), "userKey")
 
     def teams(self) -> list[Any]:
-        return self._once(("teams",), lambda: _flatten(
-            self.client.iter_page_envelopes(settings.TEAMS_PATH, self.page_sizes.teams)
-        ))
+        return self.read(settings.TEAMS)
 
     def team_users(self, team_key: str) -> list[Any]:
-        return self._once(("team_users", team_key), lambda: _flatten(
-            self.client.iter_page_envelopes(settings.TEAM_USERS_PATH, self.page_sizes.team_users, team_key=team_key)
-        ))
+        return self.read(settings.TEAM_USERS, team_key=team_key)
 
     def pipelines(self) -> list[Any]:
         """Everything in the pipeline list (keyed or not: the pipelines resource rejects the others)."""
-        return self._once(("pipelines",), lambda: self.client.get_list(settings.PIPELINES_PATH))
+        return self.read(settings.PIPELINES)
 
     def keyed_pipelines(self) -> list[dict[str, Any]]:
         """Pipelines that have a key: only those are listed, decoded or asked for boxes and newsfeed."""
         return self.keyed(self.pipelines(), "pipelineKey")
 
+    def keyed_teams(self) -> list[dict[str, Any]]:
+        """Teams that have a key: only those are asked for users, contacts and organizations."""
+        return self.keyed(self.teams(), "teamKey")
+
     @staticmethod
     def keyed(items: list[Any], *aliases: str) -> list[dict[str, Any]]:
         return [item for item in items if entity_key(item, *aliases) is not None]
 
-    def snippets(self) -> list[Any]:
-        return self.client.get_list(settings.SNIPPETS_PATH)
-
     def contacts(self, team_key: str) -> list[Any]:
-        return self._once(("contacts", team_key), lambda: _flatten(
-            self.client.iter_cursor_pages(settings.CONTACTS_PATH, self.page_sizes.contacts, team_key=team_key)
-        ))
+        return self.read(settings.CONTACTS, team_key=team_key)
 
     def organizations(self, team_key: str) -> list[Any]:
-        return self._once(("organizations", team_key), lambda: _flatten(
-            self.client.iter_cursor_pages(
-                settings.ORGANIZATIONS_PATH, self.page_sizes.organizations, team_key=team_key
-            )
-        ))
+        return self.read(settings.ORGANIZATIONS, team_key=team_key)
 
     def team_keys(self) -> list[str]:
         return [key for key in (entity_key(t, "teamKey") for t in self.teams()) if key is not None]
@@ -141,13 +155,13 @@ class StreakReader:
         streak_source/paging.py); a box listed twice is yielded once. Unkeyed items are passed on
         for the boxes resource to reject.
         """
-        pipeline_key = str(entity_key(pipeline, "pipelineKey"))
+        pipeline_key = entity_key(pipeline, "pipelineKey")
         box_count = _count(pipeline.get("boxCount"))
-        if self.skip_empty_children and box_count == 0:
+        if pipeline_key is None or (self.skip_empty_children and box_count == 0):
             return
         seen: set[str] = set()
         for page in self.client.iter_page_envelopes(
-            settings.BOXES_PATH, self.page_sizes.boxes, expected=box_count, pipeline_key=pipeline_key
+            settings.BOXES.path, self._limit(settings.BOXES), expected=box_count, pipeline_key=pipeline_key
         ):
             fresh = []
             for box in page:
@@ -158,51 +172,36 @@ class StreakReader:
                         seen.add(key)
             yield fresh
 
-    def needs_call(self, box: dict[str, Any], endpoint: ChildEndpoint) -> bool:
-        """False when the box's own counters say the endpoint has nothing for it."""
+    def needs_call(self, box: dict[str, Any], counters: tuple[str, ...]) -> bool:
+        """False when the box's own ``counters`` (for one child endpoint) say it has nothing for the box."""
         if not self.skip_empty_children:
             return True
-        count = child_count(box, endpoint.counters)
+        count = child_count(box, counters)
         return count is None or count > 0
 
-    def box_children(self, box: dict[str, Any], endpoint: ChildEndpoint) -> list[Any] | None:
+    def box_children(self, box: dict[str, Any], endpoint: Endpoint, counters: tuple[str, ...],
+                     table: str) -> list[Any] | None:
         """All items of one child endpoint for one keyed box row; None (and a warning) if the box
         vanished: the caller loads no rows for it and keeps no refresh basis for a box never read.
 
-        The box's own counters bound a paged listing (``expected``): a page repeating forever ends
+        The box's own ``counters`` bound a paged listing (``expected``): a page repeating forever ends
         with an error naming the endpoint instead of running on.
         """
-        return self._children_or_gone(box, endpoint)
-
-    def box_newsfeed(self, box: dict[str, Any]) -> list[Any]:
-        """The box's newsfeed (its 50 newest events), counted in ``RunReport.history_calls``.
-
-        The caller decides whether to ask (streak_source/history_calls.py); a vanished box gives [].
-        """
-        items = self._children_or_gone(box, settings.BOX_NEWSFEED)
-        self.client.report.history_call(fetched=items is not None)
-        return [] if items is None else items
-
-    def _children_or_gone(self, box: dict[str, Any], endpoint: ChildEndpoint) -> list[Any] | None:
-        """One child endpoint's items for one box, or None (logged, counted) when the box answers 404."""
-        box_key = str(box["box_key"])
+        box_key = as_key(box.get("box_key"))
+        if box_key is None:
+            raise ValueError(f"{table}: a box row without box_key cannot be read (keyed boxes only)")
         params = dict(endpoint.params)
         try:
             if endpoint.paged:
-                limit = getattr(self.page_sizes, endpoint.page_size_attr or "", settings.MAX_PAGE_SIZE)
                 return _flatten(self.client.iter_page_envelopes(
-                    endpoint.path, limit, params, expected=child_count(box, endpoint.counters), box_key=box_key
+                    endpoint.path, self._limit(endpoint), params, expected=child_count(box, counters),
+                    box_key=box_key,
                 ))
             return self.client.get_list(endpoint.path, params, box_key=box_key)
         except StreakNotFound:
-            log.warning("box %s is gone (404 on GET %s): its %s are skipped", box_key, endpoint.path, endpoint.table)
+            log.warning("box %s is gone (404 on GET %s): its %s are skipped", box_key, endpoint.path, table)
             self.client.report.box_vanished(box_key)
             return None
-
-    def pipeline_newsfeed(self, pipeline_key: str) -> list[Any]:
-        return self.client.get_list(
-            settings.PIPELINE_NEWSFEED_PATH, {"detailLevel": settings.NEWSFEED_DETAIL_LEVEL}, pipeline_key=pipeline_key
-        )
 
 
 def _flatten(pages: Iterator[list[Any]]) -> list[Any]:

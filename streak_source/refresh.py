@@ -40,10 +40,11 @@ import threading
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Final, Literal
 
 import streak_clock
+from streak_source.epoch import datetime_to_epoch_ms
 from streak_source.keys import as_key, entity_key
 
 __all__ = [
@@ -115,11 +116,7 @@ def box_fingerprint(box: Mapping[str, Any]) -> str | None:
 
 def _plain(value: Any) -> Any:
     """A datetime as integer epoch milliseconds (exact to the ms); anything else as it is."""
-    if not isinstance(value, datetime):
-        return value
-    moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    delta = moment - datetime(1970, 1, 1, tzinfo=UTC)
-    return ((delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds + 500) // 1000
+    return datetime_to_epoch_ms(value) if isinstance(value, datetime) else value
 
 
 def children_json(items: list[Any]) -> str:

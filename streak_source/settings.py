@@ -1,16 +1,14 @@
-"""What the source knows about Streak's API: paths, paging, page sizes, limits.
+"""What the source knows about Streak's API: endpoints (path and paging), page sizes, limits.
 
-Kept apart from the HTTP code so the sandbox (which must count the calls a complete
-extraction needs) and the benchmarks read the very same numbers the source uses.
+Constants only, kept apart from the HTTP code (streak_source/client.py, reader.py) and from the table
+of objects built from them (streak_source/objects.py), so the sandbox contract test and the benchmarks
+read the very same numbers the source uses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Final
-
-from streak_source import transform
+from dataclasses import dataclass
+from typing import Final, Literal
 
 DEFAULT_BASE_URL: Final = "https://api.streak.com/api/"
 """Streak's current API root; every path below is relative to it (``v1/...``, ``v2/...``)."""
@@ -39,73 +37,49 @@ class PageSizes:
 
 DEFAULT_PAGE_SIZES: Final = PageSizes()
 
-# Paths relative to the base URL. v1 vs v2 is per resource in Streak's API.
-ME_PATH: Final = "v1/users/me"
-TEAMS_PATH: Final = "v2/users/me/teams"
-TEAM_USERS_PATH: Final = "v2/teams/{team_key}/users"
-PIPELINES_PATH: Final = "v1/pipelines"
-BOXES_PATH: Final = "v1/pipelines/{pipeline_key}/boxes"
-PIPELINE_NEWSFEED_PATH: Final = "v1/pipelines/{pipeline_key}/newsfeed"
-SNIPPETS_PATH: Final = "v1/snippets"
-CONTACTS_PATH: Final = "v2/teams/{team_key}/contacts"
-ORGANIZATIONS_PATH: Final = "v2/teams/{team_key}/organizations"
-BOX_TASKS_PATH: Final = "v2/boxes/{box_key}/tasks"
-BOX_THREADS_PATH: Final = "v1/boxes/{box_key}/threads"
-BOX_COMMENTS_PATH: Final = "v2/boxes/{box_key}/comments"
-BOX_MEETINGS_PATH: Final = "v2/boxes/{box_key}/meetings"
-BOX_FILES_PATH: Final = "v1/boxes/{box_key}/files"
-BOX_NEWSFEED_PATH: Final = "v1/boxes/{box_key}/newsfeed"
+Paging = Literal["object", "array", "page", "cursor"]
+"""How an endpoint answers: one object; a plain array (v1); ``{results, hasNextPage}`` page envelopes
+taking ``page``/``limit`` (v2); or cursor pages taking ``limit`` (v2 contacts, organizations)."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One path of Streak's API and how it is read."""
+
+    path: str
+    """Relative to the base URL (v1 vs v2 is per resource in Streak's API); ``{team_key}``-style
+    placeholders are filled per parent."""
+    paging: Paging
+    page_size: str | None = None
+    """The :class:`PageSizes` field giving its ``limit`` (paged endpoints only)."""
+    params: tuple[tuple[str, str], ...] = ()
+    """Query parameters sent with every call (besides paging)."""
+
+    @property
+    def paged(self) -> bool:
+        """True for the v2 page envelope (the one paging a box's counters can bound)."""
+        return self.paging == "page"
+
 
 NEWSFEED_DETAIL_LEVEL: Final = "ALL"
 """``detailLevel`` of both newsfeeds (pipeline and per box): every entry, not the condensed view."""
 
+_NEWSFEED_PARAMS: Final = (("detailLevel", NEWSFEED_DETAIL_LEVEL),)
 
-RowBuilder = Callable[[Any, dict[str, Any]], dict[str, Any]]
-"""(child item, parent box row) -> the row to load; see streak_source/transform.py."""
-
-
-@dataclass(frozen=True)
-class ChildEndpoint:
-    """Everything about one per-box child table, in one place: where it is read, how it pages,
-    which box counters say it is empty, how a row is built and its key (its columns:
-    streak_source/columns.py)."""
-
-    table: str
-    path: str
-    paged: bool
-    """True: v2 `{results, hasNextPage}` envelope with `page`/`limit`; False: v1 plain array."""
-    page_size_attr: str | None
-    counters: tuple[str, ...]
-    """Box fields whose sum is the number of child items; all zero means the call is skipped."""
-    build_row: RowBuilder = field(repr=False, compare=False)
-    key_column: str
-    params: tuple[tuple[str, str], ...] = ()
-    """Query parameters sent with every call (besides paging)."""
-
-
-CHILD_ENDPOINTS: Final[tuple[ChildEndpoint, ...]] = (
-    ChildEndpoint(
-        "box_tasks", BOX_TASKS_PATH, True, "tasks", ("taskTotal",), transform.task_row, "task_key",
-    ),
-    ChildEndpoint(
-        "box_threads", BOX_THREADS_PATH, False, None, ("gmailThreadCount",), transform.thread_row, "thread_key",
-    ),
-    ChildEndpoint(
-        "box_comments", BOX_COMMENTS_PATH, True, "comments", ("commentCount",), transform.comment_row,
-        "comment_key",
-    ),
-    ChildEndpoint(
-        "box_meetings", BOX_MEETINGS_PATH, True, "meetings", ("meetingNotesCount", "callLogCount"),
-        transform.meeting_row, "meeting_key",
-    ),
-    ChildEndpoint("box_files", BOX_FILES_PATH, False, None, ("fileCount",), transform.file_row, "file_key"),
-)
-"""The per-box child tables (benchmarks and the source read this one table)."""
-
-BOX_NEWSFEED: Final = ChildEndpoint(
-    "box_newsfeed", BOX_NEWSFEED_PATH, False, None, (), transform.box_newsfeed_row, "newsfeed_key",
-    (("detailLevel", NEWSFEED_DETAIL_LEVEL),),
-)
-"""The per-box newsfeed (streak_api.md 6.13: a plain array of the box's 50 newest events). Not in
-:data:`CHILD_ENDPOINTS`: no box counter says it is empty, and a full load does not read it. Which boxes
-it is read for is decided by streak_source/history_calls.py (new boxes and boxes whose stage moved)."""
+ME: Final = Endpoint("v1/users/me", "object")
+TEAMS: Final = Endpoint("v2/users/me/teams", "page", "teams")
+TEAM_USERS: Final = Endpoint("v2/teams/{team_key}/users", "page", "team_users")
+PIPELINES: Final = Endpoint("v1/pipelines", "array")
+BOXES: Final = Endpoint("v1/pipelines/{pipeline_key}/boxes", "page", "boxes")
+"""Streak may answer the box list with the page envelope or a plain array: both are read."""
+PIPELINE_NEWSFEED: Final = Endpoint("v1/pipelines/{pipeline_key}/newsfeed", "array", params=_NEWSFEED_PARAMS)
+SNIPPETS: Final = Endpoint("v1/snippets", "array")
+CONTACTS: Final = Endpoint("v2/teams/{team_key}/contacts", "cursor", "contacts")
+ORGANIZATIONS: Final = Endpoint("v2/teams/{team_key}/organizations", "cursor", "organizations")
+BOX_TASKS: Final = Endpoint("v2/boxes/{box_key}/tasks", "page", "tasks")
+BOX_THREADS: Final = Endpoint("v1/boxes/{box_key}/threads", "array")
+BOX_COMMENTS: Final = Endpoint("v2/boxes/{box_key}/comments", "page", "comments")
+BOX_MEETINGS: Final = Endpoint("v2/boxes/{box_key}/meetings", "page", "meetings")
+BOX_FILES: Final = Endpoint("v1/boxes/{box_key}/files", "array")
+BOX_NEWSFEED: Final = Endpoint("v1/boxes/{box_key}/newsfeed", "array", params=_NEWSFEED_PARAMS)
+"""The per-box newsfeed (streak_api.md 6.13: a plain array of the box's 50 newest events)."""

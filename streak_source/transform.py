@@ -1,7 +1,8 @@
 """Pure functions that turn Streak's JSON into analyst-ready rows. No HTTP, no dlt state.
 
 Streak encodes every time as integer milliseconds since the Unix epoch; dlt would load those as
-bigints (a ``timestamp`` hint alone does not convert them), so they are converted here.
+bigints (a ``timestamp`` hint alone does not convert them), so they are converted here (by
+streak_source/epoch.py).
 """
 
 from __future__ import annotations
@@ -9,36 +10,11 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
+from streak_source.epoch import epoch_ms_to_datetime
 from streak_source.keys import as_key, entity_key
 from streak_source.people import contact_name, people, person_name
-
-# Timestamps outside this window are not real Streak times (year 1970..2200): kept raw instead.
-_MIN_MS = 0
-_MAX_MS = 7_258_118_400_000
-
-
-def epoch_ms_to_datetime(value: Any) -> datetime | None:
-    """Epoch milliseconds -> aware UTC datetime; None for anything that is not a plausible time.
-
-    Booleans are ints in Python and are rejected explicitly; numeric strings are accepted because
-    some clients and old payloads send them.
-    """
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        try:
-            value = float(value.strip())
-        except ValueError:
-            return None
-    if not isinstance(value, (int, float)) or value != value:  # NaN
-        return None
-    if not (_MIN_MS <= value <= _MAX_MS):
-        return None
-    return datetime.fromtimestamp(value / 1000.0, tz=timezone.utc)
-
 
 # ---------------------------------------------------------------------------------------------
 # Row shaping: one function per table. Each takes the API object (and the parent it hangs off)
@@ -156,8 +132,9 @@ def stage_order_index(pipeline: Any) -> dict[str, int]:
     """Stage key -> 0-based position in the pipeline's ``stageOrder`` (the funnel order)."""
     order = pipeline.get("stageOrder") if isinstance(pipeline, dict) else None
     index: dict[str, int] = {}
-    for key in _list(order):  # a key listed twice keeps its first place: positions stay unique
-        index.setdefault(str(key), len(index))
+    for key in (as_key(entry) for entry in _list(order)):  # a key listed twice keeps its first place
+        if key is not None:  # a null is no stage (never the stage "None"): it takes no position
+            index.setdefault(key, len(index))
     return index
 
 

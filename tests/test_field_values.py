@@ -435,6 +435,17 @@ def test_index_fields_skips_junk_and_keeps_first_duplicate() -> None:
     assert index_fields(None) == {}
 
 
+@pytest.mark.parametrize("blank", ["", " ", "\t"])
+def test_a_blank_key_is_no_key_by_the_one_key_rule(blank: str) -> None:
+    """Issue 22: field keys and bare references follow streak_source/keys.py, where " " is no key
+    (a field or reference keyed " " was taken as real and looked up)."""
+    assert index_fields([{"key": blank, "name": "blank", "type": "TEXT_INPUT"}]) == {}
+    box = {"boxKey": "b", "fields": [{"key": blank, "value": "v"}, {"key": "1002", "value": "9002"}]}
+    assert [row["field_key"] for row in box_field_value_rows(box, FIELDS, LOOKUPS)] == ["1002"]
+    for field_key in ("1005", "1008", "1009"):  # PERSON, TEAM_CONTACT, TEAM_ORGANIZATION
+        assert decode(field_key, [blank, "c-1"])["decode_status"] == "type_mismatch", field_key
+
+
 def test_contact_and_organization_labels_have_one_rule() -> None:
     """Issue 11 "one home": contacts.full_name and TEAM_CONTACT labels come from one function."""
     assert contact_name({"key": "c1", "givenName": "Grace", "familyName": "Hopper"}) == "Grace Hopper"

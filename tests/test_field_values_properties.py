@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from streak_source.epoch import epoch_ms_to_datetime
 from streak_source.field_values import (
     BOX_FIELD_VALUES_COLUMNS,
     DECODE_STATUSES,
@@ -25,7 +26,6 @@ from streak_source.field_values import (
     has_value,
     summarize_decode_statuses,
 )
-from streak_source.transform import epoch_ms_to_datetime
 
 settings.register_profile(
     "streak-fixed-budget",

@@ -23,7 +23,8 @@ from streak_source.history_calls import (
     needs_newsfeed,
     stage_change_ms,
 )
-from streak_source.transform import box_row, epoch_ms_to_datetime
+from streak_source.epoch import epoch_ms_to_datetime
+from streak_source.transform import box_row
 from tests.test_loader_support import FakeStreak, query, run_source
 
 pytestmark = pytest.mark.timeout(180)
@@ -80,6 +81,13 @@ def test_the_plan_copies_its_input_and_never_prints_it() -> None:
     assert "box-1" not in repr(plan) and "20000 boxes" in repr(plan)
     with pytest.raises(TypeError, match="previous_stage_changes"):
         HistoryPlan.of([("b1", T0)])  # type: ignore[arg-type]
+
+
+def test_a_previous_row_without_a_box_key_is_no_box() -> None:
+    """Issue 22: no key becomes the text "None": a NULL box key of the previous run was the box "None"."""
+    plan = HistoryPlan.of({None: T0, "b1": T0})
+    assert plan.previous == {"b1": T0}
+    assert plan.needs(raw_box("None", T0)) is True
 
 
 def test_backfill_estimate_is_calls_over_rate() -> None:

@@ -22,7 +22,7 @@ def client() -> StreakClient:
 def test_a_task_page_repeating_with_has_next_page_stops_on_the_second_call(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeStreak({"v2/boxes/b1/tasks": {"results": [{"key": "t1"}], "hasNextPage": True}}).install(monkeypatch)
     with pytest.raises(StreakPagingError, match=r"GET v2/boxes/\{box_key\}/tasks \(box_key=b1\): Streak repeated a page"):
-        list(client().iter_page_envelopes(settings.BOX_TASKS_PATH, 1, box_key="b1"))
+        list(client().iter_page_envelopes(settings.BOX_TASKS.path, 1, box_key="b1"))
     assert len(fake.calls) == 2
 
 
@@ -33,7 +33,7 @@ def test_a_repeated_contacts_cursor_stops(monkeypatch: pytest.MonkeyPatch) -> No
 
     fake = FakeStreak({"v2/teams/t1/contacts": contacts}).install(monkeypatch)
     with pytest.raises(StreakPagingError, match=r"contacts \(team_key=t1\): Streak repeated a cursor"):
-        list(client().iter_cursor_pages(settings.CONTACTS_PATH, 1, team_key="t1"))
+        list(client().iter_cursor_pages(settings.CONTACTS.path, 1, team_key="t1"))
     assert len(fake.calls) == 2
 
 
@@ -42,7 +42,7 @@ def test_paging_that_invents_new_items_forever_hits_the_page_bound(monkeypatch: 
     fake = FakeStreak({"v2/users/me/teams": lambda p: {"results": [{"key": f"t{p['page']}"}], "hasNextPage": True}})
     fake.install(monkeypatch)
     with pytest.raises(StreakPagingError, match=r"GET v2/users/me/teams: still more pages after 25"):
-        list(client().iter_page_envelopes(settings.TEAMS_PATH, 1))
+        list(client().iter_page_envelopes(settings.TEAMS.path, 1))
     assert len(fake.calls) == 25
 
 

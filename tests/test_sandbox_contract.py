@@ -2,9 +2,9 @@
 
 The sandbox declares its routes from the API reference (``streak_source/sandbox/endpoints.py``)
 and imports nothing from the source; this test, the one place that imports both, checks that
-every path the source reads (``streak_source/settings.py`` and its child-endpoint table) is a
-route the sandbox serves, in the paging shape the source expects, and that the page-size names
-and limits the two use to count calls are the same.
+every endpoint the source reads (``streak_source/settings.py``, which every object of
+``streak_source/objects.py`` is read from) is a route the sandbox serves, in the paging shape the
+source expects, and that the page-size names and limits the two use to count calls are the same.
 """
 
 from __future__ import annotations
@@ -19,24 +19,11 @@ import pytest
 import requests
 
 from streak_source import settings
+from streak_source.objects import ACCOUNT_OBJECTS, BOX_CHILDREN, BOX_NEWSFEED
 from streak_source.sandbox import ENDPOINTS, MAX_PAGE_SIZE, PageSizes, Sandbox
 from streak_source.sandbox.render_boxes import render_box
 
 pytestmark = pytest.mark.timeout(120)
-
-TOP_LEVEL_SHAPES: dict[str, str] = {
-    "ME_PATH": "object",
-    "TEAMS_PATH": "page",
-    "TEAM_USERS_PATH": "page",
-    "PIPELINES_PATH": "array",
-    "BOXES_PATH": "page",
-    "PIPELINE_NEWSFEED_PATH": "array",
-    "SNIPPETS_PATH": "array",
-    "CONTACTS_PATH": "cursor",
-    "ORGANIZATIONS_PATH": "cursor",
-}
-"""How the source reads each top-level path (its reader: object, plain array, page envelope,
-cursor). A new ``*_PATH`` in settings must be added here, so it gets checked too."""
 
 SANDBOX_SOURCE = Path(__file__).resolve().parent.parent / "streak_source" / "sandbox"
 
@@ -47,19 +34,17 @@ def _shape_key(path: str) -> str:
 
 
 def source_paths() -> dict[str, tuple[str, str]]:
-    """name -> (path, the shape the source expects), from settings: its ``*_PATH`` constants and
-    every ``ChildEndpoint`` (the child table and any other, such as the per-box newsfeed)."""
-    found: dict[str, tuple[str, str]] = {}
-    children = list(settings.CHILD_ENDPOINTS) + [
-        value for value in vars(settings).values() if isinstance(value, settings.ChildEndpoint)
-    ]
-    child_shapes = {c.path: "page" if c.paged else "array" for c in children}
-    for name, value in vars(settings).items():
-        if name.endswith("_PATH") and isinstance(value, str):
-            found[name] = (value, TOP_LEVEL_SHAPES.get(name) or child_shapes.get(value, "?"))
-    for child in children:
-        found[f"ChildEndpoint[{child.table}]"] = (child.path, child_shapes[child.path])
-    return found
+    """name -> (path, the shape the source reads it in), from settings: every ``Endpoint`` constant
+    (its ``paging`` is what the reader dispatches on)."""
+    return {name: (value.path, value.paging) for name, value in vars(settings).items()
+            if isinstance(value, settings.Endpoint)}
+
+
+def test_every_object_is_read_from_a_settings_endpoint() -> None:
+    """So the checks below cover every object of the table (account-level, per box, the newsfeed)."""
+    endpoints = [value for value in vars(settings).values() if isinstance(value, settings.Endpoint)]
+    for obj in (*ACCOUNT_OBJECTS, *BOX_CHILDREN, BOX_NEWSFEED):
+        assert obj.endpoint in endpoints, obj.table
 
 
 SANDBOX_SHAPES = {_shape_key(e.path): e.paging for e in ENDPOINTS}
@@ -79,7 +64,6 @@ def test_the_sandbox_imports_nothing_from_the_source() -> None:
 @pytest.mark.parametrize("name", sorted(source_paths()))
 def test_every_source_path_is_a_sandbox_route_of_the_expected_shape(name: str) -> None:
     path, expected = source_paths()[name]
-    assert expected != "?", f"settings.{name} is new: say in TOP_LEVEL_SHAPES how it is read"
     key = _shape_key(path)
     assert key in SANDBOX_SHAPES, f"settings.{name} = {path!r} is not in the API reference list"
     assert SANDBOX_SHAPES[key] == expected, (name, path, SANDBOX_SHAPES[key], expected)
@@ -90,8 +74,10 @@ def test_page_size_names_and_limits_agree() -> None:
     sandbox_names = {f.name for f in dataclasses.fields(PageSizes)}
     assert source_names == sandbox_names
     assert settings.MAX_PAGE_SIZE == MAX_PAGE_SIZE
-    for child in settings.CHILD_ENDPOINTS:
-        assert child.page_size_attr is None or child.page_size_attr in sandbox_names
+    for name, endpoint in vars(settings).items():
+        if isinstance(endpoint, settings.Endpoint):
+            assert (endpoint.page_size is not None) == (endpoint.paging in ("page", "cursor")), name
+            assert endpoint.page_size is None or endpoint.page_size in sandbox_names, name
 
 
 def test_the_box_counters_the_source_skips_on_are_served() -> None:
@@ -100,7 +86,7 @@ def test_the_box_counters_the_source_skips_on_are_served() -> None:
     account = generate_account(boxes=20, anchor_date="2025-03-14")
     box = account.all_boxes()[0]
     rendered = render_box(box, account)
-    for child in settings.CHILD_ENDPOINTS:
+    for child in BOX_CHILDREN:
         for counter in child.counters:
             assert isinstance(rendered[counter], int), (child.table, counter)
 

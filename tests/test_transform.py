@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from streak_source.field_values import field_options as decoder_options
 from streak_source.keys import entity_key
 from streak_source.people import task_assignee_rows
-from streak_source.settings import CHILD_ENDPOINTS
+from streak_source.objects import BOX_CHILDREN
 from streak_source.transform import (
     FieldOption,
     box_child_row,
@@ -98,6 +98,13 @@ def test_stage_rows_follow_stage_order_and_unordered_stages_sort_last() -> None:
 def test_a_stage_listed_twice_in_stage_order_keeps_its_first_place() -> None:
     pipeline = {"key": "p", "stageOrder": ["2", "2", "1"], "stages": {"1": {}, "2": {}, "3": {}}}
     assert {r["stage_key"]: r["stage_order"] for r in stage_rows(pipeline)} == {"2": 0, "1": 1, "3": 2}
+
+
+def test_a_null_in_stage_order_is_no_stage_and_takes_no_place() -> None:
+    """Issue 22: no key becomes the text "None": a null listed in ``stageOrder`` was the stage "None"
+    and took a position, so a stage really keyed "None" sorted there and the next stages moved down."""
+    pipeline = {"key": "p", "stageOrder": [None, "2", None, "None"], "stages": {"None": {}, "2": {}}}
+    assert {r["stage_key"]: r["stage_order"] for r in stage_rows(pipeline)} == {"2": 0, "None": 1}
 
 
 def test_stage_rows_accept_a_list_of_stages() -> None:
@@ -259,7 +266,7 @@ def test_field_options_parse_once_for_the_table_and_the_decoder() -> None:
 
 
 def test_child_count_is_unknown_when_a_counter_is_missing() -> None:
-    meetings = next(e for e in CHILD_ENDPOINTS if e.table == "box_meetings")
+    meetings = next(e for e in BOX_CHILDREN if e.table == "box_meetings")
     assert child_count({"meetingNotesCount": 2, "callLogCount": 1}, meetings.counters) == 3
     assert child_count({"meetingNotesCount": 0, "callLogCount": 0}, meetings.counters) == 0
     assert child_count({"meetingNotesCount": 0}, meetings.counters) is None

@@ -15,7 +15,7 @@ import hashlib
 import io
 import shutil
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ def simulate_layout2(monkeypatch: pytest.MonkeyPatch) -> None:
     import dlt
 
     import streak_source
+    from streak_source import objects
     from streak_warehouse import history
 
     monkeypatch.setattr(layout_version, "LAYOUT_VERSION", 2)
@@ -70,26 +71,29 @@ def simulate_layout2(monkeypatch: pytest.MonkeyPatch) -> None:
         return row
 
     monkeypatch.setattr(history, "history_row", history_row)
-    real_snippet = streak_source.snippet_row
+    snippets = next(obj for obj in objects.ACCOUNT_OBJECTS if obj.table == "snippets")
+    real_snippet = snippets.build_row
+    assert real_snippet is not None
 
-    def snippet_row(snippet: Any) -> dict[str, Any]:  # the source renames snippets.snippet_text
-        row = real_snippet(snippet)
+    def snippet_row(snippet: Any, parent: objects.Parent) -> dict[str, Any]:  # the source renames snippet_text
+        row = real_snippet(snippet, parent)
         row["snippetBody"] = row.pop("snippetText", None)
         return row
 
-    monkeypatch.setattr(streak_source, "snippet_row", snippet_row)
+    monkeypatch.setattr(objects, "ACCOUNT_OBJECTS", tuple(
+        replace(obj, build_row=snippet_row) if obj is snippets else obj for obj in objects.ACCOUNT_OBJECTS))
     from streak_source.columns import TABLE_COLUMNS  # ... and declares the renamed column
 
     monkeypatch.setitem(TABLE_COLUMNS, "snippets", {("snippet_body" if name == "snippet_text" else name): column
                                                     for name, column in TABLE_COLUMNS["snippets"].items()})
-    real_resources = streak_source._resources
+    real_resources = streak_source.all_resources
 
     def resources(*args: Any, **kwargs: Any) -> Iterator[Any]:  # and loads a new table
         yield from real_resources(*args, **kwargs)
         yield dlt.resource([{"note_key": "n1", "text": "new in layout 2"}], name="layout2_notes",
                            primary_key="note_key", write_disposition="replace")
 
-    monkeypatch.setattr(streak_source, "_resources", resources)
+    monkeypatch.setattr(streak_source, "all_resources", resources)
 
 
 # --- helpers --------------------------------------------------------------------------------------
