@@ -35,6 +35,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from streak_source.keys import as_key, entity_key
+
 KnownFrom = Literal["newsfeed", "webhook", "stage_history_entries", "snapshot"]
 SAME_MOVE_TOLERANCE_MS: Final = 2_000
 """Two sources' times for one move may differ by this much (webhook vs newsfeed clocks)."""
@@ -73,6 +75,13 @@ def stay_key(box_key: str, pipeline_key: str, stage_key: str, entered_at: dateti
     """Stable primary key of a stay: a digest of what identifies it (box, stage, entry time in ms)."""
     text = f"{box_key}\x1f{pipeline_key}\x1f{stage_key}\x1f{to_ms(entered_at)}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _required(key: str | None, what: str, where: str) -> str:
+    """A key by the one key rule (streak_source.keys), or a clear error: never the text "None"."""
+    if key is None:
+        raise ValueError(f"{where}: no usable {what}")
+    return key
 
 
 @dataclass(frozen=True)
@@ -149,7 +158,8 @@ class BoxSnapshot:
     def from_api(cls, box: Mapping[str, Any]) -> BoxSnapshot:
         """From Streak's box object (streak_api.md, box object)."""
         return cls(
-            box_key=str(box.get("key") or box.get("boxKey")), pipeline_key=str(box["pipelineKey"]),
+            box_key=_required(entity_key(box, "boxKey"), "box key", "box object"),
+            pipeline_key=_required(as_key(box.get("pipelineKey")), "pipelineKey", "box object"),
             stage_key=box.get("stageKey"), last_stage_change_ms=box.get("lastStageChangeTimestamp"),
             creation_ms=box.get("creationTimestamp"),
             stage_history_entries=tuple(box.get("stageHistoryEntries") or ()),
@@ -176,8 +186,9 @@ class StageChangeEvent:
     @classmethod
     def from_box(cls, box: Mapping[str, Any]) -> StageChangeEvent:
         """From the Box object a ``BOX_CHANGE_STAGE`` delivery carries (streak_api.md 6.18)."""
-        return cls(str(box.get("key") or box.get("boxKey")), str(box["stageKey"]),
-                   int(box["lastStageChangeTimestamp"]), box.get("pipelineKey"))
+        return cls(_required(entity_key(box, "boxKey"), "box key", "BOX_CHANGE_STAGE box"),
+                   _required(as_key(box.get("stageKey")), "stageKey", "BOX_CHANGE_STAGE box"),
+                   int(box["lastStageChangeTimestamp"]), as_key(box.get("pipelineKey")))
 
 
 @dataclass(frozen=True)

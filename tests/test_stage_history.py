@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -316,6 +317,17 @@ def test_an_exact_source_for_the_same_move_upgrades_an_inexact_open_stay() -> No
     upgraded = run(guessed, 2 * HOUR, [snap("A", None)], events=hook)
     assert [(s.entered_at, s.entered_exact, s.known_from) for s in upgraded] == [(at(400), True, "webhook")]
     assert upgraded[0].stay_key != guessed[0].stay_key  # why the loader replaces the table, not appends
+
+
+def test_a_box_without_a_usable_key_is_refused_never_keyed_none() -> None:
+    box = {"pipelineKey": P, "stageKey": "C", "lastStageChangeTimestamp": T0}
+    for broken, what in (({**box, "key": None}, "box key"), ({**box, "key": " "}, "box key"),
+                         ({**box, "key": "b1", "pipelineKey": None}, "pipelineKey")):
+        with pytest.raises(ValueError, match=f"box object: no usable {what}"):
+            BoxSnapshot.from_api(broken)
+    with pytest.raises(ValueError, match="BOX_CHANGE_STAGE box: no usable stageKey"):
+        StageChangeEvent.from_box({"boxKey": "b1", "stageKey": None, "lastStageChangeTimestamp": T0})
+    assert StageChangeEvent.from_box({"boxKey": "b1", "stageKey": "C", "lastStageChangeTimestamp": T0}).box_key == "b1"
 
 
 def test_box_snapshot_from_the_api_box_object() -> None:
