@@ -44,7 +44,7 @@ from streak_warehouse.persistent import (
     register,
     values_lists,
 )
-from streak_warehouse.sql import ANSI_TYPES, qualified, quote_identifier, string_literal
+from streak_warehouse.sql import ANSI_TYPES, executor, qualified, quote_identifier, string_literal
 
 EVENTS: Final = register(
     PersistentTable(
@@ -260,7 +260,7 @@ def add_new_events(client: Any, schema: str, rows: Sequence[Mapping[str, Any]]) 
     """
     from streak_warehouse.persistent import bulk_insert
 
-    execute = lambda sql: client.execute_sql(sql) or []
+    execute = executor(client)
     ensure_sql(execute, schema)
     if not rows:
         return 0
@@ -284,7 +284,7 @@ def add_derived_events(client: Any, schema: str, derived_at: datetime) -> Derive
     from streak_warehouse.derived_events import derive_events
 
     started = time.monotonic()
-    execute = lambda sql: client.execute_sql(sql) or []
+    execute = executor(client)
     ensure_sql(execute, schema)
     rows = derive_events(read_copy(execute, schema), read_stage_change_events(execute, schema), derived_at,
                          stored_event_keys(execute, schema))

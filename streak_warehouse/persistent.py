@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Final, TypeVar
 
 from streak_warehouse import layout_version, migrations
-from streak_warehouse.sql import ANSI_TYPES, qualified, quote_identifier, string_literal
+from streak_warehouse.sql import ANSI_TYPES, driver_name, executor, qualified, quote_identifier, string_literal
 
 T = TypeVar("T")
 
@@ -225,7 +225,7 @@ def carry_over_schema(
 
     Call inside the transaction that publishes ``fresh_schema`` (``dataset_swap.publish_dataset``).
     """
-    execute = lambda sql: client.execute_sql(sql) or []
+    execute = executor(client)
     for table in registered():
         if table.whole and table.name in rows:  # the live one goes with the old schema
             _ensure(execute, table, fresh_schema)
@@ -249,7 +249,7 @@ def carry_over_schema(
 def record_in_place(client: Any, dataset: str, rows: Rows, migrate_from: int | None = None) -> None:
     """Destinations loaded in place (no swap): create or upgrade the tables and append ``rows``;
     ``migrate_from``: ``dataset`` was written by that older layout, its tables are migrated first."""
-    execute = lambda sql: client.execute_sql(sql) or []
+    execute = executor(client)
     with client.begin_transaction():
         for table in registered():
             if migrate_from is not None:
@@ -344,7 +344,7 @@ def bulk_insert(client: Any, table: PersistentTable, schema: str, rows: Sequence
     if not rows:
         return
     native: Any = getattr(client, "native_connection", None)
-    module = type(native).__module__.split(".")[0]
+    module = driver_name(client)
     names = ", ".join(quote_identifier(name) for name in table.column_names())
     if module == "psycopg2":  # COPY: several times faster than INSERTs for 200k rows
         with native.cursor() as cursor:
