@@ -28,64 +28,25 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
+from typing import Any, Final, TextIO
 
-import streak_clock
 from pipelines import stopping
+from pipelines.dlt_steps import extract_normalize_load
 from pipelines.events_load import Pending, acknowledge, merge_with_client, pending_events
 from pipelines.failures import describe_failure, was_interrupted
-from pipelines.progress import LoadSummary, backfill_estimate, extract_progress, say
+from pipelines.progress import LoadSummary, say
+from pipelines.run_state import Run
 from streak_warehouse import history
 from streak_warehouse.destination import DATASET_NAME, PIPELINE_NAME, use_project_settings
 from streak_warehouse.events_table import stage_change_events
-from streak_warehouse.history_tables import HistoryResult, PreviousHistory, new_history
-from streak_warehouse.locks import FileRunLock, LoadAlreadyRunning, RunOwner
-from streak_warehouse.refresh_basis import RefreshSettings, configured_refresh
+from streak_warehouse.history_tables import new_history
+from streak_warehouse.locks import FileRunLock, LoadAlreadyRunning
+from streak_warehouse.refresh_basis import configured_refresh
 from streak_warehouse.targets.base import FreshCopy, RunGuards, Target
 from streak_warehouse.targets.configured import configured_target
-from streak_warehouse.targets.duckdb_file import memory_capped
-from streak_warehouse.upgrade import Upgrade, prepare_upgrade
-
-if TYPE_CHECKING:
-    from streak_source import RunReport
-    from streak_source.refresh import RefreshPlan
-
-# Destinations that load parquet natively; parquet is ~5x faster than insert statements on DuckDB.
-_PARQUET_DESTINATIONS = {"duckdb", "motherduck", "filesystem", "bigquery", "snowflake", "databricks", "athena"}
-
-
-@dataclass
-class Run:
-    """One run: its id (in staging names and ``load_history``), owner line, and what it did so far."""
-
-    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
-    started_at: datetime = field(default_factory=lambda: streak_clock.now())
-    started_clock: float = field(default_factory=time.monotonic)
-    report: RunReport | None = None
-    location: str | None = None
-    recorded: bool = False
-    destination_type: str = ""
-    backfill_history: bool = False
-    previous: PreviousHistory = field(default_factory=PreviousHistory)
-    history: HistoryResult | None = None
-    stage_events: list[Any] = field(default_factory=list)
-    """``BOX_CHANGE_STAGE`` webhook events (``crm.events`` + the spool) for the stage history."""
-    refresh_settings: RefreshSettings = field(default_factory=RefreshSettings)
-    refresh: RefreshPlan | None = None
-    """The run's refresh plan (streak_warehouse/refresh_basis.py), built once the live copy was read."""
-    upgrade: Upgrade = field(default_factory=Upgrade)
-    """Layouts found and what this run does about them (streak_warehouse/upgrade.py)."""
-    account_defaults: Mapping[str, Any] | None = None
-    """Settings the account comes with (the demo's), recorded in the copy: streak_warehouse/account_defaults.py."""
-
-    @property
-    def owner(self) -> RunOwner:
-        return RunOwner.this_process(self.started_at)
+from streak_warehouse.upgrade import prepare_upgrade
 
 
 def run_full_load(
@@ -124,7 +85,7 @@ def _load(run: Run, target: Target, source_args: dict[str, Any], progress: TextI
         _prepare_upgrade(run, copy.pipeline, copy.written_layout(), copy.location, progress)
         live = copy.read_live(run.refresh_settings, run.started_at)
         run.previous, run.stage_events, run.refresh = live.previous, live.stage_events, live.refresh
-        _extract_normalize_load(run, copy.pipeline, target.destination_type, source_args, progress, summary)
+        extract_normalize_load(run, copy.pipeline, target.destination_type, source_args, progress, summary)
         events = _pending_events(run, progress) if copy.keeps_tables else None
         if copy.keeps_tables:  # files (filesystem) keep no tables: no load_history, stage history, events
             with copy.fresh_execute() as execute:
@@ -139,93 +100,11 @@ def _load(run: Run, target: Target, source_args: dict[str, Any], progress: TextI
     return summary
 
 
-# --- the three dlt steps ------------------------------------------------------------------------
-
-
 def _new_summary(run: Run, target: Target, copy: FreshCopy) -> LoadSummary:
     summary = LoadSummary(destination=target.destination_type, location=copy.location, dataset=DATASET_NAME,
                           run_id=run.run_id, replace_strategy=copy.replace_strategy)
     run.location = summary.location
     return summary
-
-
-def _extract_normalize_load(
-    run: Run, pipeline: Any, destination_type: str, source_args: dict[str, Any], progress: TextIO | None,
-    summary: LoadSummary,
-) -> None:
-    """The three dlt steps and the views into the pipeline's dataset; fills ``summary``.
-
-    Leftover packages of an interrupted earlier run are dropped (the working dir is ours: locked):
-    every run is a complete, fresh copy. dlt's state is extracted every run, not only when it
-    changed, so every fresh copy carries ``_dlt_pipeline_state`` and a new machine can restore it.
-    """
-    from dlt.pipeline.state_sync import force_state_extract
-
-    from streak_source import RunReport, streak_source
-    from streak_warehouse.account_defaults import record_account_defaults
-    from streak_warehouse.views import create_wide_views, drop_wide_views
-
-    started = time.monotonic()
-    if pipeline.has_pending_data:
-        say(progress, "dropping the unfinished packages of an interrupted earlier run")
-        pipeline.abort_packages()
-    with pipeline.managed_state() as state:
-        force_state_extract(state)
-    run.report = report = RunReport()
-    if run.backfill_history:
-        say(progress, backfill_estimate(run.previous, source_args))
-    source = streak_source(report=report, **source_args, previous_stage_changes=run.previous.stage_changes,
-                           backfill_history=run.backfill_history, refresh_plan=run.refresh)
-    if run.refresh is not None:
-        say(progress, f"mode: {run.refresh.decision.mode} ({run.refresh.decision.reason})")
-    file_format: Literal["parquet"] | None = "parquet" if destination_type in _PARQUET_DESTINATIONS else None
-    with extract_progress(report, progress, started):
-        pipeline.extract(source, loader_file_format=file_format)
-    summary.extract_s = time.monotonic() - started
-    if run.refresh is not None:
-        summary.mode, summary.mode_reason = run.refresh.decision.mode, run.refresh.decision.reason
-        say(progress, run.refresh.outcome_line())
-
-    say(progress, "normalizing...")
-    step = time.monotonic()
-    pipeline.normalize()
-    summary.normalize_s = time.monotonic() - step
-    normalize_info = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
-
-    say(progress, "loading...")
-    step = time.monotonic()
-    # staging-optimized DROPs each table and puts the staging one in its place; Postgres refuses to
-    # drop a table a view depends on, so the wide views go first and come back even if the load fails.
-    views_dropped = summary.replace_strategy == "staging-optimized" and bool(drop_wide_views(pipeline))
-    try:
-        with memory_capped(pipeline, destination_type):
-            pipeline.load(raise_on_failed_jobs=True)
-    except BaseException:
-        if views_dropped:
-            with contextlib.suppress(Exception):
-                create_wide_views(pipeline)
-        raise
-    summary.load_s = time.monotonic() - step
-
-    step = time.monotonic()
-    summary.views = create_wide_views(pipeline)
-    record_account_defaults(pipeline, run.account_defaults)
-    summary.views_s = time.monotonic() - step
-    _fill_from_report(summary, report)
-    summary.rows = _row_counts(normalize_info, source)
-    summary.total_s = time.monotonic() - started
-
-
-def _fill_from_report(summary: LoadSummary, report: RunReport) -> None:
-    summary.api_calls = report.requests_sent
-    summary.history_calls = report.history_calls
-    summary.history_unchanged = report.history_unchanged
-    summary.child_calls_skipped = sum(report.skipped_calls.values())
-    summary.boxes_read = report.boxes_read
-    summary.boxes_gone = sorted(report.skipped_boxes)
-    summary.undecoded_field_values = {k: v for k, v in sorted(report.decode_statuses.items()) if k != "ok" and v}
-    summary.rejected_by_table = {str(k): int(v) for k, v in sorted(report.rejected.items())}
-    summary.rejected_records = sum(summary.rejected_by_table.values())
 
 
 # --- stage history --------------------------------------------------------------------------------
@@ -335,12 +214,3 @@ def _working_dir_locked(run: Run) -> Iterator[None]:
     with FileRunLock(pipelines_dir / f".{PIPELINE_NAME}.lock", f"with the dlt working dir {pipelines_dir / PIPELINE_NAME}",
                      run.owner):
         yield
-
-
-def _row_counts(normalize_info: Any, source: Any) -> dict[str, int]:
-    """Rows per table of this load, zero for a table that got none; dlt's own tables left out."""
-    counts = dict(normalize_info.row_counts) if normalize_info else {}
-    tables = {name: 0 for name in source.resources.keys()}
-    tables.update({name: n for name, n in counts.items() if not name.startswith("_dlt")})
-    return dict(sorted(tables.items()))
-

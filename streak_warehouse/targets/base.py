@@ -61,8 +61,11 @@ class FreshCopy(Protocol):
     dataset: str
     """Where the fresh tables are (``crm`` itself for a copy loaded in place)."""
     replace_strategy: str | None
-    keeps_tables: bool
-    """False where the destination holds no SQL tables (files): no kept tables, no events."""
+    """As checked before loading; after :meth:`publish`, how the copy replaced the previous one."""
+
+    @property
+    def keeps_tables(self) -> bool:
+        """False where the destination holds no SQL tables (files): no kept tables, no events."""
 
     def written_layout(self) -> int | None: ...
 
