@@ -45,6 +45,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _refused(line: str, status: int) -> int:
+    """Say why on stderr (``error: <line>``) and return the exit status that goes with it."""
+    print(f"error: {line}", file=sys.stderr)
+    return status
+
+
 def _serve(args: argparse.Namespace) -> int:
     from streak_eventlog.config import EventsConfigError, load_events_config
     from streak_eventlog.serve import serve
@@ -53,43 +59,37 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         config = load_events_config()
     except EventsConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refused(str(exc), EXIT_CONFIG)
     try:
         serve(config, args.host, args.port)
     except SpoolBusy as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
+        return _refused(str(exc), EXIT_LOCKED)
     except OSError as exc:
-        print(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
-        return EXIT_FAILED
+        why = exc.strerror or type(exc).__name__
+        return _refused(f"cannot serve on {args.host}:{args.port}: {why}", EXIT_FAILED)
     return EXIT_OK
 
 
 def _webhooks(args: argparse.Namespace) -> int:
     from dlt.common.configuration.exceptions import ConfigurationException
 
-    from streak_source.client import StreakAPIError
-    from streak_source.config import explain_config_error
-
     from streak_eventlog import webhooks
     from streak_eventlog.config import EventsConfigError, load_events_config
     from streak_eventlog.streak_api import client_from_config
+    from streak_source.client import StreakAPIError
+    from streak_source.config import explain_config_error
 
     try:
         client = client_from_config()
         token = str(load_events_config().webhook_token) if args.action == "register" else ""
     except EventsConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refused(str(exc), EXIT_CONFIG)
     except ConfigurationException as exc:
-        print(f"error: {explain_config_error(exc) or 'sources.streak: no API key or a bad setting'}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refused(explain_config_error(exc) or "sources.streak: no API key or a bad setting", EXIT_CONFIG)
     try:
         if args.action == "register":
             if not args.url.startswith(("http://", "https://")):
-                print("error: --url must be the receiver's http(s) base URL", file=sys.stderr)
-                return EXIT_USAGE
+                return _refused("--url must be the receiver's http(s) base URL", EXIT_USAGE)
             for hook in webhooks.register(client, args.url, token, args.event, args.pipeline, args.team):
                 print(f"created\t{hook.line()}")
         elif args.action == "list":
@@ -102,8 +102,7 @@ def _webhooks(args: argparse.Namespace) -> int:
             webhooks.delete(client, args.key)
             print(f"deleted\t{args.key}")
     except (StreakAPIError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _refused(str(exc), EXIT_FAILED)
     return EXIT_OK
 
 
@@ -115,18 +114,14 @@ def _load() -> int:
     try:
         result = load_spooled_events()
     except LoadAlreadyRunning as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
+        return _refused(str(exc), EXIT_LOCKED)
     except BaseException as exc:  # noqa: BLE001 - one line, the status says what kind
         if was_interrupted(exc):
-            print("error: interrupted; events not loaded stay in the spool", file=sys.stderr)
-            return EXIT_INTERRUPTED
+            return _refused("interrupted; events not loaded stay in the spool", EXIT_INTERRUPTED)
         line = config_error_line(exc)
         if line is not None:
-            print(f"error: {line}", file=sys.stderr)
-            return EXIT_CONFIG
-        print(f"error: {describe_failure(exc)}; spooled events not loaded stay in the spool", file=sys.stderr)
-        return EXIT_FAILED
+            return _refused(line, EXIT_CONFIG)
+        return _refused(f"{describe_failure(exc)}; spooled events not loaded stay in the spool", EXIT_FAILED)
     print(f"loaded {result.events} events into crm.events ({result.location}){rejected_note(result.rejected)}")
     return EXIT_OK
 

@@ -26,17 +26,8 @@ from streak_warehouse.locks import FileRunLock, RunOwner
 from streak_warehouse.persistent import record_in_place
 from streak_warehouse.refresh_basis import RefreshSettings, in_place_reason, plan_for_run
 from streak_warehouse.sql import executor, sql_client_or_none
-from streak_warehouse.targets.base import (
-    Execute,
-    KeptRows,
-    LiveReads,
-    MergeEvents,
-    RunGuards,
-    SqlLiveCopy,
-    destination_location,
-    new_pipeline,
-    runs_dir,
-)
+from streak_warehouse.targets.base import Execute, KeptRows, LiveReads, MergeEvents, RunGuards, SqlLiveCopy
+from streak_warehouse.targets.base import destination_location, new_pipeline, runs_dir
 from streak_warehouse.upgrade import written_layout_at
 
 

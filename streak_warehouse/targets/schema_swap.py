@@ -29,16 +29,8 @@ from streak_warehouse.locks import PostgresRunLock, RunOwner
 from streak_warehouse.persistent import carry_over_schema
 from streak_warehouse.refresh_basis import RefreshSettings, plan_for_run, read_basis
 from streak_warehouse.sql import executor, qualified, quote_identifier, schema_names, string_literal
-from streak_warehouse.targets.base import (
-    Execute,
-    KeptRows,
-    LiveReads,
-    MergeEvents,
-    RunGuards,
-    SqlLiveCopy,
-    destination_location,
-    new_pipeline,
-)
+from streak_warehouse.targets.base import Execute, KeptRows, LiveReads, MergeEvents, RunGuards, SqlLiveCopy
+from streak_warehouse.targets.base import destination_location, new_pipeline
 from streak_warehouse.upgrade import written_layout_at
 
 SCHEMA_SWAP_TYPES: Final = frozenset({"postgres"})
