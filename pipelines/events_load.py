@@ -1,14 +1,16 @@
 """Spooled events -> ``crm.events``: ``python pipelines/streak_events.py load``, and the main job's hook.
 
 The command (:func:`load_spooled_events`) merges every pending spool event into ``crm.events`` of the
-LIVE copy (same destination resolution as the main job), holding the main job's run lock for that
-destination (a DuckDB file: its ``.lock`` file; Postgres: the advisory lock on the dataset; other
-SQL destinations: the destination lock file), so the two never write it at the same moment. Each
+LIVE copy (the destination kind of ``streak_warehouse/targets/``, as the main job's), holding the
+main job's run lock for that destination (a DuckDB file: its ``.lock`` file; Postgres: the advisory
+lock on the dataset; other SQL destinations: the destination lock file), so the two never write it
+at the same moment. Each
 spool batch is acknowledged only after the transaction that merged it committed; a failed load
 acknowledges nothing (the next load hands the events over again, and the merge makes that harmless).
 
-The main job (``pipelines/job.py``) calls :func:`pending_events` before publishing, merges the rows
-into the FRESH copy (after the persistent tables were carried over) and :func:`acknowledge` s them
+The main job (``pipelines/job.py``) calls :func:`pending_events` before publishing, has the copy
+merge the rows into the FRESH copy with :func:`merge_with_client` (after the kept tables were
+carried over) and :func:`acknowledge` s them
 once the copy is published. In the same step (same transaction) it adds the events derived from
 that copy (``streak_warehouse/derived_events.py``), after the spool's, so a change that also came
 by webhook is that webhook's event. Merge rules and the table: ``streak_warehouse/events_table.py``.
@@ -21,9 +23,7 @@ spool keeps them marked), so they are in every copy as long as the spool is.
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TextIO
@@ -32,10 +32,11 @@ import streak_clock
 from pipelines.progress import say
 
 ALL_PENDING: Final = 10_000_000
-DERIVING_DRIVERS: Final = frozenset({"duckdb", "_duckdb", "psycopg2"})
-"""Drivers of the destinations derived events are added on (their SQL: ``EXTRACT(EPOCH ...)``,
-``NOT EXISTS`` into a keyed table; the events merge itself needs ``ON CONFLICT`` as well)."""
 """The main job hands every pending event over in one batch (it acks only after publishing)."""
+DERIVING_DRIVERS: Final = frozenset({"duckdb", "psycopg2"})
+"""Drivers (``streak_warehouse.sql.driver_name``) of the destinations derived events are added on
+(their SQL: ``EXTRACT(EPOCH ...)``, ``NOT EXISTS`` into a keyed table; the events merge itself needs
+``ON CONFLICT`` as well)."""
 
 
 @dataclass
@@ -116,59 +117,26 @@ def load_spooled_events(progress: TextIO | None = None) -> LoadResult:
     holds the lock.
     """
     from streak_eventlog.spool import Spool
-    from streak_warehouse.dataset_swap import SCHEMA_SWAP_TYPES, run_lock
-    from streak_warehouse.destination import (
-        DATASET_NAME,
-        configured_destination_type,
-        duckdb_file_target,
-        use_project_settings,
-    )
-    from streak_warehouse.duckdb_swap import lock_path
+    from streak_warehouse.destination import DATASET_NAME, use_project_settings
     from streak_warehouse.events_table import keep_rejected, merge_rows
-    from streak_warehouse.locks import FileRunLock, RunOwner
+    from streak_warehouse.locks import RunOwner
+    from streak_warehouse.targets.configured import configured_target
 
     use_project_settings()
     path = configured_spool()
-    owner = RunOwner.this_process()
-    target = duckdb_file_target()
-    if target is not None:
-        location = str(target)
-        if path is None:
-            return LoadResult(0, location)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with FileRunLock(lock_path(target), location, owner):
-            if target.exists():
-                with _duckdb_connection(target) as connection:
-                    refuse_other_layout(connection.execute_sql, DATASET_NAME, location)
-            return _drained(Spool(path, writer=False), _duckdb_loader(target, DATASET_NAME), location)
-    pipeline = _pipeline()
-    destination_type = configured_destination_type()
-    from pipelines.job import _location
-
-    location = _location(pipeline, destination_type)
+    live = configured_target().live_copy()
+    location = live.location
     if path is None:
         return LoadResult(0, location)
-    lock: Any
-    if destination_type in SCHEMA_SWAP_TYPES:
-        lock = run_lock(pipeline, DATASET_NAME, owner)
-    else:
-        lock = FileRunLock(_destination_lock_file(location), location, owner)
-    with lock:
-        from streak_warehouse.sql import sql_client_or_none
+    with live.locked(RunOwner.this_process()) as session:
+        session.read(lambda execute: refuse_other_layout(execute, DATASET_NAME, location))
 
-        client = sql_client_or_none(pipeline, "events")
-        if client is None:
-            raise ValueError(f"the destination {destination_type} has no SQL tables: crm.events needs a SQL destination")
-        with client:
-            execute = lambda sql: client.execute_sql(sql) or []
-            refuse_other_layout(execute, DATASET_NAME, location)
+        def load(rows: list[dict[str, Any]], rejected: Sequence[Any]) -> None:
+            with session.transaction() as execute:
+                merge_rows(execute, DATASET_NAME, rows)
+                keep_rejected(execute, DATASET_NAME, rejected)
 
-            def load(rows: list[dict[str, Any]], rejected: Sequence[Any]) -> None:
-                with client.begin_transaction():
-                    merge_rows(execute, DATASET_NAME, rows)
-                    keep_rejected(execute, DATASET_NAME, rejected)
-
-            return _drained(Spool(path, writer=False), load, location)
+        return _drained(Spool(path, writer=False), load, location)
 
 
 def _drained(spool: Any, load: Callable[[list[dict[str, Any]], Sequence[Any]], object], location: str) -> LoadResult:
@@ -199,87 +167,17 @@ def refuse_other_layout(execute: Any, dataset: str, location: str) -> None:
                                f"{LAYOUT_VERSION}: {action}; no events were loaded (they stay in the spool)")
 
 
-def _pipeline() -> Any:
-    import dlt
-
-    from streak_warehouse.destination import (
-        DATASET_NAME,
-        PIPELINE_NAME,
-        warehouse_destination,
-    )
-
-    return dlt.pipeline(pipeline_name=f"{PIPELINE_NAME}_events", destination=warehouse_destination(),
-                        dataset_name=DATASET_NAME)
-
-
-def _destination_lock_file(location: str) -> Path:
-    """The main job's lock file for an in-place destination (``pipelines/job.py``: ``_in_place``)."""
-    import dlt
-
-    digest = hashlib.sha256(location.encode()).hexdigest()[:16]
-    return Path(dlt.current.run_context().data_dir) / "streak_runs" / f"destination-{digest}.lock"
-
-
-def _duckdb_loader(target: Path, dataset: str) -> Any:
-    from streak_warehouse.events_table import keep_rejected, merge_rows
-
-    def load(rows: list[dict[str, Any]], rejected: Sequence[Any]) -> None:
-        with _duckdb_transaction(target) as execute:
-            merge_rows(execute, dataset, rows)
-            keep_rejected(execute, dataset, rejected)
-
-    return load
-
-
-@contextlib.contextmanager
-def _duckdb_transaction(path: Path) -> Iterator[Any]:
-    """A DuckDB connection to ``path`` in one transaction, committed (and checkpointed) on success."""
-    with _duckdb_connection(path) as connection:
-        yield connection.execute_sql
-
-
-@dataclass
-class _DuckDBConnection:
-    """A DuckDB connection where a dlt sql client is expected (``execute_sql``, ``native_connection``)."""
-
-    native_connection: Any
-
-    def execute_sql(self, sql: str) -> list[Any]:
-        return self.native_connection.execute(sql).fetchall()  # type: ignore[no-any-return]
-
-
-@contextlib.contextmanager
-def _duckdb_connection(path: Path) -> Iterator[_DuckDBConnection]:
-    import duckdb
-
-    with duckdb.connect(str(path)) as con:
-        con.execute("BEGIN TRANSACTION")
-        try:
-            yield _DuckDBConnection(con)
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
-        con.execute("CHECKPOINT")
-
-
-def merge_into_duckdb_file(path: Path, dataset: str, pending: Pending | None, progress: TextIO | None = None) -> None:
-    """The main job's hook for a fresh DuckDB file: the spool's events, then the derived ones."""
-    with _duckdb_connection(path) as connection:
-        merge_with_client(connection, dataset, pending, progress)
-
-
 def merge_with_client(client: Any, dataset: str, pending: Pending | None, progress: TextIO | None = None) -> None:
     """The main job's hook through a dlt sql client (inside the caller's transaction): the spool's
     events, then the events derived from the copy ``dataset`` that ``crm.events`` lacks."""
     from streak_warehouse.events_table import add_derived_events, keep_rejected, merge_rows
+    from streak_warehouse.sql import driver_name, executor
 
     if pending is not None:
-        execute = lambda sql: client.execute_sql(sql) or []
+        execute = executor(client)
         merge_rows(execute, dataset, pending.rows)
         keep_rejected(execute, dataset, pending.rejected)
-    driver = type(getattr(client, "native_connection", None)).__module__.split(".")[0]
-    if driver not in DERIVING_DRIVERS:
+    if driver_name(client) not in DERIVING_DRIVERS:
         say(progress, "events: no events derived (they need a DuckDB or Postgres destination)")
         return
     derived = add_derived_events(client, dataset, streak_clock.now())

@@ -11,7 +11,9 @@
 * ``streak_api.py``, ``webhooks.py``: registering, listing and deleting Streak webhooks through the
   main job's ``StreakClient`` (its limiter, retries and key handling).
 
-``pipelines/streak_events.py`` is the command line. docs/events.md is the user guide.
+``pipelines/streak_events.py`` is the command line (``pipelines/events_cli.py``); loading the spool into
+the warehouse is ``pipelines/events_load.py``. Nothing here imports ``pipelines`` or
+``streak_warehouse``. docs/events.md is the user guide.
 """
 
 from .spool import EVENTS_COLUMN_HINTS, ROW_COLUMNS, Batch, Spool, SpoolRecord

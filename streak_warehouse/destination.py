@@ -155,10 +155,10 @@ def warehouse_destination(load_into_duckdb_file: Path | None = None, fresh_datas
     """The dlt destination to load into and read from.
 
     ``load_into_duckdb_file`` points a DuckDB warehouse at another file: the main job loads a fresh
-    file and renames it over the real one (see ``streak_warehouse/duckdb_swap.py``); the file is new, so
+    file and renames it over the real one (see ``streak_warehouse/targets/duckdb_file.py``); the file is new, so
     plain ``truncate-and-insert`` is as safe there as a staging swap and twice as fast.
     ``fresh_dataset``: the load goes into a new schema that replaces the real one whole
-    (``streak_warehouse/dataset_swap.py``), so ``truncate-and-insert`` there too.
+    (``streak_warehouse/targets/schema_swap.py``), so ``truncate-and-insert`` there too.
 
     A named destination of type duckdb with no credentials would write ``warehouse.duckdb`` in the
     current directory; pin it to the project's file instead. Everything else is resolved by dlt from

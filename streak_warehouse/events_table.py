@@ -36,7 +36,7 @@ from typing import Any, Final
 from streak_eventlog.spooled import RejectedEvent
 from streak_warehouse.kept_tables import EVENTS, PersistentTable
 from streak_warehouse.persistent import create_sql, ensure_table, values_lists
-from streak_warehouse.sql import ANSI_TYPES, columns_of, qualified, quote_identifier, string_literal
+from streak_warehouse.sql import ANSI_TYPES, columns_of, executor, qualified, quote_identifier, string_literal
 
 DERIVED: Final = "derived"
 _KEPT_IF_NULL: Final = ("location_id", "contact_key", "box_key", "pipeline_key")
@@ -239,7 +239,7 @@ def add_new_events(client: Any, schema: str, rows: Sequence[Mapping[str, Any]]) 
     """
     from streak_warehouse.persistent import bulk_insert
 
-    execute = lambda sql: client.execute_sql(sql) or []
+    execute = executor(client)
     ensure_sql(execute, schema)
     if not rows:
         return 0
@@ -263,7 +263,7 @@ def add_derived_events(client: Any, schema: str, derived_at: datetime) -> Derive
     from streak_warehouse.derived_events import derive_events
 
     started = time.monotonic()
-    execute = lambda sql: client.execute_sql(sql) or []
+    execute = executor(client)
     ensure_sql(execute, schema)
     rows = derive_events(read_copy(execute, schema), read_stage_change_events(execute, schema), derived_at,
                          stored_event_keys(execute, schema))

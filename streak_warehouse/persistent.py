@@ -41,7 +41,7 @@ from typing import Any, Final, TypeVar
 
 from streak_warehouse import kept_tables, layout_version, migrations
 from streak_warehouse.kept_tables import PersistentTable
-from streak_warehouse.sql import ANSI_TYPES, columns_of, qualified, quote_identifier, string_literal
+from streak_warehouse.sql import ANSI_TYPES, columns_of, driver_name, executor, qualified, quote_identifier, string_literal
 
 T = TypeVar("T")
 
@@ -183,9 +183,9 @@ def carry_over_schema(
     ``migrate_from`` (``live_schema`` written by that older layout): copy them through the
     migrations instead (the old tables go with the old schema).
 
-    Call inside the transaction that publishes ``fresh_schema`` (``dataset_swap.publish_dataset``).
+    Call inside the transaction that publishes ``fresh_schema`` (``targets.schema_swap.publish_dataset``).
     """
-    execute = lambda sql: client.execute_sql(sql) or []
+    execute = executor(client)
     for table in kept_tables.KEPT_TABLES:
         if table.whole and table.name in rows:  # the live one goes with the old schema
             ensure_table(execute, table, fresh_schema)
@@ -209,7 +209,7 @@ def carry_over_schema(
 def record_in_place(client: Any, dataset: str, rows: Rows, migrate_from: int | None = None) -> None:
     """Destinations loaded in place (no swap): create or upgrade the tables and append ``rows``;
     ``migrate_from``: ``dataset`` was written by that older layout, its tables are migrated first."""
-    execute = lambda sql: client.execute_sql(sql) or []
+    execute = executor(client)
     with client.begin_transaction():
         for table in kept_tables.KEPT_TABLES:
             if migrate_from is not None:
@@ -305,7 +305,7 @@ def bulk_insert(client: Any, table: PersistentTable, schema: str, rows: Sequence
     if not rows:
         return
     native: Any = getattr(client, "native_connection", None)
-    module = type(native).__module__.split(".")[0]
+    module = driver_name(client)
     names = ", ".join(quote_identifier(name) for name in table.column_names())
     if module == "psycopg2":  # COPY: several times faster than INSERTs for 200k rows
         with native.cursor() as cursor:

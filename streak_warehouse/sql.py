@@ -15,7 +15,9 @@ Public API (the dashboard relies on it; keep it small):
 * :class:`SqlDialect`, :func:`ansi_dialect`, :func:`dialect_for_sql_client`: for code that builds
   statements for any dlt SQL destination;
 * :func:`schema_names`, :func:`dataset_relations`, :func:`dataset_columns`: catalog reads through a
-  dlt sql client.
+  dlt sql client;
+* :func:`executor` (client) -> ``execute(sql) -> rows``, :func:`driver_name` (client) -> str: how the
+  warehouse's readers and writers talk to a dlt sql client.
 """
 
 from __future__ import annotations
@@ -190,6 +192,19 @@ def dataset_columns(client: SqlClientBase[Any], tables: Sequence[str]) -> dict[s
         if logical is not None:
             columns.setdefault(logical, set()).add(str(column_name).lower())
     return columns
+
+
+def executor(client: Any) -> Callable[[str], Sequence[Any]]:
+    """``execute(sql) -> rows`` over a dlt sql client (or anything with ``execute_sql``): the one shape
+    every warehouse reader takes; dlt answers a statement without rows with None, read as no rows."""
+    return lambda sql: client.execute_sql(sql) or []
+
+
+def driver_name(client: Any) -> str:
+    """The database driver behind a dlt sql client: ``psycopg2``, ``duckdb`` (a DuckDB connection's
+    class lives in ``_duckdb``), or another driver's top-level module name."""
+    native = getattr(client, "native_connection", None)
+    return type(native).__module__.split(".")[0].removeprefix("_")
 
 
 def sql_client_or_none(pipeline: Any, purpose: str) -> SqlClientBase[Any] | None:

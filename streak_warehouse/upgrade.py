@@ -124,10 +124,10 @@ def written_layout_of_file(path: Path, dataset: str) -> int | None:
 def written_layout_at(pipeline: Any, dataset: str) -> int | None:
     """:func:`~streak_warehouse.layout_version.written_layout_version` of ``dataset`` in the
     pipeline's SQL destination; None where the destination keeps no tables to read (files)."""
-    from streak_warehouse.sql import sql_client_or_none
+    from streak_warehouse.sql import executor, sql_client_or_none
 
     client = sql_client_or_none(pipeline, "layout check")
     if client is None:
         return None
     with client:
-        return written_layout_version(lambda sql: client.execute_sql(sql) or [], dataset)
+        return written_layout_version(executor(client), dataset)

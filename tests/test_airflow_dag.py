@@ -84,7 +84,7 @@ def test_the_dag_copies_the_sandbox_account_and_returns_the_summary(airflow_home
 
 
 def test_the_dag_skips_while_another_run_holds_the_lock(airflow_home: dict[str, str], dlt_isolated: Any) -> None:
-    from streak_warehouse.duckdb_swap import lock_path
+    from streak_warehouse.targets.duckdb_file import lock_path
     from streak_warehouse.locks import FileRunLock, RunOwner
 
     target = dlt_isolated.duckdb_path

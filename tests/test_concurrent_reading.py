@@ -6,7 +6,7 @@ read-only processes can share it, but a writer cannot get in while any of them i
 other way round a read-only open fails with "Could not set lock on file" while a writer holds it.
 
 So the main job never writes the file people read: it loads ``streak.duckdb.loading`` and renames
-it over ``streak.duckdb`` when tables and views are complete (streak_warehouse/duckdb_swap.py). A reader
+it over ``streak.duckdb`` when tables and views are complete (streak_warehouse/targets/duckdb_file.py). A reader
 with the old file open keeps reading the previous copy and never blocks the load; a reader that
 opens after the rename gets the new copy; nobody ever sees half a load. The dashboard opens
 short-lived read-only connections and retries briefly on a lock error (another writer, e.g. a

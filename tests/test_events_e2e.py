@@ -25,7 +25,7 @@ import pytest
 import requests
 from events_support import API_KEY, ROOT, TOKEN, ReceiverProcess, receiver_env
 
-from streak_eventlog.cli import main
+from pipelines.events_cli import main
 from streak_eventlog.spool import Spool
 from streak_source.sandbox import Sandbox
 from tests.loadtools import run_in_process

@@ -118,7 +118,7 @@ def test_load_merges_and_events_survive_the_postgres_schema_swap(
 
 
 def test_load_while_the_main_job_holds_the_lock_exits_75_naming_it(dlt_isolated: Any, spool_path: Path) -> None:
-    from streak_warehouse.duckdb_swap import lock_path
+    from streak_warehouse.targets.duckdb_file import lock_path
     from streak_warehouse.locks import FileRunLock, RunOwner
 
     spool_events(spool_path, rec("api:x", "Offer made", T0))
@@ -134,7 +134,7 @@ def test_load_while_the_main_job_holds_the_lock_exits_75_naming_it(dlt_isolated:
 def test_load_while_the_main_job_holds_the_postgres_lock_exits_75(postgres_warehouse: str, spool_path: Path) -> None:
     import dlt
 
-    from streak_warehouse.dataset_swap import run_lock
+    from streak_warehouse.targets.schema_swap import run_lock
     from streak_warehouse.destination import (
         DATASET_NAME,
         PIPELINE_NAME,

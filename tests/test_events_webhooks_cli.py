@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from events_support import TOKEN
 
-from streak_eventlog.cli import main
+from pipelines.events_cli import main
 from streak_eventlog.streak_api import client_from_config
 from streak_eventlog.webhook_events import PIPELINE_EVENTS, TEAM_EVENTS
 from streak_source.client import StreakClient

@@ -176,7 +176,7 @@ def test_a_main_job_during_an_events_load_exits_75_naming_it_and_touches_nothing
 HOLD_POSTGRES_LOCK = """
 import sys
 import dlt
-from streak_warehouse.dataset_swap import run_lock
+from streak_warehouse.targets.schema_swap import run_lock
 from streak_warehouse.destination import DATASET_NAME, PIPELINE_NAME, use_project_settings, warehouse_destination
 from streak_warehouse.locks import RunOwner
 
@@ -194,7 +194,7 @@ def test_a_postgres_run_lock_of_a_process_killed_with_sigkill_is_taken_over(
 ) -> None:
     import dlt
 
-    from streak_warehouse.dataset_swap import run_lock
+    from streak_warehouse.targets.schema_swap import run_lock
     from streak_warehouse.destination import DATASET_NAME, PIPELINE_NAME, use_project_settings, warehouse_destination
     from streak_warehouse.locks import LoadAlreadyRunning, RunOwner
 

@@ -1,6 +1,7 @@
 """The command line of the events wing (``pipelines/streak_events.py`` only calls :func:`main`).
 
-Exit statuses (as the main job's): 0 ok; 1 failed (Streak API, network, spool); 2 bad arguments;
+The receiver, the spool and the webhooks are the ``streak_eventlog`` package; loading into the
+warehouse is ``pipelines/events_load.py``. Exit statuses (``pipelines/failures.py``, as the main job's): 0 ok; 1 failed (Streak API, network, spool); 2 bad arguments;
 3 configuration error (a missing ``[events]`` key or Streak API key, a bad destination); 75 another
 receiver holds the spool (``serve``), or the main job or another load holds the destination's run
 lock (``load``: the line names the holder). ``serve`` stops cleanly on SIGTERM/SIGINT with 0.
@@ -9,17 +10,10 @@ lock (``load``: the line names the holder). ``serve`` stops cleanly on SIGTERM/S
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Final
 
-EXIT_OK: Final = 0
-EXIT_FAILED: Final = 1
-EXIT_CONFIG: Final = 3
-EXIT_LOCKED: Final = 75
-PROJECT_ROOT: Final = Path(__file__).resolve().parent.parent
+from pipelines.failures import EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_LOCKED, EXIT_OK, EXIT_USAGE
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -51,51 +45,51 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _refused(line: str, status: int) -> int:
+    """Say why on stderr (``error: <line>``) and return the exit status that goes with it."""
+    print(f"error: {line}", file=sys.stderr)
+    return status
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from .config import EventsConfigError, load_events_config
-    from .serve import serve
-    from .spool import SpoolBusy
+    from streak_eventlog.config import EventsConfigError, load_events_config
+    from streak_eventlog.serve import serve
+    from streak_eventlog.spool import SpoolBusy
 
     try:
         config = load_events_config()
     except EventsConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refused(str(exc), EXIT_CONFIG)
     try:
         serve(config, args.host, args.port)
     except SpoolBusy as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
+        return _refused(str(exc), EXIT_LOCKED)
     except OSError as exc:
-        print(f"error: cannot serve on {args.host}:{args.port}: {exc.strerror or type(exc).__name__}", file=sys.stderr)
-        return EXIT_FAILED
+        why = exc.strerror or type(exc).__name__
+        return _refused(f"cannot serve on {args.host}:{args.port}: {why}", EXIT_FAILED)
     return EXIT_OK
 
 
 def _webhooks(args: argparse.Namespace) -> int:
     from dlt.common.configuration.exceptions import ConfigurationException
 
+    from streak_eventlog import webhooks
+    from streak_eventlog.config import EventsConfigError, load_events_config
+    from streak_eventlog.streak_api import client_from_config
     from streak_source.client import StreakAPIError
     from streak_source.config import explain_config_error
-
-    from . import webhooks
-    from .config import EventsConfigError, load_events_config
-    from .streak_api import client_from_config
 
     try:
         client = client_from_config()
         token = str(load_events_config().webhook_token) if args.action == "register" else ""
     except EventsConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refused(str(exc), EXIT_CONFIG)
     except ConfigurationException as exc:
-        print(f"error: {explain_config_error(exc) or 'sources.streak: no API key or a bad setting'}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _refused(explain_config_error(exc) or "sources.streak: no API key or a bad setting", EXIT_CONFIG)
     try:
         if args.action == "register":
             if not args.url.startswith(("http://", "https://")):
-                print("error: --url must be the receiver's http(s) base URL", file=sys.stderr)
-                return 2
+                return _refused("--url must be the receiver's http(s) base URL", EXIT_USAGE)
             for hook in webhooks.register(client, args.url, token, args.event, args.pipeline, args.team):
                 print(f"created\t{hook.line()}")
         elif args.action == "list":
@@ -108,8 +102,7 @@ def _webhooks(args: argparse.Namespace) -> int:
             webhooks.delete(client, args.key)
             print(f"deleted\t{args.key}")
     except (StreakAPIError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return _refused(str(exc), EXIT_FAILED)
     return EXIT_OK
 
 
@@ -121,25 +114,23 @@ def _load() -> int:
     try:
         result = load_spooled_events()
     except LoadAlreadyRunning as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_LOCKED
+        return _refused(str(exc), EXIT_LOCKED)
     except BaseException as exc:  # noqa: BLE001 - one line, the status says what kind
         if was_interrupted(exc):
-            print("error: interrupted; events not loaded stay in the spool", file=sys.stderr)
-            return 130
+            return _refused("interrupted; events not loaded stay in the spool", EXIT_INTERRUPTED)
         line = config_error_line(exc)
         if line is not None:
-            print(f"error: {line}", file=sys.stderr)
-            return EXIT_CONFIG
-        print(f"error: {describe_failure(exc)}; spooled events not loaded stay in the spool", file=sys.stderr)
-        return EXIT_FAILED
+            return _refused(line, EXIT_CONFIG)
+        return _refused(f"{describe_failure(exc)}; spooled events not loaded stay in the spool", EXIT_FAILED)
     print(f"loaded {result.events} events into crm.events ({result.location}){rejected_note(result.rejected)}")
     return EXIT_OK
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from streak_warehouse.destination import use_project_settings
+
     args = parse_args(argv)
-    os.environ.setdefault("DLT_PROJECT_DIR", str(PROJECT_ROOT))  # .dlt/ of the project, from any cwd
+    use_project_settings()  # .dlt/ of the project, from any cwd
     if args.command == "serve":
         return _serve(args)
     if args.command == "load":

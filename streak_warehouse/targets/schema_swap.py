@@ -1,4 +1,4 @@
-"""Whole-dataset replace on Postgres: load a fresh schema, then rename it into place in one transaction.
+"""A Postgres schema: load a fresh schema, then rename it into place in one transaction.
 
 dlt's ``insert-from-staging`` swaps one table per transaction, so a load failing part-way through the
 swaps can leave some tables new and some old. Loading everything (tables and wide views) into a
@@ -8,18 +8,30 @@ makes the switch all-or-nothing: until it commits, readers see the previous copy
 any earlier point leaves ``crm`` exactly as it was. Postgres views point at tables, not names, so
 the views created in the fresh schema keep working after the rename.
 
-Concurrent runs: the caller holds :func:`run_lock` (an advisory lock) for the whole run, and every
-run has its own fresh schema, so discarding one run's schema never drops another's.
+Concurrent runs: :class:`SchemaSwap` holds :func:`run_lock` (an advisory lock) for the whole run,
+the events load (:class:`LiveSchema`) while it merges; every run has its own fresh schema, so
+discarding one run's schema never drops another's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Final
 
+from streak_warehouse.destination import DATASET_NAME, check_warehouse, warehouse_destination
+from streak_warehouse.events_table import read_stage_change_events
+from streak_warehouse.history_tables import read_previous
 from streak_warehouse.locks import PostgresRunLock, RunOwner
-from streak_warehouse.sql import qualified, quote_identifier, schema_names, string_literal
+from streak_warehouse.persistent import carry_over_schema
+from streak_warehouse.refresh_basis import RefreshSettings, plan_for_run, read_basis
+from streak_warehouse.sql import executor, qualified, quote_identifier, schema_names, string_literal
+from streak_warehouse.targets.base import Execute, KeptRows, LiveReads, MergeEvents, RunGuards, SqlLiveCopy
+from streak_warehouse.targets.base import destination_location, new_pipeline
+from streak_warehouse.upgrade import written_layout_at
 
 SCHEMA_SWAP_TYPES: Final = frozenset({"postgres"})
 """Destinations with transactional ``ALTER SCHEMA ... RENAME`` (DuckDB files are swapped whole)."""
@@ -104,3 +116,64 @@ def state_names_the_published_dataset(client: Any, fresh: str, target: str) -> i
         )
         rewritten += 1
     return rewritten
+
+
+@dataclass
+class SchemaSwap:
+    """The warehouse is the ``crm`` schema of a database that renames schemas in a transaction."""
+
+    destination_type: str
+
+    @contextlib.contextmanager
+    def opened(self, run_id: str, owner: RunOwner, guards: RunGuards) -> Iterator[FreshSchema]:
+        """The run's fresh schema, under the dataset's run lock; dropped unless published."""
+        fresh = FreshSchema(self.destination_type, fresh_dataset_name(DATASET_NAME, run_id))
+        with run_lock(fresh.pipeline, DATASET_NAME, owner), guards.recorded(fresh.location):
+            discard_leftovers(fresh.pipeline, DATASET_NAME, keep=fresh.dataset)
+            try:
+                yield fresh
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    discard_dataset(fresh.pipeline, fresh.dataset)
+                raise
+
+    def live_copy(self) -> SqlLiveCopy:
+        return SqlLiveCopy(self.destination_type, lambda pipeline, _, owner: run_lock(pipeline, DATASET_NAME, owner))
+
+
+class FreshSchema:
+    """``crm_load_<run id>``: loaded, then given the kept tables and events and renamed to ``crm``."""
+
+    keeps_tables = True
+    replace_strategy: str | None = None
+
+    def __init__(self, destination_type: str, dataset: str) -> None:
+        self.dataset = dataset
+        self.pipeline = new_pipeline(warehouse_destination(fresh_dataset=True), dataset)
+        self.location = destination_location(self.pipeline, destination_type)
+        check_warehouse(self.pipeline, destination_type, self.location, replaced_by_rename=True)
+
+    def written_layout(self) -> int | None:
+        return written_layout_at(self.pipeline, DATASET_NAME)
+
+    def read_live(self, settings: RefreshSettings, started_at: datetime) -> LiveReads:
+        """The live schema's stage history, ``BOX_CHANGE_STAGE`` events and refresh basis."""
+        with self.pipeline.sql_client() as client:
+            execute = executor(client)
+            previous = read_previous(execute, DATASET_NAME)
+            events = read_stage_change_events(execute, DATASET_NAME)
+            return LiveReads(previous, events, plan_for_run(settings, started_at, lambda: read_basis(execute, DATASET_NAME)))
+
+    @contextlib.contextmanager
+    def fresh_execute(self) -> Iterator[Execute]:
+        with self.pipeline.sql_client() as client:
+            yield executor(client)
+
+    def publish(self, rows: KeptRows, migrate_from: int | None, merge_events: MergeEvents) -> None:
+        def before_rename(client: Any, live_exists: bool) -> None:
+            carry_over_schema(client, DATASET_NAME, self.dataset, live_exists, rows, migrate_from)
+            merge_events(client, self.dataset)
+            state_names_the_published_dataset(client, self.dataset, DATASET_NAME)
+
+        publish_dataset(self.pipeline, self.dataset, DATASET_NAME, before_rename=before_rename)
+        self.replace_strategy = "new schema renamed into place"
