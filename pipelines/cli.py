@@ -14,7 +14,7 @@ import sys
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -72,6 +72,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="load the built-in sandbox's demo account (no API key needed)")
     parser.add_argument("--demo-boxes", type=int, default=None, metavar="N",
                         help="with --demo: size of the generated account in boxes (default: the sandbox's)")
+    parser.add_argument("--demo-date", type=_iso_date, default=None, metavar="YYYY-MM-DD",
+                        help="with --demo: the demo account's day 0, the day its story ends (default: today, UTC); "
+                             "two demo loads with the same date hold the same account")
     parser.add_argument("--backfill-history", action="store_true",
                         help="also read every box's own newsfeed (its 50 newest events) to reach back before the "
                              "first load's stage history: one extra API call per box (the run prints an estimate "
@@ -95,6 +98,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.demo_boxes is not None and not args.demo:
         parser.error("--demo-boxes needs --demo")
+    if args.demo_date is not None and not args.demo:
+        parser.error("--demo-date needs --demo")
     if args.demo_boxes is not None and args.demo_boxes < 0:
         parser.error("--demo-boxes must be >= 0")
     if args.summary_json is not None and not args.summary_json.expanduser().parent.is_dir():
@@ -296,6 +301,14 @@ def _demo_settings(demo: Any) -> Mapping[str, Any] | None:
     return DEMO_SETTINGS
 
 
+def _iso_date(text: str) -> date:
+    """A ``YYYY-MM-DD`` argument, or argparse's one-line error naming it."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
 @contextlib.contextmanager
 def _demo_sandbox(args: argparse.Namespace) -> Iterator[Any]:
     """The sandbox in-process for ``--demo``; nothing otherwise."""
@@ -304,6 +317,8 @@ def _demo_sandbox(args: argparse.Namespace) -> Iterator[Any]:
         return
     from streak_source.sandbox import Sandbox
 
-    kwargs = {} if args.demo_boxes is None else {"boxes": args.demo_boxes}
+    kwargs: dict[str, Any] = {} if args.demo_boxes is None else {"boxes": args.demo_boxes}
+    if args.demo_date is not None:
+        kwargs["anchor_date"] = args.demo_date
     with Sandbox(**kwargs) as sandbox:
         yield sandbox

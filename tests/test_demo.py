@@ -78,3 +78,18 @@ def test_a_second_demo_refresh_runs_in_changed_mode(dlt_isolated: Any, tmp_path:
     with duckdb.connect(str(dlt_isolated.duckdb_path), read_only=True) as con:
         origin = con.execute("SELECT base_url FROM crm.refresh_basis").fetchall()
     assert origin == [("demo sandbox (seed 7, 6 boxes)",)]
+
+
+def test_demo_date_fixes_the_demo_accounts_day_0(dlt_isolated: Any) -> None:
+    """Two demo loads a day apart hold different accounts; ``--demo-date`` pins the day their story
+    ends, so the account is the same whatever today is (a test session that runs past midnight)."""
+    import duckdb
+
+    result = run_main_job(["--demo", "--demo-boxes", "5", "--demo-date", "2024-02-29", "--quiet"], env={})
+    assert result.returncode == EXIT_OK, result.stderr
+    with duckdb.connect(str(dlt_isolated.duckdb_path), read_only=True) as con:
+        latest = con.execute("SELECT max(creation_timestamp), max(last_stage_change_timestamp) FROM crm.boxes").fetchone()
+    assert max(latest).isoformat() < "2024-02-29"
+    refused = run_main_job(["--demo", "--demo-date", "2024-02-30"], env={})
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1].endswith("argument --demo-date: not a date (YYYY-MM-DD): '2024-02-30'")

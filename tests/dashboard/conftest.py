@@ -20,6 +20,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable, Iterator
+from datetime import timezone
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -27,6 +28,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+import streak_clock
 from dashboards.app_pages import PAGES as APP_PAGES
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +52,9 @@ class DemoDB(NamedTuple):
     path: Path
     """The DuckDB file the main job wrote (dataset ``crm``)."""
     dlt_data_dir: Path
+    day0: str = ""
+    """The demo account's day 0 (``--demo-date``): a second demo load of the same account passes it,
+    so a session running across midnight compares like with like."""
 
 
 def _clean_env(**overrides: str) -> dict[str, str]:
@@ -75,25 +80,27 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> DemoDB:
         path = root / "streak.duckdb"
         if reuse:
             path.write_bytes(Path(reuse).read_bytes())
-            return DemoDB(path=path, dlt_data_dir=root / "dlt")
+            return DemoDB(path=path, dlt_data_dir=root / "dlt", day0=_day0_of(path))
         return _load_demo(root)
     shared = tmp_path_factory.getbasetemp().parent / "demo_load_shared"
     shared.mkdir(exist_ok=True)
     with open(shared / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this worker dies
-        built = DemoDB(path=shared / "streak.duckdb", dlt_data_dir=shared / "dlt")
-        if not (shared / "complete").exists():
+        if (shared / "complete").exists():
+            built = DemoDB(path=shared / "streak.duckdb", dlt_data_dir=shared / "dlt", day0=_day0_of(shared / "streak.duckdb"))
+        else:
             built = _load_demo(shared)
             (shared / "complete").touch()
     own = tmp_path_factory.mktemp("demo_load") / "streak.duckdb"
     shutil.copyfile(built.path, own)
-    return DemoDB(path=own, dlt_data_dir=built.dlt_data_dir)
+    return DemoDB(path=own, dlt_data_dir=built.dlt_data_dir, day0=built.day0)
 
 
 def _load_demo(root: Path) -> DemoDB:
     """Run the main job's demo load into ``root/streak.duckdb``; fail the session if it fails."""
     path = root / "streak.duckdb"
     data_dir = root / "dlt"
+    day0 = streak_clock.today().isoformat()
     env = _clean_env(
         STREAK_DUCKDB_PATH=str(path),
         DLT_DATA_DIR=str(data_dir),
@@ -101,7 +108,7 @@ def _load_demo(root: Path) -> DemoDB:
         SOURCES__STREAK__MAX_REQUESTS_PER_SECOND=DEMO_RATE_LIMIT,
     )
     result = subprocess.run(
-        [sys.executable, str(MAIN_JOB), "--demo", "--quiet"],
+        [sys.executable, str(MAIN_JOB), "--demo", "--demo-date", day0, "--quiet"],
         env=env,
         cwd=str(root),
         capture_output=True,
@@ -114,7 +121,15 @@ def _load_demo(root: Path) -> DemoDB:
             f"dashboard tests need its data.\nstderr:\n{result.stderr[-3000:]}",
             pytrace=False,
         )
-    return DemoDB(path=path, dlt_data_dir=data_dir)
+    return DemoDB(path=path, dlt_data_dir=data_dir, day0=day0)
+
+
+def _day0_of(path: Path) -> str:
+    """The day 0 of a demo copy already on disk: the date its first load started (the demo anchors
+    its account at the UTC date of the run unless ``--demo-date`` says otherwise)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        started = con.execute("SELECT min(started_at) FROM crm.load_history").fetchone()[0]
+    return started.astimezone(timezone.utc).date().isoformat()
 
 
 @pytest.fixture(scope="session")

@@ -132,7 +132,7 @@ def test_dashboard_reads_postgres_like_duckdb(postgres_warehouse: str, demo_db: 
         SOURCES__STREAK__MAX_REQUESTS_PER_SECOND="200",
     )
     load = subprocess.run(
-        [sys.executable, str(MAIN_JOB), "--demo", "--quiet"],
+        [sys.executable, str(MAIN_JOB), "--demo", "--demo-date", demo_db.day0, "--quiet"],
         env=env, cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=240,
     )
     assert load.returncode == 0, load.stderr[-3000:]
