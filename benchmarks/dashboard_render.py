@@ -21,7 +21,6 @@ asserted anywhere (benchmarks are not tests).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboards.app_pages import PAGES as APP_PAGES
+from benchmarks.report import publish
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 APP_FILE = REPO_ROOT / "dashboards" / "streak_dashboard.py"
@@ -201,9 +201,7 @@ def main() -> int:
         pages = {k: v for k, v in result[scope].items() if isinstance(v, dict)}
         result[scope]["total_warm_s"] = round(sum(p["warm_s"] for p in pages.values()), 3)
         result[scope]["total_cold_s"] = round(sum(p["cold_s"] for p in pages.values()), 3)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    publish(result, args.json)
     return 0
 
 

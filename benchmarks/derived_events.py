@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import streak_clock
+from benchmarks.report import machine, publish
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATASET = "crm"
@@ -116,15 +116,11 @@ def main() -> int:
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "started_utc": started.isoformat(timespec="seconds"),
         "boxes": None if args.copy else args.boxes, "days": None if args.copy else args.days,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": machine(),
         "load_avg_1m_before": round(load_before, 2), "load_avg_1m_after": round(os.getloadavg()[0], 2),
         "runs": runs,
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    publish(result, args.json, indent=1)
     return 0
 
 

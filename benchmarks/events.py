@@ -36,6 +36,9 @@ from typing import Any
 
 import psutil
 
+import streak_clock
+from benchmarks.report import publish
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 API_KEY = "bench-api-key"
 
@@ -143,7 +146,7 @@ def run(clients: int, seconds: float, synchronous: str) -> dict[str, Any]:
         "load_average_after": [round(x, 2) for x in load_after],
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "measured_at": streak_clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
 
 
@@ -155,11 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the result here (e.g. benchmarks/results/events.json)")
     args = parser.parse_args(argv)
     result = run(args.clients, args.seconds, args.synchronous)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n", "utf-8")
+    publish(result, args.json)
     return 0 if result["lost"] == 0 else 1
 
 

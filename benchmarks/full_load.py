@@ -32,6 +32,9 @@ client limit set out of reach), reporting how time, local rows/s and peak memory
 
 Everything runs in temp dirs (``DLT_DATA_DIR``, ``STREAK_DUCKDB_PATH``); the machine's load average
 is recorded with every run, since a shared 2-core machine skews wall times.
+
+Why one file of ~470 lines: a benchmark is read and run as one script (the measurement, the naive
+comparison and the scale series share the same run and report code); nothing imports it.
 """
 
 from __future__ import annotations
@@ -40,7 +43,6 @@ import argparse
 import contextlib
 import json
 import os
-import platform
 import selectors
 import signal
 import statistics
@@ -57,6 +59,7 @@ import psutil
 import requests
 
 import streak_clock
+from benchmarks.report import machine, publish
 from streak_source.objects import BOX_CHILDREN
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -417,18 +420,6 @@ def _say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def machine() -> dict[str, Any]:
-    import dlt
-
-    return {
-        "cpus": os.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "dlt": dlt.__version__,
-        "platform": platform.platform(),
-    }
-
-
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="full_load.py", description=__doc__.splitlines()[0])
     parser.add_argument("--boxes", type=int, default=2000, help="account size for the main measurement")
@@ -474,11 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": machine(),
         **body,
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    publish(result, args.json)
     return 0
 
 

@@ -34,6 +34,8 @@ from typing import Any
 import duckdb
 import requests
 
+import streak_clock
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEED = 13
 CLIENT_RATE = "1000"
@@ -122,7 +124,7 @@ def main() -> int:
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     results: dict[str, Any] = {
         "command": "python benchmarks/history.py " + " ".join(sys.argv[1:]),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.platform(),
+        "when": streak_clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": platform.platform(),
         "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(), "runs": [],
     }
     with tempfile.TemporaryDirectory(prefix="streak-history-") as tmp:

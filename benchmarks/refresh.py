@@ -44,6 +44,8 @@ from typing import Any
 
 import requests
 
+import streak_clock
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAIN_JOB = REPO_ROOT / "pipelines" / "streak_full.py"
 SEED = 15
@@ -390,7 +392,7 @@ def main() -> int:
     results: dict[str, Any] = json.loads(args.json.read_text()) if args.json.exists() else {}
     entry: dict[str, Any] = {
         "command": "python benchmarks/refresh.py " + " ".join(_without_password(a) for a in sys.argv[1:]),
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": platform.platform(),
+        "when": streak_clock.now().strftime("%Y-%m-%dT%H:%M:%SZ"), "machine": platform.platform(),
         "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg(),
     }
     with tempfile.TemporaryDirectory(prefix="streak-refresh-") as tmp:

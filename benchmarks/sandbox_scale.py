@@ -14,9 +14,6 @@ the demo < 1 s. Prints one JSON object; ``--json`` also writes it.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any
 import requests
 
 import streak_clock
+from benchmarks.report import machine, publish
 from streak_source.sandbox import Sandbox, generate_account
 
 ANCHOR = "2025-03-14"
@@ -68,17 +66,12 @@ def main() -> int:
         "command": "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]]),
         "started_utc": started.isoformat(timespec="seconds"),
         "boxes": args.boxes, "month_boxes": args.month_boxes, "days": args.days,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
-        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "machine": machine(),
         "seconds": seconds,
         "targets_s": TARGETS_S,
         "within_target": {name: seconds[name] <= target for name, target in TARGETS_S.items()},
     }
-    text = json.dumps(result, indent=1)
-    print(text)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
+    publish(result, args.json, indent=1)
     return 0
 
 

@@ -16,7 +16,6 @@ machine the Python clients, not the server, are usually the limit.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -33,6 +32,7 @@ import psutil
 import requests
 
 from streak_source.sandbox import Sandbox
+from benchmarks.report import publish
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -181,10 +181,7 @@ def main() -> int:
         **measured,
         **server_cpu,
     }
-    print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    publish(result, args.json)
     return 0 if set(result["statuses"]) == {"200"} else 1
 
 

@@ -25,6 +25,9 @@ docs/history.md):
 * A box missing from a run (not in ``skipped_box_keys``) gets ``box_deleted_at`` (that run's time,
   inexact) on all its rows; its open stay STAYS OPEN (deletion is no stage exit); cleared if it returns.
 * Same previous rows + same observation = same rows (idempotent), in a deterministic order.
+
+Why one file of ~470 lines: the rules above act on each other (matching, placing, closing a stay);
+split apart, a reader could no longer check one rule against the others in one sitting.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ import streak_clock
 DAY_S = 86_400
 REPO = Path(__file__).resolve().parent.parent
 CODE = ("streak_source", "streak_warehouse", "streak_eventlog", "pipelines", "dashboards", "benchmarks", "examples")
-READS_THE_CLOCK = re.compile(r"\b(datetime\.(now|utcnow|today)|date\.today|time\.time(_ns)?)\(")
+READS_THE_CLOCK = re.compile(r"\b(datetime\.(now|utcnow|today)\(|date\.today\(|time\.time(_ns)?\(|time\.(gmtime|localtime)\(\))")
 
 
 def test_code_takes_now_from_the_one_seam() -> None:

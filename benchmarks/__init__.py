@@ -1,0 +1,1 @@
+"""Measured performance runs (never timed tests); see benchmarks/README.md."""
