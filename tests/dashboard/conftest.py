@@ -31,6 +31,8 @@ import pytest
 import streak_clock
 from dashboards.app_pages import PAGES as APP_PAGES
 
+from . import accounts
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP_FILE = REPO_ROOT / "dashboards" / "streak_dashboard.py"
 MAIN_JOB = REPO_ROOT / "pipelines" / "streak_full.py"
@@ -309,3 +311,22 @@ def lock_file() -> Iterator[Callable[[Path], LockHolder]]:
     yield start
     for holder in holders:
         holder.close()
+
+
+@pytest.fixture
+def rich_db(demo_db: DemoDB, tmp_path: Path) -> Path:
+    """The demo copy with hand-built stage history and events (accounts.py), for the pages that read them."""
+    path = accounts.copy_db(demo_db.path, tmp_path / "rich.duckdb")
+    accounts.add_history(path)
+    accounts.add_events(path)
+    return path
+
+
+@pytest.fixture
+def rich_sql(rich_db: Path) -> Iterator[Callable[[str], pd.DataFrame]]:
+    """Independent reads of ``rich_db``: plain DuckDB SQL, read-only."""
+    con = duckdb.connect(str(rich_db), read_only=True)
+    try:
+        yield lambda query: con.sql(query).to_arrow_table().to_pandas()
+    finally:
+        con.close()

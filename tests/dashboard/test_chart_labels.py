@@ -11,21 +11,19 @@ so a new labelled chart cannot go unchecked.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 import pytest
 
 import streak_clock
 from dashboards.ui.format import fmt_days, fmt_int, fmt_number
 
-from . import accounts
 from .charts import TextLayer, text_charts
-from .conftest import PAGES, DemoDB, new_app, open_page
+from .conftest import PAGES, new_app, open_page
 
 SQL = Callable[[str], pd.DataFrame]
 CLOSED = ("Won", "Lost", "Hired", "Rejected")
@@ -33,23 +31,6 @@ CLOSED_SQL = ", ".join(f"'{name.lower()}'" for name in CLOSED)
 STAGE = "COALESCE(s.name, b.stage_name)"
 BOX_STAGES = ("FROM crm.boxes b JOIN crm.pipelines p USING (pipeline_key) "
               "LEFT JOIN crm.stages s ON s.pipeline_key = b.pipeline_key AND s.stage_key = b.stage_key")
-
-
-@pytest.fixture
-def rich_db(demo_db: DemoDB, tmp_path: Path) -> Path:
-    path = accounts.copy_db(demo_db.path, tmp_path / "rich.duckdb")
-    accounts.add_history(path)
-    accounts.add_events(path)
-    return path
-
-
-@pytest.fixture
-def rich_sql(rich_db: Path) -> Iterator[SQL]:
-    con = duckdb.connect(str(rich_db), read_only=True)
-    try:
-        yield lambda query: con.sql(query).to_arrow_table().to_pandas()
-    finally:
-        con.close()
 
 
 def _minute() -> datetime:

@@ -9,7 +9,7 @@ where the app uses ``percentile_cont`` and window functions).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,23 +23,6 @@ from . import accounts
 from .conftest import DemoDB, metric_values, new_app, open_page
 
 SQL = Callable[[str], pd.DataFrame]
-
-
-@pytest.fixture
-def rich_db(demo_db: DemoDB, tmp_path: Path) -> Path:
-    path = accounts.copy_db(demo_db.path, tmp_path / "rich.duckdb")
-    accounts.add_history(path)
-    accounts.add_events(path)
-    return path
-
-
-@pytest.fixture
-def rich_sql(rich_db: Path) -> Iterator[SQL]:
-    con = duckdb.connect(str(rich_db), read_only=True)
-    try:
-        yield lambda query: con.sql(query).to_arrow_table().to_pandas()
-    finally:
-        con.close()
 
 
 def _row(sql: SQL, query: str) -> dict[str, Any]:
