@@ -4,7 +4,9 @@ pipeline the destination kind opened (``streak_warehouse/targets/``); fills the 
 from __future__ import annotations
 
 import contextlib
+import gc
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
 
 from pipelines.progress import LoadSummary, backfill_estimate, extract_progress, say
@@ -58,7 +60,8 @@ def extract_normalize_load(
 
     say(progress, "normalizing...")
     step = time.monotonic()
-    pipeline.normalize()
+    with _fork_safe():
+        pipeline.normalize()
     summary.normalize_s = time.monotonic() - step
     normalize_info = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
 
@@ -97,6 +100,21 @@ def fill_from_report(summary: LoadSummary, report: RunReport) -> None:
     summary.undecoded_field_values = {k: v for k, v in sorted(report.decode_statuses.items()) if k != "ok" and v}
     summary.rejected_by_table = {str(k): int(v) for k, v in sorted(report.rejected.items())}
     summary.rejected_records = sum(summary.rejected_by_table.values())
+
+
+@contextlib.contextmanager
+def _fork_safe() -> Iterator[None]:
+    """dlt forks its normalize workers ([normalize] workers). A DuckDB client this process dropped
+    (e.g. the filesystem destination's, after reading the live copy) may still wait in the garbage
+    collector; collected in a forked worker, its ``__del__`` closes a connection that is not the
+    worker's and crashes it (seen as BrokenProcessPool). So: collect first, and freeze what is left,
+    so the workers never collect the parent's objects."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def row_counts(normalize_info: Any, source: Any) -> dict[str, int]:
