@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from streak_warehouse.layout_version import older_layout, written_layout_version
 from streak_warehouse.kept_tables import BOX_STAGE_HISTORY, STAGE_TRANSITIONS
@@ -46,8 +46,6 @@ from streak_warehouse.stage_history import (
 
 Execute = Callable[[str], Sequence[Sequence[Any]]]
 """Runs one SQL statement, returns its rows (a DuckDB connection's or a dlt sql client's)."""
-
-HISTORY_TABLES: Final = (BOX_STAGE_HISTORY.name, STAGE_TRANSITIONS.name)
 
 
 @dataclass

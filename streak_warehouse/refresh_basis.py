@@ -36,7 +36,7 @@ from streak_source.refresh import (
 )
 from streak_warehouse.layout_version import LAYOUT_VERSION
 from streak_warehouse.persistent import read_live_duckdb_file
-from streak_warehouse.sql import qualified, string_literal
+from streak_warehouse.sql import columns_of, qualified, string_literal
 
 Execute = Callable[[str], Sequence[Sequence[Any]]]
 """Runs one SQL statement, returns its rows (a DuckDB connection's or a dlt sql client's)."""
@@ -88,12 +88,6 @@ def in_place_reason(destination_type: str) -> str:
             "only from a DuckDB file or a Postgres schema swapped whole (docs/refresh.md)")
 
 
-def _columns(execute: Execute, schema: str, table: str) -> set[str]:
-    rows = execute("SELECT column_name FROM information_schema.columns WHERE table_schema = "
-                   f"{string_literal(schema)} AND table_name = {string_literal(table)}")
-    return {str(row[0]).lower() for row in rows}
-
-
 def _as_utc(value: Any) -> datetime | None:
     if value is None:
         return None
@@ -115,9 +109,9 @@ slices (and kept compressed, see ``RefreshBasis``) rather than as one result set
 
 def read_basis(execute: Execute, dataset: str) -> RefreshBasis | None:
     """The basis of the complete load in ``dataset`` (the live copy); None when it holds none."""
-    if not set(STAMP_COLUMNS) <= _columns(execute, dataset, BASIS_TABLE):
+    if not set(STAMP_COLUMNS) <= columns_of(execute, dataset, BASIS_TABLE):
         return None
-    if not {"box_key", "child_table", "fingerprint", "items_json"} <= _columns(execute, dataset, BASIS_CHILDREN_TABLE):
+    if not {"box_key", "child_table", "fingerprint", "items_json"} <= columns_of(execute, dataset, BASIS_CHILDREN_TABLE):
         return None
     stamps = execute(f"SELECT {', '.join(STAMP_COLUMNS)} FROM {qualified(dataset, BASIS_TABLE)}")
     if len(stamps) != 1:
