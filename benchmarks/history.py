@@ -54,7 +54,7 @@ def serve(boxes: int, day: int, rates: list[str]) -> tuple[subprocess.Popen[str]
 
 def simulate(boxes: int, days: int, rates: list[str], work: Path, backfill_first: bool = False) -> dict[str, Any]:
     from pipelines.job import run_full_load
-    from streak_warehouse.history_check import Coverage, check, feeds_of
+    from streak_warehouse.history_check import FETCHED_NEWSFEED_SQL, Coverage, check, feeds_of
     from streak_warehouse.stage_history import COLUMNS
 
     database = work / f"history-{boxes}.duckdb"
@@ -78,7 +78,7 @@ def simulate(boxes: int, days: int, rates: list[str], work: Path, backfill_first
             proc.terminate()
             proc.wait(timeout=60)
         with duckdb.connect(str(database), read_only=True) as con:
-            coverage.add_load(feeds_of(con.execute("select box_key, specific, timestamp from crm.box_newsfeed").fetchall()),
+            coverage.add_load(feeds_of(con.execute(FETCHED_NEWSFEED_SQL).fetchall()),
                               truth)
         history_needed = stats["needed_backfill_calls"] if backfill else stats["needed_history_calls"]
         needed = stats["needed_calls"] + history_needed

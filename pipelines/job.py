@@ -28,22 +28,28 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+import streak_clock
 from pipelines import stopping
 from pipelines.dlt_steps import extract_normalize_load
 from pipelines.events_load import Pending, acknowledge, merge_with_client, pending_events
 from pipelines.failures import describe_failure, was_interrupted
 from pipelines.progress import LoadSummary, say
 from pipelines.run_state import Run
-from streak_warehouse import history
+from streak_warehouse import history, kept_tables
 from streak_warehouse.destination import DATASET_NAME, PIPELINE_NAME, use_project_settings
 from streak_warehouse.events_table import stage_change_events
+from streak_warehouse.history_mode import (
+    TrackedTable, destination_type_name, history_kept_tables, record_versions, summary_line, tracked_tables,
+)
 from streak_warehouse.history_tables import new_history
 from streak_warehouse.locks import FileRunLock, LoadAlreadyRunning
 from streak_warehouse.refresh_basis import configured_refresh
+from streak_warehouse.sql import executor
 from streak_warehouse.targets.base import FreshCopy, RunGuards, Target
 from streak_warehouse.targets.configured import configured_target
 from streak_warehouse.upgrade import prepare_upgrade
@@ -90,10 +96,16 @@ def _load(run: Run, target: Target, source_args: dict[str, Any], progress: TextI
         if copy.keeps_tables:  # files (filesystem) keep no tables: no load_history, stage history, events
             with copy.fresh_execute() as execute:
                 _update_stage_history(run, execute, copy.dataset, summary, progress)
-        rows, carried = _history_rows(run, summary)
+        finished_at = streak_clock.now()
+        rows, carried = _history_rows(run, summary, finished_at)
         if copy.keeps_tables:
-            copy.publish(rows, run.upgrade.migrate_from,
-                         lambda client, dataset: merge_with_client(client, dataset, events, progress))
+            tracked = tracked_tables(copy.pipeline.default_schema)
+
+            def finish(client: Any, dataset: str) -> None:
+                _record_versions(client, dataset, tracked, finished_at, summary, progress)
+                merge_with_client(client, dataset, events, progress)
+
+            copy.publish(rows, run.upgrade.migrate_from, finish, (*kept_tables.KEPT_TABLES, *history_kept_tables(tracked)))
             acknowledge(events, progress)
     _done(run, carried)
     summary.replace_strategy = copy.replace_strategy
@@ -124,6 +136,18 @@ def _update_stage_history(run: Run, execute: Any, dataset: str, summary: LoadSum
     summary.total_s += summary.history_s
 
 
+def _record_versions(client: Any, dataset: str, tracked: Sequence[TrackedTable], at: datetime,
+                     summary: LoadSummary, progress: TextIO | None) -> None:
+    """This run's versions of every keyed record into the fresh ``dataset`` (history mode)."""
+    step = time.monotonic()
+    added = record_versions(executor(client), dataset, tracked, at, destination_type_name(client))
+    summary.versions_added = {name: count for name, count in added.opened.items() if count}
+    summary.records_deleted = {name: count for name, count in added.deleted.items() if count}
+    summary.versions_s = time.monotonic() - step
+    summary.total_s += summary.versions_s
+    say(progress, f"{summary_line(added)} ({summary.versions_s:.1f} s)")
+
+
 def _pending_events(run: Run, progress: TextIO | None) -> Pending | None:
     """The spool's pending events (merged into the fresh copy later); their stage changes join
     ``run.stage_events``."""
@@ -136,11 +160,13 @@ def _pending_events(run: Run, progress: TextIO | None) -> Pending | None:
 # --- load_history --------------------------------------------------------------------------------
 
 
-def _history_rows(run: Run, summary: LoadSummary) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
-    """This run's ``ok`` row plus the side records of earlier runs that did not publish."""
+def _history_rows(run: Run, summary: LoadSummary, finished_at: datetime) -> tuple[dict[str, list[dict[str, Any]]], set[str]]:
+    """This run's ``ok`` row plus the side records of earlier runs that did not publish; ``finished_at``
+    is also when the versions this run stores become valid (``history_mode.py``)."""
     location = summary.location
     row = history.history_row(
         run_id=run.run_id, started_at=run.started_at, outcome="ok", destination=_history_destination(summary),
+        finished_at=finished_at,
         rows_per_table=summary.rows, api_calls=summary.api_calls, boxes_read=summary.boxes_read,
         boxes_skipped=len(summary.boxes_gone), rejected_records=summary.rejected_records,
         history_calls=summary.history_calls, mode=summary.mode,

@@ -53,6 +53,11 @@ class LoadSummary:
     load_s: float = 0.0
     views_s: float = 0.0
     history_s: float = 0.0
+    versions_added: dict[str, int] = field(default_factory=dict)
+    """History mode: new versions this run stored, per table (``crm.<table>_history``); none: nothing changed."""
+    records_deleted: dict[str, int] = field(default_factory=dict)
+    """History mode: records gone since the previous load, per table (``crm.deletions``)."""
+    versions_s: float = 0.0
     total_s: float = 0.0
 
 
@@ -119,7 +124,8 @@ def print_summary(summary: LoadSummary, stream: TextIO) -> None:
     if summary.views:
         print(f"Wide views: {', '.join(f'{summary.dataset}.{v}' for v in summary.views)}", file=stream)
     print(f"Elapsed: {summary.total_s:.1f} s (extract {summary.extract_s:.1f}, normalize {summary.normalize_s:.1f}, "
-          f"load {summary.load_s:.1f}, views {summary.views_s:.1f}, history {summary.history_s:.1f})", file=stream)
+          f"load {summary.load_s:.1f}, views {summary.views_s:.1f}, history {summary.history_s:.1f}, "
+          f"versions {summary.versions_s:.1f})", file=stream)
     print("Next: streamlit run dashboards/streak_dashboard.py", file=stream)
 
 

@@ -24,6 +24,11 @@ from typing import Any
 
 from streak_warehouse.stage_history import StageStay, to_ms
 
+FETCHED_NEWSFEED_SQL = ("select box_key, specific, timestamp from crm.box_newsfeed "
+                        "where _dlt_load_id = (select max(load_id) from crm._dlt_loads)")
+"""The ``box_newsfeed`` rows the latest load fetched (the table keeps every entry ever fetched:
+streak_warehouse/history_mode.py), for :meth:`Coverage.add_load`."""
+
 TruePaths = Mapping[str, Sequence[Mapping[str, Any]]]
 
 

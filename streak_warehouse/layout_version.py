@@ -18,8 +18,12 @@ from typing import Any, Final
 
 from streak_warehouse.sql import columns_of, qualified, quote_identifier
 
-LAYOUT_VERSION: Final = 1
-"""1: the layout of the first releases (copy, wide views, load_history, box_stage_history, events)."""
+LAYOUT_VERSION: Final = 2
+"""1: the layout of the first releases (copy, wide views, load_history, box_stage_history, events).
+2: history mode (``crm.<table>_history`` for every keyed table, the ``crm.deletions`` view), and
+``box_newsfeed`` keeps every entry ever fetched (``history_mode.py``). Nothing to migrate: the new
+tables start with the first run of this layout; the bump stops an older release from replacing
+a copy whose history it would not carry."""
 
 FIRST_LAYOUT: Final = 1
 """What a copy that records no number was written with: the releases before the number existed."""

@@ -135,9 +135,11 @@ def sql_literal(value: Any, data_type: str) -> str:
 # --- DuckDB: copy from the live file into the fresh one ------------------------------------------
 
 
-def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows, migrate_from: int | None = None) -> None:
+def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows, migrate_from: int | None = None,
+                      tables: Sequence[PersistentTable] | None = None) -> None:
     """Copy every kept table of ``live`` (if it exists) into ``fresh``, then append ``rows``;
-    ``migrate_from``: the layout ``live`` was written with, when older than this code's."""
+    ``migrate_from``: the layout ``live`` was written with, when older than this code's; ``tables``:
+    what is kept (the declared list plus this run's history tables, ``history_mode.py``)."""
     import duckdb
 
     with duckdb.connect(str(fresh)) as con:
@@ -154,7 +156,7 @@ def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows, migrate
                 ) from exc
             attached = True
         try:
-            for table in kept_tables.KEPT_TABLES:
+            for table in kept_tables.KEPT_TABLES if tables is None else tables:
                 con.execute(create_sql(table, dataset))
                 if table.whole and table.name in rows:
                     _bulk_insert_duckdb(con, table, dataset, rows[table.name])
@@ -177,7 +179,8 @@ def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows, migrate
 
 
 def carry_over_schema(
-    client: Any, live_schema: str, fresh_schema: str, live_exists: bool, rows: Rows, migrate_from: int | None = None
+    client: Any, live_schema: str, fresh_schema: str, live_exists: bool, rows: Rows, migrate_from: int | None = None,
+    tables: Sequence[PersistentTable] | None = None,
 ) -> None:
     """Move every kept table from ``live_schema`` into ``fresh_schema`` and append ``rows``;
     ``migrate_from`` (``live_schema`` written by that older layout): copy them through the
@@ -186,7 +189,7 @@ def carry_over_schema(
     Call inside the transaction that publishes ``fresh_schema`` (``targets.schema_swap.publish_dataset``).
     """
     execute = executor(client)
-    for table in kept_tables.KEPT_TABLES:
+    for table in kept_tables.KEPT_TABLES if tables is None else tables:
         if table.whole and table.name in rows:  # the live one goes with the old schema
             ensure_table(execute, table, fresh_schema)
             bulk_insert(client, table, fresh_schema, rows[table.name])
@@ -206,12 +209,13 @@ def carry_over_schema(
             client.execute_sql(statement)
 
 
-def record_in_place(client: Any, dataset: str, rows: Rows, migrate_from: int | None = None) -> None:
+def record_in_place(client: Any, dataset: str, rows: Rows, migrate_from: int | None = None,
+                    tables: Sequence[PersistentTable] | None = None) -> None:
     """Destinations loaded in place (no swap): create or upgrade the tables and append ``rows``;
     ``migrate_from``: ``dataset`` was written by that older layout, its tables are migrated first."""
     execute = executor(client)
     with client.begin_transaction():
-        for table in kept_tables.KEPT_TABLES:
+        for table in kept_tables.KEPT_TABLES if tables is None else tables:
             if migrate_from is not None:
                 _migrate_in_place(client, execute, table, dataset, migrate_from)
             ensure_table(execute, table, dataset)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from streak_source.sandbox import Sandbox
-from streak_warehouse.history_check import Coverage, check, feeds_of
+from streak_warehouse.history_check import FETCHED_NEWSFEED_SQL, Coverage, check, feeds_of
 from streak_warehouse.stage_history import COLUMNS
 from tests.destinations_support import Reader
 from tests.loadtools import run_in_process
@@ -59,7 +59,7 @@ def test_daily_loads_record_the_true_stage_history_with_calls_that_scale_with_ch
             assert calls == summary["api_calls"] == stats["needed_calls"] + stats["needed_history_calls"], per_day[-1]
             assert summary["history_calls"] == stats["needed_history_calls"]
             with Reader(**target) as db:
-                coverage.add_load(feeds_of(db.rows("select box_key, specific, timestamp from crm.box_newsfeed")),
+                coverage.add_load(feeds_of(db.rows(FETCHED_NEWSFEED_SQL)),
                                   sb.history())
         truth = sb.history()
         with Reader(**target) as db:

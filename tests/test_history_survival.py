@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from streak_source.sandbox import Sandbox
-from streak_warehouse.history_check import Coverage, check, feeds_of
+from streak_warehouse.history_check import FETCHED_NEWSFEED_SQL, Coverage, check, feeds_of
 from streak_warehouse.stage_history import COLUMNS, TRANSITION_COLUMNS
 from tests.destinations_support import Reader
 from tests.loadtools import MAIN_JOB, REPO_ROOT, run_in_process
@@ -30,13 +30,19 @@ BOTH = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 def tables(target: dict[str, Any]) -> dict[str, list[tuple[Any, ...]]]:
-    """Both history tables and load_history's run ids, every row, in a fixed order."""
+    """Both stage history tables, every history-mode table (``<table>_history``, ``deletions``) and
+    load_history's run ids, every row, in a fixed order."""
     with Reader(**target) as db:
         stays = sorted(db.rows(f"select {', '.join(n for n, _ in COLUMNS)} from crm.box_stage_history"), key=repr)
         moves = sorted(db.rows(f"select {', '.join(chr(34) + n + chr(34) for n, _ in TRANSITION_COLUMNS)} from crm.stage_transitions"),
                        key=repr)
         runs = db.rows("select run_id from crm.load_history order by started_at")
-    return {"box_stage_history": stays, "stage_transitions": moves, "load_history": runs}
+        versions = {name: sorted(db.rows(f"select * from crm.{name}"), key=repr) for name in db.relations()
+                    if name.endswith("_history") and name not in ("box_stage_history", "load_history")}
+        deletions = sorted(db.rows("select * from crm.deletions"), key=repr)
+    assert len(versions) >= 18 and versions["boxes_history"]
+    return {"box_stage_history": stays, "stage_transitions": moves, "load_history": runs, "deletions": deletions,
+            **versions}
 
 
 def exact_closed(target: dict[str, Any]) -> set[tuple[Any, ...]]:
@@ -86,7 +92,7 @@ def load_day(sb: Sandbox, target: dict[str, Any], coverage: Coverage, same_day: 
     assert stats["requests_total"] - before == stats["needed_calls"] + history_needed
     assert summary["history_calls"] == history_needed
     with Reader(**target) as db:
-        coverage.add_load(feeds_of(db.rows("select box_key, specific, timestamp from crm.box_newsfeed")), sb.history())
+        coverage.add_load(feeds_of(db.rows(FETCHED_NEWSFEED_SQL)), sb.history())
     return summary
 
 
@@ -127,6 +133,19 @@ def test_history_survives_reruns_failed_and_killed_runs_the_swap_and_a_fresh_wor
         monkeypatch.setattr(pipelines.job, "new_history", real)
         assert tables(target) == day1  # the failed run changed nothing
 
+        real_versions = pipelines.job.record_versions
+
+        def recorded_then_failed(*args: Any, **kwargs: Any) -> Any:
+            added = real_versions(*args, **kwargs)
+            assert added.total > 0  # versions were written into the fresh copy, then lost with it
+            raise RuntimeError("connection lost while publishing")
+
+        monkeypatch.setattr(pipelines.job, "record_versions", recorded_then_failed)
+        with pytest.raises(RuntimeError, match="connection lost"):
+            run_in_process({"api_key": sb.api_key, "base_url": sb.base_url, "max_requests_per_second": 1000})
+        monkeypatch.setattr(pipelines.job, "record_versions", real_versions)
+        assert tables(target) == day1  # nor did one that failed inside the publishing transaction
+
         printed = kill_while_loading(sb, killed_jobs)
         assert "loading..." in printed
         assert tables(target) == day1  # nor did the killed one
@@ -134,6 +153,7 @@ def test_history_survives_reruns_failed_and_killed_runs_the_swap_and_a_fresh_wor
         load_day(sb, target, coverage)  # day 2 published: continues from day 1
         assert exact_closed(target) >= exact_closed_of(day1)
         day2 = tables(target)
+        assert versions_kept(day1, day2)
         assert len(day2["box_stage_history"]) > len(day1["box_stage_history"])
 
         forget_this_machine(dlt_isolated)  # a fresh machine: the dlt working dir is gone
@@ -141,14 +161,30 @@ def test_history_survives_reruns_failed_and_killed_runs_the_swap_and_a_fresh_wor
         fresh = load_day(sb, target, coverage)  # calls = needed + history needed: the map came from the destination
         assert fresh["history_calls"] > 0
         assert exact_closed(target) >= exact_closed_of(day2)
+        assert versions_kept(day2, tables(target))  # the history came from the destination, not the working dir
         with Reader(**target) as db:
             rows = history_rows(db)
             statuses = db.rows("select outcome from crm.load_history order by started_at")
         verdict = check(rows, sb.history(), coverage)
     assert not verdict.problems, verdict.problems[:10]
-    assert [s for s, in statuses].count("ok") == 5  # the failed run recorded too (its side record)
+    assert [s for s, in statuses].count("ok") == 5  # the failed runs recorded too (their side records)
     assert "failed" in [s for s, in statuses]
 
 
 def exact_closed_of(snapshot: dict[str, list[tuple[Any, ...]]]) -> set[tuple[Any, ...]]:
     return {(r[0], r[7]) for r in snapshot["box_stage_history"] if r[10] and r[7] is not None}
+
+
+def versions_kept(before: dict[str, list[tuple[Any, ...]]], after: dict[str, list[tuple[Any, ...]]]) -> bool:
+    """Every version ``before`` held is still in ``after``, unchanged but for the end a later run gave
+    the current ones (``valid_to``, ``deleted``: the last two columns); and something was added."""
+    names = [name for name in before if name.endswith("_history") and name not in ("box_stage_history", "load_history")]
+    grew = False
+    for name in names:
+        later = {row[:-2]: row for row in after[name]}
+        for row in before[name]:
+            kept = later.get(row[:-2])
+            if kept is None or (row[-2] is not None and kept[-2:] != row[-2:]):
+                return False
+        grew = grew or len(after[name]) > len(before[name])
+    return grew

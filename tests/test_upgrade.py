@@ -34,7 +34,10 @@ DEMO_BOXES = int(DEMO_ARGS[-1])
 FAST = {"NORMALIZE__WORKERS": "1"}
 """One normalize worker: no process pool to start for a 10-box account."""
 RENAMED = ("boxes_skipped", "boxes_gone")
-"""The simulated layout 2 renames ``load_history.boxes_skipped``."""
+"""The simulated next layout renames ``load_history.boxes_skipped``."""
+CURRENT = layout_version.LAYOUT_VERSION
+NEXT = CURRENT + 1
+"""The simulated next layout (the fixture is layout 1; this code writes ``LAYOUT_VERSION``)."""
 
 
 # --- the simulated layout 2 ---------------------------------------------------------------------
@@ -54,8 +57,8 @@ def simulate_layout2(monkeypatch: pytest.MonkeyPatch) -> None:
     from streak_source import objects
     from streak_warehouse import history
 
-    monkeypatch.setattr(layout_version, "LAYOUT_VERSION", 2)
-    monkeypatch.setattr(kept_tables, "MIGRATIONS", (Migration(2, "load_history", renamed=(RENAMED,)),))
+    monkeypatch.setattr(layout_version, "LAYOUT_VERSION", NEXT)
+    monkeypatch.setattr(kept_tables, "MIGRATIONS", (Migration(NEXT, "load_history", renamed=(RENAMED,)),))
     old = kept_tables.LOAD_HISTORY
     renamed_columns = tuple((RENAMED[1] if name == RENAMED[0] else name, kind) for name, kind in old.columns)
     renamed = PersistentTable(old.name, renamed_columns, old.primary_key)
@@ -154,13 +157,13 @@ def columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
 def check_upgraded(path: Path, before: dict[str, Any], printed: str, sb: Sandbox) -> None:
     """The copy at ``path`` is layout 2, holds what ``sb`` serves under the renamed column, and kept
     every row of the layout-1 fixture ``before``."""
-    assert ("upgrade: the destination was written by warehouse layout 1, this is layout 2: rebuilding the copy "
+    assert (f"upgrade: the destination was written by warehouse layout 1, this is layout {NEXT}: rebuilding the copy "
             "from a clean dlt schema, migrating the tables kept across runs (box_stage_history, events, layout2_marks, "
             "load_history, stage_transitions; load_history.boxes_skipped -> boxes_gone); their rows are kept"
             ) in printed.splitlines()
     with duckdb.connect(str(path), read_only=True) as con:
         execute = lambda sql: con.execute(sql).fetchall()
-        assert written_layout_version(execute, "crm") == 2
+        assert written_layout_version(execute, "crm") == NEXT
         # the copy: rebuilt from a clean dlt schema, so the renamed column's old name is gone
         assert "snippet_body" in columns(con, "snippets")
         assert "snippet_text" not in columns(con, "snippets")
@@ -168,13 +171,17 @@ def check_upgraded(path: Path, before: dict[str, Any], printed: str, sb: Sandbox
             snippet.key: snippet.text for snippet in sb.account.snippets}
         assert con.execute("SELECT note_key, text FROM crm.layout2_notes").fetchall() == [("n1", "new in layout 2")]
         assert columns(con, "layout2_marks") == {"mark_key", "note"}
+        # history mode (layout 2) starts on the upgrade: every record of the new copy has its first version
+        for table in ("boxes", "box_tasks", "snippets"):
+            assert con.execute(f"SELECT COUNT(*) FROM crm.{table}_history WHERE valid_to IS NULL").fetchall() == \
+                con.execute(f"SELECT COUNT(*) FROM crm.{table}").fetchall() != [(0,)]
         # load_history: migrated (the renamed column kept its values), plus this run's row
         assert RENAMED[0] not in columns(con, "load_history")
         history = con.execute(f"SELECT run_id, outcome, api_calls, {RENAMED[1]}, layout_version FROM crm.load_history "
                               "ORDER BY started_at").fetchall()
         assert [row[:4] for row in history[:len(before["load_history"])]] == before["load_history"]
         assert [row[4] for row in history[:len(before["load_history"])]] == [None] * len(before["load_history"])
-        assert history[-1][1:2] + history[-1][4:] == ("ok", 2)
+        assert history[-1][1:2] + history[-1][4:] == ("ok", NEXT)
         # events: every old row, value for value (the main job may add newly derived ones)
         names = ", ".join(f'"{name}"' for name in before["event_columns"])
         assert set(before["events"]) <= set(con.execute(f"SELECT {names} FROM crm.events").fetchall())
@@ -225,7 +232,7 @@ def test_upgrade_on_a_new_machine_and_the_next_run_is_a_plain_one(
     dlt_isolated: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, layout2: None
 ) -> None:
     """A fresh dlt working dir against the layout-1 destination; afterwards both the destination and
-    the working dir say layout 2, so the next run neither rebuilds nor migrates."""
+    the working dir say the new layout, so the next run neither rebuilds nor migrates."""
     import dlt
 
     from streak_warehouse.upgrade import prepare_upgrade, written_layout_of_file
@@ -239,10 +246,10 @@ def test_upgrade_on_a_new_machine_and_the_next_run_is_a_plain_one(
     check_upgraded(dlt_isolated.duckdb_path, before, printed, sb)
     with duckdb.connect(str(dlt_isolated.duckdb_path), read_only=True) as con:
         layouts = con.execute("SELECT layout_version FROM crm.load_history ORDER BY started_at").fetchall()
-    assert layouts == [(None,), (None,), (2,)]
+    assert layouts == [(None,), (None,), (NEXT,)]
     pipeline = dlt.pipeline(pipeline_name="streak", pipelines_dir=str(dlt_isolated.pipelines_dir))
     upgrade = prepare_upgrade(pipeline, written_layout_of_file(dlt_isolated.duckdb_path, "crm"), "x")
-    assert (upgrade.written, upgrade.working_dir, upgrade.rebuilds, upgrade.message()) == (2, 2, False, None)
+    assert (upgrade.written, upgrade.working_dir, upgrade.rebuilds, upgrade.message()) == (NEXT, NEXT, False, None)
     assert pipeline.refresh is None
 
 
@@ -280,7 +287,7 @@ def test_upgrade_on_postgres(postgres_warehouse: str, monkeypatch: pytest.Monkey
     for name, value in FAST.items():
         monkeypatch.setenv(name, value)
     with Sandbox(boxes=DEMO_BOXES) as sb:
-        upgrade_run(sb)  # layout 1 (today's code)
+        upgrade_run(sb)  # today's code
         with psycopg2.connect(postgres_warehouse) as con, con.cursor() as cur:
             cur.execute("SELECT run_id, api_calls, boxes_skipped FROM crm.load_history")
             old_runs = cur.fetchall()
@@ -291,12 +298,12 @@ def test_upgrade_on_postgres(postgres_warehouse: str, monkeypatch: pytest.Monkey
         assert old_runs and old_stays and old_events
         simulate_layout2(monkeypatch)
         _, printed = upgrade_run(sb)
-    assert "upgrade: the destination was written by warehouse layout 1, this is layout 2" in printed
+    assert f"upgrade: the destination was written by warehouse layout {CURRENT}, this is layout {NEXT}" in printed
     with psycopg2.connect(postgres_warehouse) as con, con.cursor() as cur:
         execute = lambda sql: (cur.execute(sql), cur.fetchall())[1]
         cur.execute("SELECT run_id, api_calls, boxes_gone, layout_version FROM crm.load_history ORDER BY started_at")
         runs = cur.fetchall()
-        assert [r[:3] for r in runs[:-1]] == old_runs and [r[3] for r in runs] == [1, 2]
+        assert [r[:3] for r in runs[:-1]] == old_runs and [r[3] for r in runs] == [CURRENT, NEXT]
         assert old_stays <= set(execute("SELECT stay_key, entered_at FROM crm.box_stage_history"))
         assert old_events <= set(execute("SELECT event_key, event_name FROM crm.events"))
         snippet_columns = {r[0] for r in execute("SELECT column_name FROM information_schema.columns "
@@ -386,8 +393,8 @@ def test_stage_history_is_read_through_the_migrations(monkeypatch: pytest.Monkey
     from streak_warehouse import history_tables
 
     old = history_tables.BOX_STAGE_HISTORY
-    monkeypatch.setattr(layout_version, "LAYOUT_VERSION", 2)
-    monkeypatch.setattr(kept_tables, "MIGRATIONS", (Migration(2, old.name, renamed=(("known_from", "evidence"),)),))
+    monkeypatch.setattr(layout_version, "LAYOUT_VERSION", NEXT)
+    monkeypatch.setattr(kept_tables, "MIGRATIONS", (Migration(NEXT, old.name, renamed=(("known_from", "evidence"),)),))
     renamed = tuple(("evidence" if name == "known_from" else name, kind) for name, kind in old.columns)
     monkeypatch.setattr(history_tables, "BOX_STAGE_HISTORY", PersistentTable(old.name, renamed, old.primary_key, whole=True))
     with duckdb.connect() as con:
@@ -412,16 +419,17 @@ def test_a_working_dir_built_by_another_layout_is_rebuilt(tmp_path: Path, monkey
 
     shutil.copytree(FIXTURE / "pipelines", tmp_path / "pipelines")
     pipeline = dlt.pipeline(pipeline_name="streak", pipelines_dir=str(tmp_path / "pipelines"), destination="duckdb")
+    monkeypatch.setattr(layout_version, "LAYOUT_VERSION", 1)  # the release that wrote the fixture
     current = prepare_upgrade(pipeline, written=1, location="x")
-    assert (current.working_dir, current.rebuilds, pipeline.refresh) == (1, False, None)  # layout 1 is this code's
-    monkeypatch.setattr(layout_version, "LAYOUT_VERSION", 2)
-    upgrade = prepare_upgrade(pipeline, written=2, location="x")
+    assert (current.working_dir, current.rebuilds, pipeline.refresh) == (1, False, None)  # layout 1 is its code's
+    monkeypatch.setattr(layout_version, "LAYOUT_VERSION", NEXT)
+    upgrade = prepare_upgrade(pipeline, written=NEXT, location="x")
     assert (upgrade.migrate_from, upgrade.rebuilds, pipeline.refresh) == (None, True, "drop_sources")
-    assert upgrade.message() == ("upgrade: dlt's working dir was built by warehouse layout 1, this is layout 2: "
+    assert upgrade.message() == (f"upgrade: dlt's working dir was built by warehouse layout 1, this is layout {NEXT}: "
                                  "rebuilding the copy from a clean dlt schema")
     upgrade.finish()
     again = dlt.pipeline(pipeline_name="streak", pipelines_dir=str(tmp_path / "pipelines"), destination="duckdb")
-    assert not prepare_upgrade(again, written=2, location="x").rebuilds
+    assert not prepare_upgrade(again, written=NEXT, location="x").rebuilds
 
 
 class _DuckDBClient:
@@ -465,7 +473,7 @@ def test_in_place_destinations_migrate_their_tables_in_one_transaction(monkeypat
         persistent.record_in_place(_DuckDBClient(con), "crm", {"load_history": [row]}, migrate_from=1)
         rows = con.execute(f"SELECT run_id, api_calls, {RENAMED[1]}, layout_version FROM crm.load_history ORDER BY run_id").fetchall()
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'crm'").fetchall()}
-    assert rows == [("r1", 36, 2, None), ("r2", 0, 5, 2)]
+    assert rows == [("r1", 36, 2, None), ("r2", 0, 5, NEXT)]
     assert tables == {t.name for t in kept_tables.KEPT_TABLES}
 
 

@@ -22,6 +22,7 @@ from streak_warehouse.destination import DATASET_NAME, PIPELINE_NAME, warehouse_
 from streak_warehouse.sql import executor, sql_client_or_none
 
 if TYPE_CHECKING:
+    from streak_warehouse.kept_tables import PersistentTable
     from streak_source.refresh import RefreshPlan
     from streak_warehouse.history_tables import PreviousHistory
     from streak_warehouse.locks import RunOwner
@@ -29,9 +30,11 @@ if TYPE_CHECKING:
 
 Execute = Callable[[str], Sequence[Any]]
 KeptRows = Mapping[str, list[dict[str, Any]]]
-MergeEvents = Callable[[Any, str], None]
-"""``merge(client, dataset)``: the events merge the job hands a copy (``pipelines/events_load.py``);
-the copy calls it with a client inside the transaction that writes the fresh ``dataset``."""
+Finish = Callable[[Any, str], None]
+"""``finish(client, dataset)``: what the job writes into the fresh ``dataset`` once the kept tables
+are in it (this run's history versions, ``history_mode.py``; the events merge,
+``pipelines/events_load.py``); the copy calls it with a client inside the transaction that writes
+the fresh ``dataset``, before publishing it."""
 
 
 @dataclass
@@ -73,7 +76,10 @@ class FreshCopy(Protocol):
 
     def fresh_execute(self) -> AbstractContextManager[Execute]: ...
 
-    def publish(self, rows: KeptRows, migrate_from: int | None, merge_events: MergeEvents) -> None: ...
+    def publish(self, rows: KeptRows, migrate_from: int | None, finish: Finish,
+                tables: Sequence[PersistentTable]) -> None:
+        """Carry ``tables`` (the kept tables) into the fresh copy with ``rows`` added, ``finish`` it,
+        and make it the live copy."""
 
 
 class LiveSession(Protocol):

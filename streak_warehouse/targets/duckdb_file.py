@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,7 +30,8 @@ from streak_warehouse.history_tables import read_previous_duckdb
 from streak_warehouse.locks import FileRunLock, RunOwner
 from streak_warehouse.persistent import carry_over_duckdb, read_live_duckdb_file
 from streak_warehouse.refresh_basis import RefreshSettings, plan_for_run, read_basis_duckdb
-from streak_warehouse.targets.base import Execute, KeptRows, LiveReads, MergeEvents, RunGuards, new_pipeline
+from streak_warehouse.kept_tables import PersistentTable
+from streak_warehouse.targets.base import Execute, Finish, KeptRows, LiveReads, RunGuards, new_pipeline
 from streak_warehouse.upgrade import written_layout_of_file
 
 LOAD_MEMORY_LIMIT: Final = "64MB"
@@ -137,10 +138,11 @@ class FreshDuckDBFile:
         with duckdb.connect(str(self.loading)) as con:
             yield lambda sql: con.execute(sql).fetchall()
 
-    def publish(self, rows: KeptRows, migrate_from: int | None, merge_events: MergeEvents) -> None:
-        carry_over_duckdb(self.live, self.loading, DATASET_NAME, rows, migrate_from)
+    def publish(self, rows: KeptRows, migrate_from: int | None, finish: Finish,
+                tables: Sequence[PersistentTable]) -> None:
+        carry_over_duckdb(self.live, self.loading, DATASET_NAME, rows, migrate_from, tables)
         with transaction(self.loading) as connection:
-            merge_events(connection, DATASET_NAME)
+            finish(connection, DATASET_NAME)
         publish(self.loading, self.live)
         self.replace_strategy = "new file renamed into place"
 

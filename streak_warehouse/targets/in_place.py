@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from streak_warehouse.destination import DATASET_NAME, check_warehouse, configured_table_format, warehouse_destination
+from streak_warehouse.kept_tables import PersistentTable
 from streak_warehouse.events_table import read_stage_change_events
 from streak_warehouse.history_tables import PreviousHistory, read_previous
 from streak_warehouse.locks import FileRunLock, RunOwner
 from streak_warehouse.persistent import record_in_place
 from streak_warehouse.refresh_basis import RefreshSettings, in_place_reason, plan_for_run
 from streak_warehouse.sql import executor, sql_client_or_none
-from streak_warehouse.targets.base import Execute, KeptRows, LiveReads, MergeEvents, RunGuards, SqlLiveCopy
+from streak_warehouse.targets.base import Execute, Finish, KeptRows, LiveReads, RunGuards, SqlLiveCopy
 from streak_warehouse.targets.base import destination_location, new_pipeline, runs_dir
 from streak_warehouse.upgrade import written_layout_at
 
@@ -95,9 +96,10 @@ class LoadedInPlace:
         with self.client:
             yield executor(self.client)
 
-    def publish(self, rows: KeptRows, migrate_from: int | None, merge_events: MergeEvents) -> None:
-        """Write the kept tables, then merge the events in one transaction."""
+    def publish(self, rows: KeptRows, migrate_from: int | None, finish: Finish,
+                tables: Sequence[PersistentTable]) -> None:
+        """Write the kept tables, then finish (history versions, events) in one transaction."""
         with self.client:
-            record_in_place(self.client, DATASET_NAME, rows, migrate_from)
+            record_in_place(self.client, DATASET_NAME, rows, migrate_from, tables)
             with self.client.begin_transaction():
-                merge_events(self.client, DATASET_NAME)
+                finish(self.client, DATASET_NAME)

@@ -17,19 +17,20 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from streak_warehouse.destination import DATASET_NAME, check_warehouse, warehouse_destination
+from streak_warehouse.kept_tables import PersistentTable
 from streak_warehouse.events_table import read_stage_change_events
 from streak_warehouse.history_tables import read_previous
 from streak_warehouse.locks import PostgresRunLock, RunOwner
 from streak_warehouse.persistent import carry_over_schema
 from streak_warehouse.refresh_basis import RefreshSettings, plan_for_run, read_basis
 from streak_warehouse.sql import executor, qualified, quote_identifier, schema_names, string_literal
-from streak_warehouse.targets.base import Execute, KeptRows, LiveReads, MergeEvents, RunGuards, SqlLiveCopy
+from streak_warehouse.targets.base import Execute, Finish, KeptRows, LiveReads, RunGuards, SqlLiveCopy
 from streak_warehouse.targets.base import destination_location, new_pipeline
 from streak_warehouse.upgrade import written_layout_at
 
@@ -169,10 +170,11 @@ class FreshSchema:
         with self.pipeline.sql_client() as client:
             yield executor(client)
 
-    def publish(self, rows: KeptRows, migrate_from: int | None, merge_events: MergeEvents) -> None:
+    def publish(self, rows: KeptRows, migrate_from: int | None, finish: Finish,
+                tables: Sequence[PersistentTable]) -> None:
         def before_rename(client: Any, live_exists: bool) -> None:
-            carry_over_schema(client, DATASET_NAME, self.dataset, live_exists, rows, migrate_from)
-            merge_events(client, self.dataset)
+            carry_over_schema(client, DATASET_NAME, self.dataset, live_exists, rows, migrate_from, tables)
+            finish(client, self.dataset)
             state_names_the_published_dataset(client, self.dataset, DATASET_NAME)
 
         publish_dataset(self.pipeline, self.dataset, DATASET_NAME, before_rename=before_rename)
