@@ -143,6 +143,7 @@ def _run(boxes: int, days: int) -> dict[str, Any]:
         with Sandbox(boxes=boxes, seed=SEED, rates=BUSY) as sb:
             found = simulate(sb, days, lambda: Reader(duckdb_path=database), work, database,
                              progress=lambda line: print(line, flush=True))
+        carry_s = _history_carry_seconds(database, work / "carry_probe.duckdb")
     per_day = found.days
     later = per_day[1:]
     growth = [b["file_bytes"] - a["file_bytes"] for a, b in zip(per_day, later, strict=False)
@@ -154,8 +155,28 @@ def _run(boxes: int, days: int) -> dict[str, Any]:
         "versions_share_mean": round(sum((d["versions_share"] or 0) for d in later) / len(later), 4) if later else None,
         "versions_per_day_mean": round(sum(d["versions_added"] for d in later) / len(later), 1) if later else None,
         "file_growth_bytes_per_day_mean": round(sum(growth) / len(growth)) if growth else None,
+        "history_carry_s_last_day": carry_s,
+        "history_share_with_carry_last_day": round((later[-1]["versions_s"] + carry_s) / later[-1]["total_s"], 4)
+        if later and later[-1]["total_s"] else None,
         "per_day": per_day,
     }
+
+
+def _history_carry_seconds(live: Path, probe: Path) -> float:
+    """What the DuckDB file swap spends carrying the history tables into each new copy: the job's own
+    carry (``persistent.carry_over_duckdb``) of exactly those tables into an empty file, timed."""
+    import dlt
+
+    from streak_warehouse.destination import PIPELINE_NAME
+    from streak_warehouse.history_mode import history_kept_tables, tracked_tables
+    from streak_warehouse.persistent import carry_over_duckdb
+
+    tables = history_kept_tables(tracked_tables(dlt.attach(PIPELINE_NAME).default_schema))
+    started = time.monotonic()
+    carry_over_duckdb(live, probe, "crm", {}, None, tables)
+    seconds = time.monotonic() - started
+    probe.unlink(missing_ok=True)
+    return round(seconds, 3)
 
 
 def main(argv: list[str] | None = None) -> int:
