@@ -60,7 +60,8 @@ class OpenTables(Protocol):
     def add_versions(self, name: str, versions: RunVersions) -> None:
         """Write this run's versions into the history table ``name`` in one commit (creating it)."""
 
-    def overwrite(self, name: str, rows: Any) -> None: ...
+    def overwrite(self, name: str, rows: Any) -> None:
+        """Replace the copy's table ``name`` by ``rows`` (in its own column types), creating it if missing."""
 
 
 def record_open_table_versions(pipeline: Any, tables: Sequence[TrackedTable], at: datetime) -> VersionsAdded | None:
@@ -114,8 +115,9 @@ def record_table(con: Any, lake: OpenTables, table: TrackedTable, at: datetime) 
     if changed.num_rows:
         lake.add_versions(table.history_name, RunVersions(
             (*table.key, VALID_FROM), changed, lambda: versions(f"{valid_to} IS NULL OR {valid_to} = {moment}")))
-    if table.append_only and fresh is not None and current is not None and current.num_rows:
-        # every entry kept before was fetched again (put back as first fetched) or not (refilled)
+    if table.append_only and current is not None and current.num_rows:
+        # every entry kept before was fetched again (put back as first fetched) or not (refilled); a
+        # copy without the table (Iceberg deletes an emptied table's files) gets it back
         lake.overwrite(table.name, con.sql(f"SELECT * FROM {qualified(DATASET_NAME, table.name)}").to_arrow_table())
     con.execute(f"DROP TABLE {qualified(DATASET_NAME, table.name)}")
     con.execute(f"DROP TABLE {qualified(DATASET_NAME, table.history_name)}")
@@ -192,9 +194,11 @@ class DeltaTables:
         import pyarrow as pa
         from deltalake import write_deltalake
 
-        schema = pa.schema(self._table(name).schema().to_arrow())
-        write_deltalake(self._location(name), rows.select(schema.names).cast(schema), mode="overwrite",
-                        storage_options=self.storage)
+        table = self._table(name)
+        if table is not None:
+            schema = pa.schema(table.schema().to_arrow())
+            rows = rows.select(schema.names).cast(schema)
+        write_deltalake(self._location(name), rows, mode="overwrite", storage_options=self.storage)
 
 
 class IcebergTables:
@@ -225,20 +229,31 @@ class IcebergTables:
         """One overwrite of the current versions (``valid_to`` NULL) by ``versions.current()``: pyiceberg's
         ``upsert`` would match the changed versions by an expression per key, which took 50 s for
         3,000 versions at 2,000 boxes; this rewrites only the files holding current versions."""
-        from dlt.common.libs.pyiceberg import create_table, ensure_iceberg_compatible_arrow_schema
+        from dlt.common.libs.pyiceberg import ensure_iceberg_compatible_arrow_schema
         from pyiceberg.expressions import IsNull
 
         rows = versions.current()
-        schema = ensure_iceberg_compatible_arrow_schema(rows.schema)
         table = self._table(name)
         if table is None:
-            create_table(self.catalog, f"{DATASET_NAME}.{name}", self.client.get_open_table_location("iceberg", name), schema)
-            self.catalog.load_table(f"{DATASET_NAME}.{name}").append(rows.cast(schema))
+            self._create(name, rows)
             return
+        schema = ensure_iceberg_compatible_arrow_schema(rows.schema)
         with table.update_schema() as update:  # a column the copy gained
             update.union_by_name(schema)
         table.overwrite(rows.cast(schema), overwrite_filter=IsNull(VALID_TO))
 
     def overwrite(self, name: str, rows: Any) -> None:
         table = self._table(name)
-        table.overwrite(rows.select(table.schema().as_arrow().names).cast(table.schema().as_arrow()))
+        if table is None:
+            self._create(name, rows)
+            return
+        schema = table.schema().as_arrow()
+        table.overwrite(rows.select(schema.names).cast(schema))
+
+    def _create(self, name: str, rows: Any) -> None:
+        """A new table at its place in the dataset, holding ``rows``."""
+        from dlt.common.libs.pyiceberg import create_table, ensure_iceberg_compatible_arrow_schema
+
+        schema = ensure_iceberg_compatible_arrow_schema(rows.schema)
+        create_table(self.catalog, f"{DATASET_NAME}.{name}", self.client.get_open_table_location("iceberg", name), schema)
+        self.catalog.load_table(f"{DATASET_NAME}.{name}").append(rows.cast(schema))

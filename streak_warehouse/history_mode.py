@@ -18,7 +18,9 @@ The versions are written by :func:`record_versions`, in SQL, into the FRESH copy
 were carried into it (so the history is published with the copy it describes, and a failed or killed
 run adds nothing): a version is added only where a stored value differs from the current version, so
 a run that changes nothing adds no row. The history tables are kept tables
-(:func:`history_kept_tables`), carried like ``load_history``.
+(:func:`history_kept_tables`), carried like ``load_history``. On Delta / Iceberg files, where there
+is no SQL destination, ``history_lakehouse.py`` runs :func:`record_table_versions` in an in-memory
+DuckDB and writes the result with the format's library.
 
 ``box_newsfeed`` is append-only (:data:`APPEND_ONLY`): its entries never change, and a run reads the
 newsfeed only of some boxes, so an entry it did not fetch is not gone. Every entry ever fetched is
