@@ -43,8 +43,9 @@ from pipelines.run_state import Run
 from streak_warehouse import history, kept_tables
 from streak_warehouse.destination import DATASET_NAME, PIPELINE_NAME, use_project_settings
 from streak_warehouse.events_table import stage_change_events
+from streak_warehouse.history_lakehouse import record_open_table_versions
 from streak_warehouse.history_mode import (
-    TrackedTable, destination_type_name, history_kept_tables, record_versions, summary_line, tracked_tables,
+    TrackedTable, VersionsAdded, destination_type_name, history_kept_tables, record_versions, summary_line, tracked_tables,
 )
 from streak_warehouse.history_tables import new_history
 from streak_warehouse.locks import FileRunLock, LoadAlreadyRunning
@@ -107,6 +108,8 @@ def _load(run: Run, target: Target, source_args: dict[str, Any], progress: TextI
 
             copy.publish(rows, run.upgrade.migrate_from, finish, (*kept_tables.KEPT_TABLES, *history_kept_tables(tracked)))
             acknowledge(events, progress)
+        else:  # files: a history only where they are Delta or Iceberg tables, written after the copy
+            _record_open_table_versions(copy.pipeline, finished_at, summary, progress)
     _done(run, carried)
     summary.replace_strategy = copy.replace_strategy
     return summary
@@ -140,7 +143,19 @@ def _record_versions(client: Any, dataset: str, tracked: Sequence[TrackedTable],
                      summary: LoadSummary, progress: TextIO | None) -> None:
     """This run's versions of every keyed record into the fresh ``dataset`` (history mode)."""
     step = time.monotonic()
-    added = record_versions(executor(client), dataset, tracked, at, destination_type_name(client))
+    _note_versions(record_versions(executor(client), dataset, tracked, at, destination_type_name(client)), step, summary, progress)
+
+
+def _record_open_table_versions(pipeline: Any, at: datetime, summary: LoadSummary, progress: TextIO | None) -> None:
+    """History mode on files: ``<table>_history`` next to the copy if it is Delta or Iceberg tables
+    (``streak_warehouse/history_lakehouse.py``); plain files keep none."""
+    step = time.monotonic()
+    added = record_open_table_versions(pipeline, tracked_tables(pipeline.default_schema), at)
+    if added is not None:
+        _note_versions(added, step, summary, progress)
+
+
+def _note_versions(added: VersionsAdded, step: float, summary: LoadSummary, progress: TextIO | None) -> None:
     summary.versions_added = {name: count for name, count in added.opened.items() if count}
     summary.records_deleted = {name: count for name, count in added.deleted.items() if count}
     summary.versions_s = time.monotonic() - step

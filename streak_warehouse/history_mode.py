@@ -18,7 +18,9 @@ The versions are written by :func:`record_versions`, in SQL, into the FRESH copy
 were carried into it (so the history is published with the copy it describes, and a failed or killed
 run adds nothing): a version is added only where a stored value differs from the current version, so
 a run that changes nothing adds no row. The history tables are kept tables
-(:func:`history_kept_tables`), carried like ``load_history``.
+(:func:`history_kept_tables`), carried like ``load_history``. On Delta / Iceberg files, where there
+is no SQL destination, ``history_lakehouse.py`` runs :func:`record_table_versions` in an in-memory
+DuckDB and writes the result with the format's library.
 
 ``box_newsfeed`` is append-only (:data:`APPEND_ONLY`): its entries never change, and a run reads the
 newsfeed only of some boxes, so an entry it did not fetch is not gone. Every entry ever fetched is
@@ -235,6 +237,32 @@ class VersionsAdded:
     def total(self) -> int:
         return sum(self.opened.values())
 
+    def note(self, table: str, counts: tuple[int, int, int]) -> None:
+        self.opened[table], self.closed[table], self.deleted[table] = counts
+
+
+def record_table_versions(
+    execute: Execute, dataset: str, table: TrackedTable, at: datetime, type_name: Callable[[str], str],
+) -> tuple[int, int, int]:
+    """This run's versions of one table into ``dataset``'s ``<table>_history`` (and the refill of an
+    append-only table): (versions opened, closed, marked deleted). Shared by :func:`record_versions`
+    and the lakehouse (``history_lakehouse.py``), which runs it in an in-memory DuckDB."""
+    if not table.append_only:
+        execute(close_sql(table, dataset, at))
+    execute(open_sql(table, dataset, at))
+    if table.append_only:
+        execute(refetched_sql(table, dataset, at))
+        execute(refill_sql(table, dataset, type_name))
+    moment = timestamp_literal(at)
+    counts = execute(
+        f"SELECT SUM(CASE WHEN {quote_identifier(VALID_FROM)} = {moment} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {quote_identifier(VALID_TO)} = {moment} THEN 1 ELSE 0 END), "
+        f"SUM(CASE WHEN {quote_identifier(VALID_TO)} = {moment} AND {quote_identifier(DELETED)} THEN 1 ELSE 0 END) "
+        f"FROM {qualified(dataset, table.history_name)}"
+    )
+    opened, closed, deleted = (int(value or 0) for value in counts[0])
+    return opened, closed, deleted
+
 
 def record_versions(
     execute: Execute, dataset: str, tables: Sequence[TrackedTable], at: datetime, type_name: Callable[[str], str],
@@ -243,23 +271,8 @@ def record_versions(
     refill the append-only tables, and (re)create ``crm.deletions``. Run inside the publishing
     transaction. ``at``: the run's end (its ``load_history.finished_at``)."""
     added = VersionsAdded({}, {}, {})
-    moment = timestamp_literal(at)
     for table in tables:
-        history = qualified(dataset, table.history_name)
-        if not table.append_only:
-            execute(close_sql(table, dataset, at))
-        execute(open_sql(table, dataset, at))
-        if table.append_only:
-            execute(refetched_sql(table, dataset, at))
-            execute(refill_sql(table, dataset, type_name))
-        counts = execute(
-            f"SELECT SUM(CASE WHEN {quote_identifier(VALID_FROM)} = {moment} THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN {quote_identifier(VALID_TO)} = {moment} THEN 1 ELSE 0 END), "
-            f"SUM(CASE WHEN {quote_identifier(VALID_TO)} = {moment} AND {quote_identifier(DELETED)} THEN 1 ELSE 0 END) "
-            f"FROM {history}"
-        )
-        opened, closed, deleted = (int(value or 0) for value in counts[0])
-        added.opened[table.name], added.closed[table.name], added.deleted[table.name] = opened, closed, deleted
+        added.note(table.name, record_table_versions(execute, dataset, table, at, type_name))
     execute(f"DROP VIEW IF EXISTS {qualified(dataset, DELETIONS_VIEW)}")
     execute(deletions_view_sql(tables, dataset))
     return added

@@ -3,7 +3,9 @@ place, table by table, with the destination's own replace strategy.
 
 Nothing is swapped whole, so there is no fresh copy: the run writes ``crm`` itself. Where the
 destination answers SQL, the kept tables are written in place (``persistent.record_in_place``) and
-the events merged in one transaction after the load; files (filesystem & co.) keep neither. There is
+the events merged in one transaction after the load; files (filesystem & co.) keep neither, except
+history mode's ``<table>_history`` where they are Delta or Iceberg tables (written by the job after
+the load: ``streak_warehouse/history_lakehouse.py``). There is
 no refresh basis either (a ``changed`` refresh needs a copy swapped whole). One run at a time per
 destination: a lock file named after the destination's location (:func:`lock_file`), taken by the
 main job and the events load.
