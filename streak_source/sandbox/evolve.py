@@ -263,7 +263,8 @@ class Evolver(ActivityMaker):
 
     def _delete_box(self, box: Box, when: int) -> None:
         pipeline = self.account.pipelines_by_key[box.pipeline_key]
-        pipeline.boxes.remove(box)
+        # by identity: ``list.remove`` would compare whole Box dataclasses field by field
+        del pipeline.boxes[next(i for i, b in enumerate(pipeline.boxes) if b is box)]
         del self.account.boxes_by_key[box.key]
         self.deleted_boxes[box.key] = box
         self.deleted_today.add(box.key)

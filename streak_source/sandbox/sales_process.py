@@ -114,9 +114,13 @@ class PipelineModel:
         if len(self.rates) != len(self.line) or not self.line:
             raise ValueError(f"{self.pipeline_name}: one StageRates per stage of the line")
         if self.rates[0].back or self.rates[last].advance:
-            raise ValueError(f"{self.pipeline_name}: no slip back from the first stage, no advance from the last")
+            raise ValueError(
+                f"{self.pipeline_name}: no slip back from the first stage, no advance from the last"
+            )
         if any(r.hold for r in self.rates) and (self.hold is None or self.hold_days <= 0):
-            raise ValueError(f"{self.pipeline_name}: a hold rate needs a hold stage and hold_days > 0")
+            raise ValueError(
+                f"{self.pipeline_name}: a hold rate needs a hold stage and hold_days > 0"
+            )
         if any(r.total <= 0 for r in self.rates):
             raise ValueError(f"{self.pipeline_name}: every open stage needs a way out")
 
@@ -155,7 +159,9 @@ SALES_PROCESS: Final = (
         ),
         won="Hired",
         lost="Rejected",
-        value=ValueModel("Salary expectation", median=80_000, sigma=0.3, low=40_000, high=180_000, step=1_000),
+        value=ValueModel(
+            "Salary expectation", median=80_000, sigma=0.3, low=40_000, high=180_000, step=1_000
+        ),
     ),
 )
 """The demo account's pipelines with boxes. Cycle times of weeks to a few months; the chance to be
@@ -200,7 +206,9 @@ def _solve(matrix: list[list[float]], rhs: list[float]) -> list[float]:
     return x
 
 
-def _first_step(model: PipelineModel, reward: dict[State, float], per_state: Sequence[float]) -> list[float]:
+def _first_step(
+    model: PipelineModel, reward: dict[State, float], per_state: Sequence[float]
+) -> list[float]:
     """Solves ``total_i x_i - sum_j rate_ij x_j = per_state_i + sum_a rate_ia reward[a]`` (``a``
     absorbing): with ``reward = {WON: 1}`` and no ``per_state`` the chance to end won; with
     ``per_state`` all 1 the expected days to close; with ``per_state`` the chances to end won, the
@@ -288,7 +296,8 @@ def figures(model: PipelineModel) -> ChainFigures:
         if horizon in WITHIN_DAYS:
             within[horizon] = tuple(row[won_column] for row in power[: len(win)])
         power = _multiply(power, day)
-    return ChainFigures(tuple(win), tuple(days), tuple(d / w for d, w in zip(days_if_won, win, strict=True)), within)
+    days_to_win = tuple(d / w for d, w in zip(days_if_won, win, strict=True))
+    return ChainFigures(tuple(win), tuple(days), days_to_win, within)
 
 
 # ---------------------------------------------------------------------------- one account's pipelines
