@@ -19,8 +19,9 @@ from streak_warehouse.stage_history import COLUMNS
 from tests.destinations_support import Reader
 from tests.loadtools import run_in_process
 
-BUSY = {"changed": 0.25, "created": 0.01, "deleted": 0.005}
-"""Busier than the defaults, so a few days hold moves, moves back, several moves a day, new and deleted boxes."""
+BUSY = {"changed": 0.25, "created": 0.01, "deleted": 0.005, "pace": 20}
+"""Busier than the defaults (the sales process 20 times as fast), so a few days hold moves, moves
+back, several moves a day, new and deleted boxes."""
 
 
 def where(destination: str, request: pytest.FixtureRequest, dlt_dirs: Any) -> dict[str, Any]:

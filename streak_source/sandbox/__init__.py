@@ -16,6 +16,8 @@ Layout (a backend/rendering split in the style of moto):
 * ``timeline.py`` (+ ``evolve.py``, ``evolve_activity.py``, ``routes_time.py``): sandbox time,
   the account after N simulated days, its true stage history and every change (``--day``,
   ``advance``, ``__sandbox__/history``, ``__sandbox__/changes``).
+* ``sales_process.py``: how boxes move, win and lose (day 0's past and every simulated day), its
+  true parameters and exact figures (``__sandbox__/sales_process``).
 * ``webhooks.py`` (+ ``routes_webhooks.py``): the webhook registry (``POST``/``DELETE
   v2/webhooks``, ``endpoints.WRITE_ENDPOINTS``) and delivery of changes on ``advance``.
 * ``runner.py``: :class:`Sandbox`, uvicorn in a background thread; ``__main__.py``: the CLI.

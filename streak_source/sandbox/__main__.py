@@ -101,7 +101,8 @@ def _add_account_options(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="NAME=F",
         help="how much happens per simulated day (defaults: changed=0.01 of the boxes, "
-        "created=0.0025, deleted=0.001; stage_added=0.03 and field_added=0.03 chances a day)",
+        "created=0.0025, deleted=0.001; stage_added=0.03 and field_added=0.03 chances a day; "
+        "pace=1, how fast the sales process moves boxes)",
     )
     parser.add_argument(
         "--page-size",

@@ -11,10 +11,12 @@ inputs; ``account="hostile"`` plants bad input in it (hostile.py). Shape of the 
   "Partnerships 🤝" (``boxCount`` 0, ``teamKey`` null): "3 pipelines" = 2 with boxes + 1 empty;
 * per box children with exact shares of boxes having at least one: tasks 60 %, email threads
   70 %, comments 50 %, meetings/call logs 30 %, files 30 %; about 1 % of boxes (at least 3) are
-  "busy" with 12-30 children of every kind, more than a page holds at small page sizes;
-* every box's past: created over the 14 months before the anchor, it moved through several stages
-  of its pipeline (some back, some through "On hold", about half of them closed: Won, Lost, Hired,
-  Rejected; generate_paths.py); "On hold" is passed through but holds no box;
+  "busy" with 12-30 children of every kind, more than a page holds at small page sizes (the
+  busiest with 30 of each, so its newsfeed history is longer than the 50 entries served);
+* every box's past: created over the 14 months before the anchor, it moved through its pipeline by
+  the pipeline's sales process (sales_process.py, generate_paths.py): most old boxes are closed
+  (Won, Lost, Hired, Rejected), recent ones are still open; "On hold" is passed through but holds
+  no box; deal sizes and salary expectations are drawn from the process's value model;
 * snippets, and every box's history in the newsfeed shape (generate_newsfeed.py), one entry per
   move, so ``lastStageChangeTimestamp`` is always its last move (or its creation); a pipeline's
   newsfeed serves its 50 newest events.
@@ -145,6 +147,7 @@ class _AccountBuilder(BoxBuilder, NewsfeedBuilder, HostileEditor):
             contacts={team.key: sorted(contacts, key=lambda c: c.key)},
             organizations={team.key: sorted(organizations, key=lambda o: o.key)},
             name=kind,
+            processes=self.processes,
         )
 
     def build_users(self) -> list[User]:

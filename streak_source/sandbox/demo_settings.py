@@ -14,10 +14,13 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
-DEMO_WON_STAGES: Final = ("Won", "Hired")
-"""The demo pipelines' stages where a box ends well (Sales, Hiring)."""
-DEMO_LOST_STAGES: Final = ("Lost", "Rejected")
-"""... and where it ends badly."""
+from .sales_process import SALES_PROCESS
+
+DEMO_WON_STAGES: Final = tuple(model.won for model in SALES_PROCESS)
+"""The demo pipelines' stages where a box ends well (Sales: Won, Hiring: Hired), as their sales
+process (sales_process.py) says."""
+DEMO_LOST_STAGES: Final = tuple(model.lost for model in SALES_PROCESS)
+"""... and where it ends badly (Lost, Rejected)."""
 DEMO_CLOSED_STAGES: Final = (*DEMO_WON_STAGES, *DEMO_LOST_STAGES)
 
 DEMO_SETTINGS: Final[Mapping[str, Any]] = MappingProxyType({

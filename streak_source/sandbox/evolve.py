@@ -7,12 +7,16 @@ A day, in this order, each step drawing from the day's own RNG (seeded by seed a
 2. ``Rates.deleted`` x live boxes are deleted (never one another box links to: the reference
    does not say what Streak does with such a link);
 3. ``Rates.created`` x live boxes are created, in a pipeline picked by its box count, in the first
-   stage of ``stageOrder`` (as on day 0), some field values borrowed from a sibling;
-4. ``Rates.changed`` x live boxes get 1-3 things done to them (see ``ACTIONS``): moved to another
-   stage (15 % of moves go back to the stage the box came from, 15 % move again within the hour),
-   a task added or completed, a comment, an email thread, a meeting or call log, a file, a field
-   value (or the notes) edited;
-5. ``TASK_DUE`` is recorded for every open task whose due date falls in the day.
+   stage of its sales process (as on day 0), some field values borrowed from a sibling and a value
+   (deal size, salary expectation) drawn from the process's value model;
+4. every open box that is not being deleted moves as its pipeline's sales process says
+   (sales_process.py: the chain day 0's past was drawn from, continued over the day, at
+   ``Rates.pace``): it advances, slips back, goes on hold or returns, or closes won or lost; a
+   closed box never moves;
+5. ``Rates.changed`` x live boxes get 1-3 things done to them (see ``ACTIONS``): a task added or
+   completed, a comment, an email thread, a meeting or call log, a file, a field value (or the
+   notes) edited (an edited value field gets a value drawn from the process's value model);
+6. ``TASK_DUE`` is recorded for every open task whose due date falls in the day.
 
 Fractional counts are drawn: 2.3 expected boxes means 2, or 3 with probability 0.3.
 
@@ -47,7 +51,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .evolve_activity import ActivityMaker, Change
-from .generator import DAY_MS, HOUR_MS, MINUTE_MS, foreground_for
+from .generator import DAY_MS, HOUR_MS, foreground_for
 from .model import Account, Box, Option, Pipeline, PipelineField, Stage
 
 __all__ = ["ACTIONS", "DAY_MS", "Change", "Evolver", "Rates"]
@@ -67,10 +71,12 @@ class Rates:
     """Chance that a stage is added to one pipeline that day."""
     field_added: float = 0.03
     """Chance that a field is added to one pipeline that day."""
+    pace: float = 1.0
+    """How fast the sales process runs on simulated days: every rate of sales_process.py times this
+    (the same chances to be won, times divided by it; day 0's past always runs at 1). Above 0."""
 
 
 ACTIONS: Final[dict[str, float]] = {
-    "move": 0.35,
     "task": 0.15,
     "complete": 0.10,
     "comment": 0.12,
@@ -79,9 +85,7 @@ ACTIONS: Final[dict[str, float]] = {
     "file": 0.05,
     "edit": 0.07,
 }
-"""What a changed box gets done to it, with relative weights."""
-MOVE_BACK: Final = 0.15
-MOVE_AGAIN: Final = 0.15
+"""What a changed box gets done to it, with relative weights (moves: the sales process)."""
 ACTIONS_PER_BOX: Final = ((1, 0.6), (2, 0.3), (3, 0.1))
 
 NEW_STAGE_NAMES: Final = (
@@ -118,6 +122,8 @@ class Evolver(ActivityMaker):
     ) -> None:
         super().__init__(account)
         self.rates = rates
+        self.processes = {key: p.at_pace(rates.pace) for key, p in account.processes.items()}
+        """The sales process of each pipeline at ``rates.pace``."""
         self.paths = paths
         self.deleted_boxes = deleted_boxes
 
@@ -140,6 +146,9 @@ class Evolver(ActivityMaker):
         doomed_keys = {b.key for b in doomed}
         for _ in range(_count(rng, len(live) * self.rates.created)):
             self._create_box(self.event_time())
+        for box in account.all_boxes():
+            if box.key not in doomed_keys:
+                self._follow_process(box)
         survivors = [b for b in live if b.key not in doomed_keys]
         changed = rng.sample(
             survivors, min(len(survivors), _count(rng, len(live) * self.rates.changed))
@@ -216,12 +225,15 @@ class Evolver(ActivityMaker):
         pipeline = self.rng.choices(pipelines, [len(p.boxes) for p in pipelines])[0]
         sibling = self.rng.choice(pipeline.boxes)
         creator = self.rng.choice(self.humans)
-        stage = pipeline.stage_order[0]
+        process = self.account.processes.get(pipeline.key)
+        stage = process.first_stage if process is not None else pipeline.stage_order[0]
         borrowed = {
             k: v
             for k, v in sibling.fields.items()
             if self.field_types(pipeline).get(k) not in ("TEAM_CONTACT", "TEAM_ORGANIZATION")
         }
+        if process is not None and process.value_field is not None:
+            borrowed[process.value_field] = process.model.value.draw(self.rng)
         box = Box(
             key=self.fresh_key("Case"),
             pipeline_key=pipeline.key,
@@ -251,18 +263,15 @@ class Evolver(ActivityMaker):
 
     def _delete_box(self, box: Box, when: int) -> None:
         pipeline = self.account.pipelines_by_key[box.pipeline_key]
-        pipeline.boxes.remove(box)
+        # by identity: ``list.remove`` would compare whole Box dataclasses field by field
+        del pipeline.boxes[next(i for i, b in enumerate(pipeline.boxes) if b is box)]
         del self.account.boxes_by_key[box.key]
         self.deleted_boxes[box.key] = box
         self.deleted_today.add(box.key)
         self.record("BOX_DELETE", when, box, box.key, stage_key=box.stage_key)
 
     def _act(self, box: Box, action: str, when: int) -> None:
-        if action == "move":
-            self._move(box, when)
-            if self.rng.random() < MOVE_AGAIN:
-                self._move(box, min(self.day_end - 1, when + self.between(MINUTE_MS, HOUR_MS)))
-        elif action == "complete" and any(not t.done for t in box.tasks):
+        if action == "complete" and any(not t.done for t in box.tasks):
             self.complete_task(box, when)
         elif action in ("task", "complete"):
             self.add_task(box, when)
@@ -277,25 +286,22 @@ class Evolver(ActivityMaker):
         else:
             self.edit_box(box, when)
 
-    def _move(self, box: Box, when: int) -> None:
-        pipeline = self.account.pipelines_by_key[box.pipeline_key]
+    def _follow_process(self, box: Box) -> None:
+        """The day's moves of one box, as its pipeline's sales process draws them."""
+        process = self.processes.get(box.pipeline_key)
+        if process is None or box.stage_key is None or process.is_closed(box.stage_key):
+            return
         path = self.paths[box.key]
+        for target, when in process.walk(self.rng, path, self.day_start, self.day_end):
+            self._move(box, target, when)
+
+    def _move(self, box: Box, target: str, when: int) -> None:
+        pipeline = self.account.pipelines_by_key[box.pipeline_key]
         current = box.stage_key
-        previous = path[-2][0] if len(path) >= 2 else None
-        others = [s for s in pipeline.stage_order if s != current]
-        if not others:
-            return
-        if previous is not None and previous != current and self.rng.random() < MOVE_BACK:
-            target = previous
-        else:
-            target = self.rng.choice(others)
-        when = max(when, box.stage_change_ms + 1)
-        if when >= self.day_end:  # no room left in the day for a later move
-            return
         box.stage_key = target
         box.stage_change_ms = when
         box.last_updated_ms = max(box.last_updated_ms, when)
-        path.append((target, when))
+        self.paths[box.key].append((target, when))
         stage_name = next((s.name for s in pipeline.stages if s.key == target), target)
         self.add_event(
             box,

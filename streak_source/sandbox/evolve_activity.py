@@ -329,7 +329,8 @@ class ActivityMaker:
     # ------------------------------------------------------------------ edits
 
     def edit_box(self, box: Box, when: int) -> None:
-        """A field value edited (a value of the field's type), or the notes when nothing is."""
+        """A field value edited (a value of the field's type; the pipeline's value field a value
+        from its sales process's value model), or the notes when nothing is."""
         pipeline = self.account.pipelines_by_key[box.pipeline_key]
         editable = [f for f in pipeline.fields if f.type not in UNEDITABLE]
         if not editable or self.rng.random() < 0.1:
@@ -338,9 +339,13 @@ class ActivityMaker:
             self.record("BOX_EDIT", when, box, box.key, property="notes")
             return
         field = self.rng.choice(editable)
-        box.fields[field.key] = self._value(
-            field.type, [o.key for o in field.options], box.fields.get(field.key), when
-        )
+        process = self.account.processes.get(box.pipeline_key)
+        if process is not None and field.key == process.value_field:  # re-priced, as drawn
+            box.fields[field.key] = process.model.value.draw(self.rng)
+        else:
+            box.fields[field.key] = self._value(
+                field.type, [o.key for o in field.options], box.fields.get(field.key), when
+            )
         self._touch(box, when)
         self.record("BOX_EDIT", when, box, box.key, field_key=field.key)
 

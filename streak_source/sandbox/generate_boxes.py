@@ -9,9 +9,10 @@ import random
 from typing import Any, Final
 
 from .generate_children import ChildBuilder
-from .generate_paths import Funnel, PathBuilder
+from .generate_paths import PathBuilder
 from .generator import DAY_MS, HOUR_MS
 from .model import Box, BoxLink, Contact, Organization, Pipeline, User
+from .sales_process import PipelineProcess, resolve_all
 
 CHILD_SHARES: Final[dict[str, float]] = {
     "tasks": 0.60,
@@ -23,6 +24,8 @@ CHILD_SHARES: Final[dict[str, float]] = {
 """Exact share of boxes that have at least one child of each kind."""
 
 SALES_SHARE: Final = 0.6
+BUSY_CHILDREN: Final = (12, 30)
+"""Children of each kind a busy box has (the busiest: the most)."""
 
 
 class BoxBuilder(ChildBuilder, PathBuilder):
@@ -37,6 +40,7 @@ class BoxBuilder(ChildBuilder, PathBuilder):
         organizations: list[Organization],
     ) -> None:
         sales, hiring = pipelines[0], pipelines[1]
+        self.processes: dict[str, PipelineProcess] = resolve_all(pipelines)
         sales_count = round(self.box_count * SALES_SHARE)
         sales_keys = [self.key("Case") for _ in range(sales_count)]
         hiring_keys = [self.key("Case") for _ in range(self.box_count - sales_count)]
@@ -62,7 +66,9 @@ class BoxBuilder(ChildBuilder, PathBuilder):
         self, pipeline: Pipeline, key: str, name: str, humans: list[User], sibling_keys: list[str]
     ) -> Box:
         created = self.days_ago(3, 420)
-        path = self.stage_path(Funnel.of(pipeline), created, self.now - DAY_MS)
+        path = self.stage_path(
+            pipeline, self.processes.get(pipeline.key), created, self.now - DAY_MS
+        )
         stage, stage_change = path[-1]
         linked = []
         if len(sibling_keys) > 1 and self.rng.random() < 0.05:
@@ -145,7 +151,7 @@ class BoxBuilder(ChildBuilder, PathBuilder):
         rng = self.rng
         deal_size: float | None = None
         if rng.random() < 0.7 or index == specials.numeric_text:
-            amount = rng.randrange(1_000, 250_000, 500)
+            amount = self.processes[pipeline.key].model.value.draw(rng)
             roll = rng.random()
             if roll < 0.5 or index == specials.numeric_text:
                 values["1001"] = amount  # numeric text value: a JSON number
@@ -204,7 +210,7 @@ class BoxBuilder(ChildBuilder, PathBuilder):
         if rng.random() < 0.7:
             values["1002"] = [t.key for t in rng.sample(fields[1].options, rng.randint(1, 2))]
         if rng.random() < 0.6:
-            salary = rng.randrange(40_000, 180_000, 1_000)
+            salary = self.processes[pipeline.key].model.value.draw(rng)
             values["1003"] = salary if rng.random() < 0.6 else f"{salary // 1000}k"
         if rng.random() < 0.5:
             values["1004"] = (self.now // DAY_MS + rng.randint(7, 120)) * DAY_MS
@@ -261,8 +267,10 @@ class _ChildPlan:
             chosen = busy + rng.sample(others, wanted - len(busy))
             for index in chosen:
                 self._counts[index][kind] = (
-                    rng.randint(12, 30) if index in busy_set else rng.choice(typical)
+                    rng.randint(*BUSY_CHILDREN) if index in busy_set else rng.choice(typical)
                 )
+        if busy:  # the busiest: its history (tasks, meetings, moves) outgrows the newsfeed's cap
+            self._counts[busy[0]] = dict.fromkeys(CHILD_SHARES, BUSY_CHILDREN[1])
 
     def counts(self, index: int) -> dict[str, int]:
         return self._counts[index]

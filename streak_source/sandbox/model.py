@@ -9,7 +9,10 @@ All times are integer epoch milliseconds (UTC); ``None`` means "absent".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from .sales_process import PipelineProcess
 
 
 class _Drop:
@@ -387,6 +390,9 @@ class Account:
     """``default`` or ``hostile`` (see hostile.py)."""
     day: int = 0
     """Simulated days since the generated account (timeline.py); 0 = as generated."""
+    processes: dict[str, PipelineProcess] = field(default_factory=dict)
+    """Pipeline key -> the sales process its boxes move by (sales_process.py; the pipelines with
+    boxes), resolved to stage keys when the account was generated."""
     boxes_by_key: dict[str, Box] = field(default_factory=dict)
     pipelines_by_key: dict[str, Pipeline] = field(default_factory=dict)
     teams_by_key: dict[str, Team] = field(default_factory=dict)

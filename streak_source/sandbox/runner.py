@@ -25,6 +25,7 @@ from .ground_truth import rejected_counts
 from .model import Account
 from .paging import PageSizes, coerce_page_sizes
 from .server import SandboxServer, ServerOptions
+from .routes_time import sales_process_of
 from .timeline import Rates, Timeline
 
 STARTUP_TIMEOUT_S = 20.0
@@ -230,6 +231,13 @@ class Sandbox:
         """The ``changes`` of ``GET <base>/__sandbox__/changes?since_day=N``, oldest first."""
         with self.server.state_lock:
             return self.timeline.changes(since_day)
+
+    def sales_process(self) -> dict[str, Any]:
+        """Same as ``GET <base>/__sandbox__/sales_process``: per pipeline key, the true parameters
+        of the process its boxes move by (sales_process.py) and its exact figures: the chance to be
+        won and the mean days to close from each stage, the value field and its distribution."""
+        with self.server.state_lock:
+            return sales_process_of(self.account, self.timeline.rates.pace)
 
     @property
     def needed_history_calls(self) -> int:

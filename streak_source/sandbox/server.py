@@ -41,7 +41,13 @@ from .paging import DEFAULT_PAGE_SIZES, PageSizes, effective_page_sizes, encode_
 from .responses import ApiError, Caches, error_response, json_response, to_json_bytes
 from .routes_account import AccountRoutes
 from .routes_boxes import BoxRoutes
-from .routes_time import ADVANCE_ROUTE, CHANGES_ROUTE, HISTORY_ROUTE, TimeRoutes
+from .routes_time import (
+    ADVANCE_ROUTE,
+    CHANGES_ROUTE,
+    HISTORY_ROUTE,
+    SALES_PROCESS_ROUTE,
+    TimeRoutes,
+)
 from .routes_webhooks import WebhookRoutes
 from .stats import RequestStats
 from .timeline import Change, Timeline
@@ -141,6 +147,7 @@ class SandboxServer(WebhookRoutes, AccountRoutes, BoxRoutes, TimeRoutes):
                 Route(ADVANCE_ROUTE, self._advance_endpoint, methods=["POST"]),
                 Route(HISTORY_ROUTE, self._history_endpoint, methods=["GET"]),
                 Route(CHANGES_ROUTE, self._changes_endpoint, methods=["GET"]),
+                Route(SALES_PROCESS_ROUTE, self._sales_process_endpoint, methods=["GET"]),
                 Route(STATS_ROUTE, self._stats_endpoint, methods=["GET"]),
                 Route(ACCOUNT_ROUTE, self._account_endpoint, methods=["GET"]),
                 Route(REJECTED_ROUTE, self._rejected_endpoint, methods=["GET"]),

@@ -29,10 +29,12 @@ from typing import Any, Final
 from .evolve import DAY_MS, Change, Evolver, Rates
 from .model import Account, Box, keyless
 
-__all__ = ["MAX_DAYS", "Change", "Rates", "Timeline", "coerce_rates"]
+__all__ = ["MAX_DAYS", "MAX_PACE", "Change", "Rates", "Timeline", "coerce_rates"]
 
 MAX_DAYS: Final = 3650
 """The furthest a sandbox can be moved in one call (a guard against typos, not a model limit)."""
+MAX_PACE: Final = 100.0
+"""The fastest ``Rates.pace`` (a guard against typos: at 100 a deal closes in about a day)."""
 
 HISTORY_TYPES: Final = frozenset({"BOX_CREATE", "BOX_CHANGE_STAGE"})
 """Changes after which a daily run reads a box's newsfeed: the box is new, or its
@@ -40,7 +42,8 @@ HISTORY_TYPES: Final = frozenset({"BOX_CREATE", "BOX_CHANGE_STAGE"})
 
 
 def coerce_rates(value: Rates | Mapping[str, float] | None) -> Rates:
-    """``None`` -> the defaults; a mapping such as ``{"changed": 0.05}`` -> those, others default."""
+    """``None`` -> the defaults; a mapping such as ``{"changed": 0.05}`` -> those, others default.
+    Shares and chances are between 0 and 1; ``pace`` above 0, at most :data:`MAX_PACE`."""
     if value is None:
         return Rates()
     if isinstance(value, Rates):
@@ -53,7 +56,10 @@ def coerce_rates(value: Rates | Mapping[str, float] | None) -> Rates:
         )
     rates = Rates(**{name: float(rate) for name, rate in value.items()})
     for name, rate in asdict(rates).items():
-        if not 0.0 <= rate <= 1.0:
+        if name == "pace":
+            if not 0.0 < rate <= MAX_PACE:
+                raise ValueError(f"day rate pace={rate} is not above 0 and at most {MAX_PACE:g}")
+        elif not 0.0 <= rate <= 1.0:
             raise ValueError(f"day rate {name}={rate} is not between 0 and 1")
     return rates
 

@@ -1,19 +1,21 @@
-"""Day 0 has a past (issue 21): boxes moved through several stages, some back, and every move is in
-the box's newsfeed, so ``lastStageChangeTimestamp`` always has a move (or the creation) behind it."""
+"""Day 0 has a past (issue 21): boxes moved through their pipeline by its sales process (issue 24),
+some back, and every move is in the box's newsfeed, so ``lastStageChangeTimestamp`` always has a
+move (or the creation) behind it."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from math import sqrt
 from typing import Any
 
 import pytest
 import requests
 
 from streak_source.sandbox import Sandbox, generate_account
-from streak_source.sandbox.generate_paths import Funnel
 from streak_source.sandbox.generator import DAY_MS
 from streak_source.sandbox.model import NEWSFEED_CAP, Account
+from streak_source.sandbox.sales_process import PipelineProcess, distribution_by_day
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -62,19 +64,45 @@ def test_history_is_the_generated_paths_and_only_moves_change_stage(account: Acc
             assert all(a != b for (a, _), (b, _) in zip(path, path[1:], strict=False)), "a move changes stage"
 
 
-def test_boxes_travel_through_several_stages_some_back_and_many_close(account: Account) -> None:
+def test_boxes_travel_by_their_sales_process_and_as_many_close_as_it_says(account: Account) -> None:
+    """Every step is one the process allows, some go back, and the boxes closed and open in each
+    stage on day 0 are what the process predicts for boxes of those ages (within 4 standard
+    deviations: the counts are sums of independent boxes)."""
+    end = account.anchor_ms - DAY_MS  # day 0's paths stop here (generate_boxes.py)
+    backs = 0
     for pipeline in (p for p in account.pipelines if p.boxes):
-        funnel = Funnel.of(pipeline)
-        order = {key: index for index, key in enumerate(pipeline.stage_order)}
-        moves = Counter(len(box.stage_path) - 1 for box in pipeline.boxes)
-        assert sum(n for k, n in moves.items() if k >= 3) > len(pipeline.boxes) / 3, moves
+        process = account.processes[pipeline.key]
+        line = process.line
         steps = [(a, b) for box in pipeline.boxes for (a, _), (b, _) in zip(box.stage_path, box.stage_path[1:])]
-        assert any(order[b] < order[a] for a, b in steps if b != funnel.side), "some moves go back"
+        allowed = allowed_steps(process)
+        assert not [step for step in steps if step not in allowed], "a step the process does not make"
+        backs += sum(1 for a, b in steps if a in line and b in line and line.index(b) < line.index(a))
+        chances = distribution_by_day(process.model, 430)
+        per_box = [chances[(end - box.creation_ms) // DAY_MS] for box in pipeline.boxes]
         current = Counter(box.stage_key for box in pipeline.boxes)
-        closed = current[funnel.won] + current[funnel.lost]
-        assert 0.3 < closed / len(pipeline.boxes) < 0.7, current
-        assert all(current[stage] for stage in funnel.line), "every stage of the line holds open boxes"
+        closed = current[process.won] + current[process.lost]
+        expect_closed = [row[-1] + row[-2] for row in per_box]
+        assert abs(closed - sum(expect_closed)) <= 4 * spread(expect_closed) + 1, (closed, sum(expect_closed))
+        for i, stage in enumerate(line):
+            expect_here = [row[i] for row in per_box]
+            assert abs(current[stage] - sum(expect_here)) <= 4 * spread(expect_here) + 1, (stage, current)
         left = {a for a, _ in steps}  # stages some box has left: a time in stage to measure
-        assert len(left) > len(pipeline.stages) / 2 and set(funnel.line) <= left
-        if funnel.side is not None:  # visited and left, never where a box sits on day 0
-            assert funnel.side in left and not current[funnel.side]
+        assert set(line) <= left
+        if process.hold is not None:  # visited and left, never where a box sits on day 0
+            assert process.hold in left and not current[process.hold]
+    assert backs, "some moves go back"
+
+
+def allowed_steps(process: PipelineProcess) -> set[tuple[str, str]]:
+    """The moves the process makes: along the line either way, to won or lost, on hold and back."""
+    line = process.line
+    allowed = {pair for pair in zip(line, line[1:])} | {(b, a) for a, b in zip(line, line[1:])}
+    allowed |= {(stage, closed) for stage in line for closed in (process.won, process.lost)}
+    if process.hold is not None:
+        allowed |= {(stage, process.hold) for stage in line} | {(process.hold, stage) for stage in line}
+    return allowed
+
+
+def spread(chances: list[float]) -> float:
+    """Standard deviation of the number of successes of independent trials with these chances."""
+    return sqrt(sum(p * (1 - p) for p in chances))
