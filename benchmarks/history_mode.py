@@ -26,8 +26,6 @@ from pathlib import Path
 from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 BUSY = {"changed": 0.25, "created": 0.01, "deleted": 0.005}
 """Busier than the sandbox's defaults, so every day holds moves, edits, new and deleted boxes."""
@@ -129,11 +127,28 @@ def simulate(sandbox: Any, days: int, connect: Connect, work: Path, duckdb_path:
     return result
 
 
+class ReadOnlyFile:
+    """The live DuckDB file opened read-only, as :data:`Connect` wants it (``rows(sql)``, a context manager)."""
+
+    def __init__(self, path: Path) -> None:
+        import duckdb
+
+        self._con = duckdb.connect(str(path), read_only=True)
+
+    def __enter__(self) -> ReadOnlyFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._con.close()
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self._con.execute(sql).fetchall()]
+
+
 def _run(boxes: int, days: int) -> dict[str, Any]:
     import os
 
     from streak_source.sandbox import Sandbox
-    from tests.destinations_support import Reader
 
     with tempfile.TemporaryDirectory(prefix="streak-history-mode-") as tmp:
         work = Path(tmp)
@@ -141,7 +156,7 @@ def _run(boxes: int, days: int) -> dict[str, Any]:
                            "DLT_PROJECT_DIR": str(REPO_ROOT), "STREAK_DUCKDB_PATH": str(work / "streak.duckdb")})
         database = work / "streak.duckdb"
         with Sandbox(boxes=boxes, seed=SEED, rates=BUSY) as sb:
-            found = simulate(sb, days, lambda: Reader(duckdb_path=database), work, database,
+            found = simulate(sb, days, lambda: ReadOnlyFile(database), work, database,
                              progress=lambda line: print(line, flush=True))
         carry_s = _history_carry_seconds(database, work / "carry_probe.duckdb")
     per_day = found.days
