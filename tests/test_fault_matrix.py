@@ -35,6 +35,7 @@ import pytest
 import requests
 
 from streak_source.sandbox import Sandbox
+from streak_warehouse.history_mode import HISTORY_SUFFIX
 from streak_warehouse.kept_tables import KEPT_TABLES
 from tests.loadtools import MAIN_JOB, REPO_ROOT, run_in_process, run_main_job
 
@@ -89,11 +90,14 @@ def dataset_digest(duckdb_path: Path, dataset: str = DATASET) -> dict[str, str]:
 
 def account_rows(duckdb_path: Path, dataset: str = DATASET) -> dict[str, list[str]]:
     """Every data table's rows without dlt's per-load columns: what two loads of one account share
-    (the tables kept across runs, such as load_history, grow with every run: left out)."""
+    (the tables kept across runs, such as load_history and each table's ``<table>_history``, grow with
+    every run: left out)."""
     kept = {table.name for table in KEPT_TABLES}
     with duckdb.connect(str(duckdb_path), read_only=True) as con:
-        return {t: _rows(con, dataset, t, False) for t in _tables(con, dataset)
-                if not t.startswith("_dlt") and t not in kept}
+        tables = _tables(con, dataset)
+        versions = {t for t in tables if t.endswith(HISTORY_SUFFIX) and t.removesuffix(HISTORY_SUFFIX) in tables}
+        return {t: _rows(con, dataset, t, False) for t in tables
+                if not t.startswith("_dlt") and t not in kept and t not in versions}
 
 
 def primary_key_repeats(duckdb_path: Path, dataset: str = DATASET) -> dict[str, int]:
