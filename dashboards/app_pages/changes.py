@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Final
+from typing import Final
 
 import pandas as pd
 import streamlit as st
@@ -17,7 +17,7 @@ from dashboards.app_pages import changes_queries
 from dashboards.app_pages.explorer import OPEN_COLUMN, box_link, open_column, who
 from dashboards.data import history
 from dashboards.ui.context import Context, PageSpec, empty_state, page_header
-from dashboards.ui.format import blank_missing_text, field_value, fmt_int, load_labels
+from dashboards.ui.format import blank_missing_text, field_value, fmt_int, fmt_moment, load_labels
 
 FROM_KEY: Final = "changes_from"
 TO_KEY: Final = "changes_to"
@@ -29,6 +29,7 @@ def _field_rows(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.assign(before=values["old"], after=values["new"])
 
 
+STATUS: Final = {"DONE": "Done", "NOT_DONE": "Not done"}
 Shape = Callable[[pd.DataFrame], pd.DataFrame]
 SECTIONS: Final[tuple[tuple[str, str, str, dict[str, str], Shape], ...]] = (
     ("created", "Boxes created", "In the later copy, not in the earlier one.",
@@ -45,7 +46,8 @@ SECTIONS: Final[tuple[tuple[str, str, str, dict[str, str], Shape], ...]] = (
     ("fields", "Field values changed", "Values set, changed or cleared on boxes in both copies.",
      {"field_name": "Field", "before": "Before", "after": "After"}, _field_rows),
     ("tasks_added", "Tasks added", "Tasks in the later copy, not in the earlier one.",
-     {"task": "Task", "status": "Status", "assignees": "Assigned to", "due_date": "Due"}, lambda f: f),
+     {"task": "Task", "status": "Status", "assignees": "Assigned to", "due_date": "Due"},
+     lambda f: f.assign(status=f["status"].map(lambda s: STATUS.get(s, s)))),
     ("tasks_completed", "Tasks completed", "Done in the later copy, not done (or not there) in the earlier one.",
      {"task": "Task", "assignees": "Assigned to", "completed_at": "Completed"}, lambda f: f),
 )
@@ -60,6 +62,9 @@ def table(name: str, frame: pd.DataFrame, many_pipelines: bool) -> pd.DataFrame:
     shaped = shape(frame)
     columns = {"box_name": "Box", **({"pipeline_name": "Pipeline"} if many_pipelines else {}), **headers}
     shown = shaped[list(columns)].rename(columns=columns)
+    for column in shown.columns:
+        if pd.api.types.is_datetime64_any_dtype(shown[column]):
+            shown[column] = shown[column].map(fmt_moment)  # UTC, a due date without its midnight
     shown.insert(0, OPEN_COLUMN, [box_link(key) for key in shaped["box_key"]])
     return blank_missing_text(shown)
 
@@ -108,11 +113,8 @@ def render(ctx: Context) -> None:
         if frame.empty:
             continue
         shown = table(name, frame, many)
-        config: dict[str, Any] = {OPEN_COLUMN: open_column()}
-        for column in shown.columns:
-            if pd.api.types.is_datetime64_any_dtype(shown[column]):
-                config[column] = st.column_config.DatetimeColumn(column, format="YYYY-MM-DD HH:mm")
-        st.dataframe(shown, hide_index=True, column_config=config, height=min(400, 38 + 35 * len(shown)))
+        st.dataframe(shown, hide_index=True, column_config={OPEN_COLUMN: open_column()},
+                     height=min(400, 38 + 35 * len(shown)))
 
 
 def _when(moment: datetime) -> str:

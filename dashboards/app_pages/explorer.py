@@ -17,7 +17,7 @@ from dashboards.app_pages import explorer_queries
 from dashboards.data.filters import UNASSIGNED_LABEL
 from dashboards.data.history import NO_HISTORY
 from dashboards.ui.context import Context, PageSpec, empty_state, page_header
-from dashboards.ui.format import blank_missing_text, field_value, fmt_int, is_present
+from dashboards.ui.format import blank_missing_text, field_value, fmt_int, fmt_moment, is_present
 from dashboards.ui.text import md
 
 URL_PATH: Final = "explorer"
@@ -121,12 +121,11 @@ def _one_box(ctx: Context, box_key: str) -> None:
         empty_state(NO_HISTORY)
         return
     st.markdown("**Name, stage and assignees over time**")
-    past = versions.assign(assignees=versions["assignees"].map(who))
+    past = versions.assign(assignees=versions["assignees"].map(who), until=versions["until"].map(_until))
     past = past[["since", "until", "box_name", "stage_name", "assignees", "deleted"]]
     st.dataframe(blank_missing_text(past), hide_index=True, column_config={
         "since": st.column_config.DatetimeColumn("From load", format="YYYY-MM-DD HH:mm"),
-        "until": st.column_config.DatetimeColumn("Until load", format="YYYY-MM-DD HH:mm"),
-        "box_name": "Box", "stage_name": "Stage", "assignees": "Assigned to",
+        "until": "Until load", "box_name": "Box", "stage_name": "Stage", "assignees": "Assigned to",
         "deleted": st.column_config.CheckboxColumn("Then gone")})
     if values is not None and not values.empty:
         st.markdown("**Field values over time**")
@@ -134,13 +133,17 @@ def _one_box(ctx: Context, box_key: str) -> None:
             "field": values["field_name"],
             "value": [field_value(*row) for row in values[["value_text", "value_number", "value_bool",
                                                             "value_timestamp"]].itertuples(index=False)],
-            "since": values["since"], "until": values["until"]})
+            "since": values["since"], "until": values["until"].map(_until)})
         st.dataframe(blank_missing_text(shown), hide_index=True, column_config={
-            "field": "Field", "value": "Value",
-            "since": st.column_config.DatetimeColumn("From load", format="YYYY-MM-DD HH:mm"),
-            "until": st.column_config.DatetimeColumn("Until load", format="YYYY-MM-DD HH:mm")})
+            "field": "Field", "value": "Value", "until": "Until load",
+            "since": st.column_config.DatetimeColumn("From load", format="YYYY-MM-DD HH:mm")})
     st.caption("A row holds from the end of the load that first stored it until the end of the load "
-               "that stored something else (empty: still so).")
+               "that stored something else or found the box gone.")
+
+
+def _until(moment: Any) -> str:
+    """When a row stopped holding (UTC), or "now" while it still does."""
+    return fmt_moment(moment) or "now"
 
 
 def who(names: Any) -> str:

@@ -90,7 +90,7 @@ def _over_time(past: pd.DataFrame, loads: pd.DataFrame, summed: str | None) -> N
     st.markdown("**Pipeline over time**: open boxes per stage in the copy each load produced"
                 + (f", and their {md(summed)}" if summed else ""))
     names = dict(zip(loads["run_id"], load_labels(loads["finished_at"])))
-    order = [names[run_id] for run_id in loads["run_id"]]
+    order = {names[run_id]: run_id for run_id in loads["run_id"]}
     open_rows = past[~past["closed"].astype(bool)].copy()
     if open_rows.empty:
         st.caption("No open boxes in this pipeline at any load.")
@@ -108,7 +108,7 @@ def _over_time(past: pd.DataFrame, loads: pd.DataFrame, summed: str | None) -> N
     with st.expander("At each load, as a table"):
         for measure, title in (("boxes", "Open boxes"), *((("value", summed),) if summed else ())):
             st.caption(f"{md(title)} per stage")
-            st.dataframe(at_each_load(open_rows, list(reversed(order)), measure), hide_index=True)
+            st.dataframe(at_each_load(open_rows, list(reversed(list(order))), measure), hide_index=True)
 
 
 def at_each_load(rows: pd.DataFrame, loads: list[str], measure: str) -> pd.DataFrame:

@@ -172,7 +172,7 @@ def load_labels(finished: pd.Series) -> list[str]:
 
 def field_value(text: Any, number: Any, flag: Any, moment: Any) -> str:
     """A field value as a person reads it: its text as Streak shows it, else the number, the yes/no,
-    the date (with the time unless midnight UTC); "–" for no value."""
+    the time (:func:`fmt_moment`); "–" for no value."""
     if is_present(text) and str(text) != "":
         return str(text)
     if is_present(number):
@@ -181,10 +181,18 @@ def field_value(text: Any, number: Any, flag: Any, moment: Any) -> str:
     if is_present(flag):
         return "yes" if bool(flag) else "no"
     if is_present(moment):
-        at = pd.Timestamp(moment)
-        at = at.tz_convert("UTC") if at.tzinfo else at
-        return f"{at:%Y-%m-%d}" if (at.hour, at.minute, at.second) == (0, 0, 0) else f"{at:%Y-%m-%d %H:%M} UTC"
+        return fmt_moment(moment)
     return "–"
+
+
+def fmt_moment(moment: Any) -> str:
+    """A time in UTC as a table shows it: the date alone at midnight (a due date, a date field), else
+    the date and the minute; "" for none."""
+    if not is_present(moment):
+        return ""
+    at = pd.Timestamp(moment)
+    at = at.tz_convert("UTC") if at.tzinfo else at
+    return f"{at:%Y-%m-%d}" if (at.hour, at.minute, at.second, at.microsecond) == (0, 0, 0, 0) else f"{at:%Y-%m-%d %H:%M}"
 
 
 def is_present(value: Any) -> bool:

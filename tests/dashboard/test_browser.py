@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
@@ -176,6 +177,63 @@ def test_every_page_and_the_filters_in_a_real_browser(
         page.wait_for_selector(CHART, state="visible", timeout=30_000)
         page.wait_for_selector('[data-testid="stDataFrame"] canvas', state="visible", timeout=30_000)
         page.screenshot(path=str(shots / "dashboard-overview-one-pipeline.png"), full_page=True)
+    finally:
+        context.close()
+    print(f"screenshots: {shots}")
+
+
+@pytest.mark.browser
+def test_changes_and_the_pipeline_over_time_in_a_real_browser(
+    history_db: Path, serve: Callable[..., str], browser: Any, shots: Path, wait_until: Callable[..., Any],
+) -> None:
+    """Issue 23 #7 on two loads: the Changes page's lists, the funnel over time, and a box a list's row
+    opens (a new tab on the Box explorer), drawn by Chromium without an error."""
+    import duckdb
+
+    with duckdb.connect(str(history_db), read_only=True) as con:
+        (earlier,) = con.execute("SELECT finished_at FROM crm.load_history WHERE outcome = 'ok' "
+                                 "ORDER BY finished_at DESC LIMIT 1 OFFSET 1").fetchone()
+        gone = con.execute("SELECT record_key, name FROM crm.deletions WHERE table_name = 'boxes' AND deleted_at > ? "
+                           "ORDER BY name, record_key", [earlier]).fetchall()
+    url = serve(history_db)
+    context = browser.new_context(viewport={"width": 1400, "height": 1700})
+    try:
+        page = context.new_page()
+        _open(page, url, "changes", "Changes")
+        page.wait_for_selector('[data-testid="stDataFrame"] canvas', state="visible", timeout=60_000)
+        assert as_int(_metric(page, "Deleted")) == len(gone) > 0
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.screenshot(path=str(shots / "dashboard-changes-between-loads.png"), full_page=True)
+
+        # The first row of "Boxes deleted" opens that box (sorted by name, as the SQL above).
+        deleted_table = page.locator('[data-testid="stDataFrame"]').nth(1)
+        deleted_table.scroll_into_view_if_needed()
+        box = deleted_table.bounding_box()
+        first_link = (box["x"] + 15, box["y"] + 35 + 17)  # the word "Open" in the first row (under the header)
+        page.mouse.move(*first_link)
+        with context.expect_page(timeout=30_000) as opened:
+            page.mouse.click(*first_link)
+        tab = opened.value
+        tab.locator('[data-testid="stHeading"] h1', has_text="Box explorer").first.wait_for(timeout=60_000)
+        tab.locator('[data-testid="stHeading"] h3', has_text=gone[0][1]).first.wait_for(timeout=60_000)
+        tab.get_by_text("Deleted").first.wait_for(timeout=30_000)
+        tab.wait_for_selector('[data-testid="stDataFrame"] canvas', state="visible", timeout=60_000)
+        assert tab.url == f"{url}/explorer?box={quote(gone[0][0], safe='')}"
+        _settle(tab)
+        assert tab.locator('[data-testid="stException"]').count() == 0
+        tab.screenshot(path=str(shots / "dashboard-box-deleted.png"), full_page=True)
+        tab.close()
+
+        _open(page, url, "funnel", "Pipeline funnel")
+        _pick(page, "Sum a numeric field", "Deal size")
+        wait_until(lambda: page.locator(CHART).count() >= 6, 60, "the funnels and the pipelines over time")
+        _settle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        over_time = page.get_by_text("Pipeline over time").first
+        over_time.scroll_into_view_if_needed()
+        page.set_viewport_size({"width": 1400, "height": 2600})
+        _settle(page)
+        page.screenshot(path=str(shots / "dashboard-funnel-over-time.png"), full_page=True)
     finally:
         context.close()
     print(f"screenshots: {shots}")
