@@ -77,7 +77,7 @@ def render(ctx: Context) -> None:
         empty_state(history.NO_HISTORY)
         return
     if len(loads) < 2:
-        st.metric("Loads in the history", fmt_int(len(loads)), border=True)
+        st.columns(4)[0].metric("Loads in the history", fmt_int(len(loads)), border=True)
         empty_state("Changes need two loads to compare, and the history holds "
                     f"{'one' if len(loads) == 1 else 'none'} so far: the next load gives the first changes.")
         return

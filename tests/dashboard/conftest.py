@@ -104,20 +104,21 @@ def _built_once(
 
 
 @pytest.fixture(scope="session")
-def history_db(tmp_path_factory: pytest.TempPathFactory, worker_id: str, demo_db: DemoDB) -> Path:
-    """The demo load, then a later load of the same account some simulated days on (later_load.py):
-    a copy whose ``crm.*_history`` holds two loads with boxes created, deleted, moved and reassigned,
-    field values edited, tasks added and completed in between (once per session)."""
+def history_db(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Two loads of the demo account (two_loads.py): as it was two days ago, then as it is today, so
+    ``crm.*_history`` holds boxes created, deleted, moved and reassigned, field values edited, tasks
+    added and completed between two loads (built once per session)."""
 
     def build(root: Path) -> Path:
-        path = accounts.copy_db(demo_db.path, root / "streak.duckdb")
+        path = root / "streak.duckdb"
         env = _clean_env(STREAK_DUCKDB_PATH=str(path), DLT_DATA_DIR=str(root / "dlt"), DLT_PROJECT_DIR=str(REPO_ROOT),
                          SOURCES__STREAK__MAX_REQUESTS_PER_SECOND=DEMO_RATE_LIMIT)
-        result = subprocess.run([sys.executable, "-m", "tests.dashboard.later_load", demo_db.day0], env=env,
-                                cwd=str(REPO_ROOT), capture_output=True, text=True, timeout=DEMO_LOAD_TIMEOUT_S)
-        if result.returncode != 0:
-            pytest.fail(f"the later load of the demo account failed (exit {result.returncode}):\n"
-                        f"{result.stderr[-3000:]}", pytrace=False)
+        result = subprocess.run([sys.executable, "-m", "tests.dashboard.two_loads", streak_clock.today().isoformat()],
+                                env=env, cwd=str(REPO_ROOT), capture_output=True, text=True,
+                                timeout=2 * DEMO_LOAD_TIMEOUT_S)
+        if result.returncode != 0 or not path.is_file():
+            pytest.fail(f"two loads of the demo account failed (exit {result.returncode}):\n{result.stderr[-3000:]}",
+                        pytrace=False)
         return path
 
     return _built_once(tmp_path_factory, worker_id, "history_load", build)[0]

@@ -1,6 +1,6 @@
 """Issue 23 #7: the Changes page, the pipeline over time and a box opened from a list, on real history.
 
-``history_db`` is the demo load plus a later load of the same account two simulated days on (with a
+``history_db`` is two loads of the demo account: as it was two days ago, then as it is today (with a
 few boxes reassigned and tasks completed by hand in the sandbox, as a user would in Streak), so
 ``crm.*_history`` holds two loads. Every row and number the pages show is compared with SQL written
 here over the history tables (the as-of rule spelled out, ``crm.deletions`` for what is gone), not
@@ -131,7 +131,7 @@ def test_the_lists_between_the_last_two_loads_are_those_of_the_history(
     assert shown_lists(at) == expected
     assert [as_int(metric_values(at)[card]) for card in CARDS] == [len(expected[name]) for name in LISTS]
     assert all(expected.values()), {name: len(rows) for name, rows in expected.items()}  # not vacuous
-    assert len(expected["owners"]) >= 3 and len(expected["tasks_completed"]) >= 2  # later_load.by_hand's edits
+    assert len(expected["owners"]) >= 3 and len(expected["tasks_completed"]) >= 2  # two_loads.by_hand's edits
     gone = hsql(f"SELECT COUNT(*) AS n FROM crm.deletions WHERE table_name = 'boxes' AND deleted_at > "
                 f"(SELECT finished_at FROM crm.load_history WHERE run_id = '{a}')")["n"].iloc[0]
     assert len(expected["deleted"]) == gone > 0  # every box gone between the loads is named
@@ -181,6 +181,9 @@ def test_a_row_opens_its_box_even_a_deleted_one(
     at = at.run()
     past = at.dataframe[0].value
     assert list(past["assignees"].iloc[-2:]) == [before, after] and past["until"].iloc[-1] == "now"
+    at = at.button[0].click().run()  # "All boxes": back to the explorer's table
+    boxes = hsql("SELECT COUNT(*) AS n FROM crm.boxes")["n"].iloc[0]
+    assert "box" not in at.query_params and any(c.value == f"{boxes:,} of {boxes:,} boxes" for c in at.caption)
 
 
 def test_the_pipeline_over_time_is_the_funnel_of_each_loads_copy(

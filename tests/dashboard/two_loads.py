@@ -1,17 +1,20 @@
-"""A later load of the demo account, for the dashboard tests that read the history (``history_db``).
+"""Two loads of the demo account, for the dashboard tests that read the history (``history_db``).
 
-``python -m tests.dashboard.later_load DAY0`` (the destination from the environment, as for the main
-job) serves the demo account of day 0 ``DAY0`` :data:`DAYS` simulated days on, busier than the
-sandbox's default rates (:data:`RATES`) so that two days bring boxes created, deleted and moved,
-field values edited, tasks added and completed; and with :func:`by_hand`'s edits, as a user would
-make them in Streak: boxes given to other people (the sandbox's days never reassign a box) and tasks
-completed (so the list has rows whatever the day's draw). The main job loads it as ``--demo`` does
-(the same origin and closed stages), on top of the demo load.
+``python -m tests.dashboard.two_loads TODAY`` (the destination from the environment, as for the main
+job) loads the demo account as it was :data:`DAYS` days before ``TODAY``, then the same account
+:data:`DAYS` simulated days on, which is as it is today (so nothing in the copy is dated after the
+loads, and the pages that count days from now read sensible numbers). The days are busier than the
+sandbox's default rates (:data:`RATES`), so they bring boxes created, deleted and moved, field values
+edited, tasks added and completed; and :func:`by_hand` makes the edits a user would make in Streak
+that the sandbox's days do not: boxes given to other people, and tasks completed (so that list has
+rows whatever the days' draw). The main job loads both as ``--demo`` does (the same origin and
+closed stages).
 """
 
 from __future__ import annotations
 
 import sys
+from datetime import date, timedelta
 from typing import Any, Final
 
 from pipelines.cli import demo_source_args
@@ -39,11 +42,14 @@ def by_hand(account: Any) -> None:
         task.reminder_status = "NOT_REMINDED_BECAUSE_TASK_DONE"
 
 
-def main(day0: str) -> None:
-    sandbox = Sandbox(anchor_date=day0, day=DAYS, rates=RATES)
-    by_hand(sandbox.account)
-    with sandbox:
-        run_full_load(demo_source_args(sandbox, None), progress=None, account_defaults=DEMO_SETTINGS)
+def main(today: str) -> None:
+    start = date.fromisoformat(today) - timedelta(days=DAYS)
+    with Sandbox(anchor_date=start, rates=RATES) as before:
+        run_full_load(demo_source_args(before, None), progress=None, account_defaults=DEMO_SETTINGS)
+    later = Sandbox(anchor_date=start, day=DAYS, rates=RATES)
+    by_hand(later.account)
+    with later:
+        run_full_load(demo_source_args(later, None), progress=None, account_defaults=DEMO_SETTINGS)
 
 
 if __name__ == "__main__":
