@@ -115,7 +115,7 @@ def history_db(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path
                          SOURCES__STREAK__MAX_REQUESTS_PER_SECOND=DEMO_RATE_LIMIT)
         result = subprocess.run([sys.executable, "-m", "tests.dashboard.two_loads", streak_clock.today().isoformat()],
                                 env=env, cwd=str(REPO_ROOT), capture_output=True, text=True,
-                                timeout=2 * DEMO_LOAD_TIMEOUT_S)
+                                timeout=DEMO_LOAD_TIMEOUT_S)
         if result.returncode != 0 or not path.is_file():
             pytest.fail(f"two loads of the demo account failed (exit {result.returncode}):\n{result.stderr[-3000:]}",
                         pytrace=False)
