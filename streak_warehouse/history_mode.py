@@ -184,13 +184,19 @@ def refill_sql(table: TrackedTable, dataset: str, type_name: Callable[[str], str
             f"(SELECT 1 FROM {fresh} AS f WHERE {_same_key(table, 'f', 'h')})")
 
 
+def as_of_predicate(moment: str, alias: str | None = None) -> str:
+    """The versions (of a history table, ``alias``) current at ``moment`` (SQL for a timestamp): the
+    one rule for "as of", here and in the dashboard."""
+    prefix = f"{alias}." if alias else ""
+    valid_from, valid_to = (prefix + quote_identifier(column) for column in (VALID_FROM, VALID_TO))
+    return f"{valid_from} <= {moment} AND ({valid_to} IS NULL OR {valid_to} > {moment})"
+
+
 def as_of_sql(table: TrackedTable, dataset: str, at: datetime) -> str:
     """The rows ``table`` held as of ``at`` (the copy of the last run that ended at or before it)."""
     names = ", ".join(quote_identifier(column) for column in table.copy_columns())
-    moment = timestamp_literal(at)
     return (f"SELECT {names} FROM {qualified(dataset, table.history_name)} "
-            f"WHERE {quote_identifier(VALID_FROM)} <= {moment} "
-            f"AND ({quote_identifier(VALID_TO)} IS NULL OR {quote_identifier(VALID_TO)} > {moment})")
+            f"WHERE {as_of_predicate(timestamp_literal(at))}")
 
 
 def deletions_view_sql(tables: Sequence[TrackedTable], dataset: str) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dashboards.app_pages import (
     activity,
     ageing,
+    changes,
     events,
     explorer,
     funnel,
@@ -30,5 +31,6 @@ PAGES: tuple[PageSpec, ...] = (
     tasks.PAGE,
     activity.PAGE,
     events.PAGE,
+    changes.PAGE,
     explorer.PAGE,
 )

@@ -1,4 +1,4 @@
-"""Queries of the Box explorer: the filtered boxes as a table, custom fields by name.
+"""Queries of the Box explorer: the filtered boxes as a table, custom fields by name; one box and its past.
 
 A pipeline's wide view and its column labels come from the mapping table ``wide_view_columns``
 (written by the main job next to the views: one row per view column with its display name), never
@@ -14,9 +14,10 @@ import pandas as pd
 
 from dashboards.data.catalog import Catalog
 from dashboards.data.connection import Runner, require_data
-from dashboards.data.filters import UNASSIGNED_LABEL, Filters, boxes_cte
-from dashboards.data.lookups import pipeline_names
-from dashboards.data.sql import col, lit, quote_identifier, utc
+from dashboards.data.filters import UNASSIGNED_LABEL, Filters, boxes_cte, stage_join, stage_name_expr
+from dashboards.data.history import BOXES_HISTORY, has_history, history_of
+from dashboards.data.lookups import pipeline_names, with_pipeline_names
+from dashboards.data.sql import col, empty, lit, quote_identifier, utc
 
 MAPPING: Final = "wide_view_columns"
 HIDDEN_VIEW_COLUMNS: Final = ("stage_order", "stage_key")
@@ -209,3 +210,91 @@ def with_display_names(frame: pd.DataFrame, labels: dict[str, str]) -> pd.DataFr
         seen[label] = seen.get(label, 0) + 1
         renamed.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
     return frame.set_axis(renamed, axis="columns")
+
+
+# --- One box (``?box=<key>``): as it is, and its past from the history tables. ---------------------
+
+BOX_NOW_COLUMNS: Final = ["box_key", "box_name", "pipeline_key", "pipeline_name", "stage_name", "assignees"]
+VERSION_COLUMNS: Final = ["since", "until", "deleted", "box_name", "pipeline_key", "pipeline_name", "stage_name", "assignees"]
+FIELD_VERSION_COLUMNS: Final = ["field_name", "value_text", "value_number", "value_bool", "value_timestamp", "since", "until"]
+
+
+def box_now(run: Runner, box_key: str) -> pd.DataFrame:
+    """The box in today's copy (one row; none when it is not there), whatever the filters."""
+    catalog = require_data(run)
+    c = lambda column: col(catalog, "boxes", "b", column)
+    frame = run.df(
+        f"""
+        SELECT b.box_key AS box_key, {c('name')} AS box_name, b.pipeline_key AS pipeline_key,
+               {stage_name_expr(catalog)} AS stage_name, {c('assigned_to_names')} AS assignees
+        FROM boxes AS b {stage_join(catalog)} WHERE b.box_key = {lit(box_key)}
+        """
+    )
+    if frame.empty:
+        return empty(BOX_NOW_COLUMNS)
+    return with_pipeline_names(run, frame)[BOX_NOW_COLUMNS]
+
+
+def box_versions(run: Runner, box_key: str) -> pd.DataFrame | None:
+    """The box's name, stage and assignees over time (``boxes_history``), oldest first: one row per
+    stretch of versions where none of them changed (a box back after being gone starts a new one),
+    from its first version's start to its last one's end (``until`` NULL: still so; ``deleted``: the
+    box was found gone at ``until``). None when the copy has no history tables."""
+    catalog = require_data(run)
+    if not has_history(catalog, "boxes"):
+        return None
+    c = lambda column: col(catalog, BOXES_HISTORY, "h", column)
+    shown = {"box_name": c("name"), "stage_name": f"COALESCE({c('stage_name')}, {c('stage_key')})",
+             "assignees": c("assigned_to_names")}
+    after = "OVER (ORDER BY h.valid_from)"
+    starts = " OR ".join([f"ROW_NUMBER() {after} = 1", f"LAG(h.deleted) {after}",
+                          *(f"{expr} IS DISTINCT FROM LAG({expr}) {after}" for expr in shown.values())])
+    frame = run.df(
+        f"""
+        WITH versions AS (
+          SELECT h.valid_from AS since, h.valid_to AS until, h.deleted AS deleted, h.pipeline_key AS pipeline_key,
+                 {', '.join(f'{expr} AS {name}' for name, expr in shown.items())},
+                 CASE WHEN {starts} THEN 1 ELSE 0 END AS starts
+          FROM {BOXES_HISTORY} AS h WHERE h.box_key = {lit(box_key)}
+        ), stretches AS (
+          SELECT v.since AS since, v.until AS until, v.deleted AS deleted, v.pipeline_key AS pipeline_key,
+                 {', '.join(f'v.{name} AS {name}' for name in shown)},
+                 SUM(v.starts) OVER (ORDER BY v.since ROWS UNBOUNDED PRECEDING) AS stretch
+          FROM versions AS v
+        )
+        SELECT MIN(s.since) AS since, CASE WHEN COUNT(*) > COUNT(s.until) THEN NULL ELSE MAX(s.until) END AS until,
+               BOOL_OR(s.deleted) AS deleted, MAX(s.pipeline_key) AS pipeline_key,
+               {', '.join(f'MAX(s.{name}) AS {name}' for name in shown)}
+        FROM stretches AS s GROUP BY s.stretch ORDER BY MIN(s.since)
+        """
+    )
+    if frame.empty:
+        return empty(VERSION_COLUMNS)
+    for column in ("since", "until"):
+        frame[column] = utc(frame[column])
+    frame["deleted"] = frame["deleted"].fillna(False).astype(bool)
+    return with_pipeline_names(run, frame)[VERSION_COLUMNS].reset_index(drop=True)
+
+
+def box_field_versions(run: Runner, box_key: str) -> pd.DataFrame | None:
+    """Every stored value of the box's fields (``box_field_values_history``), by field, newest first.
+    None when the copy has no history of field values."""
+    catalog = require_data(run)
+    if not has_history(catalog, "box_field_values"):
+        return None
+    table = history_of("box_field_values")
+    v = lambda column: col(catalog, table, "v", column)
+    frame = run.df(
+        f"""
+        SELECT COALESCE({v('field_name')}, v.field_key) AS field_name, {v('value_text')} AS value_text,
+               {v('value_number')} AS value_number, {v('value_bool')} AS value_bool,
+               {v('value_timestamp')} AS value_timestamp, v.valid_from AS since, v.valid_to AS until
+        FROM {table} AS v WHERE v.box_key = {lit(box_key)}
+        ORDER BY 1, v.valid_from DESC
+        """
+    )
+    if frame.empty:
+        return empty(FIELD_VERSION_COLUMNS)
+    for column in ("value_timestamp", "since", "until"):
+        frame[column] = utc(frame[column])
+    return frame[FIELD_VERSION_COLUMNS]

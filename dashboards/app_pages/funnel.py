@@ -1,4 +1,5 @@
-"""Pipeline funnel: boxes per stage in stage order, open vs closed, and sums of numeric fields."""
+"""Pipeline funnel: boxes per stage in stage order, open vs closed, and sums of numeric fields; and the
+pipeline over time: open boxes and the summed field per stage in the copy each load produced."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import pandas as pd
 import streamlit as st
 
 from dashboards.app_pages import funnel_queries
-from dashboards.app_pages.funnel_charts import stage_bars
+from dashboards.app_pages.funnel_charts import over_time_bars, stage_bars
+from dashboards.data import history
 from dashboards.ui.context import Context, PageSpec, chart, empty_state, page_header
-from dashboards.ui.format import fmt_int, fmt_number, unique_labels
+from dashboards.ui.format import fmt_int, fmt_number, load_labels, unique_labels
 from dashboards.ui.text import md
 
 COUNT: tuple[str, str] = ("", "")
@@ -51,6 +53,8 @@ def render(ctx: Context) -> None:
     if total == 0:
         empty_state("No boxes match these filters.")
         return
+    loads: pd.DataFrame | None = ctx.q(history.history_loads)
+    past: pd.DataFrame = ctx.q(funnel_queries.pipeline_over_time, ctx.filters, value_field)
     for pipeline_key, stages in frame.groupby("pipeline_key", sort=False):
         stages = stages.sort_values(["stage_order", "stage_key"]).reset_index(drop=True)
         if many:
@@ -74,6 +78,48 @@ def render(ctx: Context) -> None:
             with columns[1]:
                 st.caption(f"Sum of {md(labels[measure])} per stage")
                 chart(stage_bars(stages, "value", labels[measure], "value_label"))
+        if loads is not None and not loads.empty:
+            summed = labels[measure] if value_field and pipeline_key == value_field[0] else None
+            _over_time(past[past["pipeline_key"] == pipeline_key], loads, summed)
+    if loads is None:
+        st.caption(f"**Pipeline over time**: {history.NO_HISTORY}")
+
+
+def _over_time(past: pd.DataFrame, loads: pd.DataFrame, summed: str | None) -> None:
+    """One pipeline's open boxes (and sum of the field ``summed``) per stage at each load: charts and tables."""
+    st.markdown("**Pipeline over time**: open boxes per stage in the copy each load produced"
+                + (f", and their {md(summed)}" if summed else ""))
+    names = dict(zip(loads["run_id"], load_labels(loads["finished_at"])))
+    order = {names[run_id]: run_id for run_id in loads["run_id"]}
+    open_rows = past[~past["closed"].astype(bool)].copy()
+    if open_rows.empty:
+        st.caption("No open boxes in this pipeline at any load.")
+        return
+    open_rows["load"] = open_rows["run_id"].map(names)
+    stages = open_rows.drop_duplicates("stage_key")
+    label_of = dict(zip(stages["stage_key"], unique_labels(stages["stage_name"].astype(str), stages["stage_key"])))
+    open_rows["stage"] = open_rows["stage_key"].map(label_of)
+    columns = st.columns(2) if summed else [st.container()]
+    with columns[0]:
+        chart(over_time_bars(open_rows, order, "boxes", "Open boxes", "boxes_total_label"))
+    if summed:
+        with columns[1]:
+            chart(over_time_bars(open_rows, order, "value", summed, "value_total_label"))
+    with st.expander("At each load, as a table"):
+        for measure, title in (("boxes", "Open boxes"), *((("value", summed),) if summed else ())):
+            st.caption(f"{md(title)} per stage")
+            st.dataframe(at_each_load(open_rows, list(reversed(list(order))), measure), hide_index=True)
+
+
+def at_each_load(rows: pd.DataFrame, loads: list[str], measure: str) -> pd.DataFrame:
+    """A row per load (in ``loads`` order), a column per stage in stage order, and the total."""
+    stages = rows.sort_values(["stage_order", "stage"]).drop_duplicates("stage")["stage"].tolist()
+    table = rows.pivot_table(index="load", columns="stage", values=measure, aggfunc="sum", fill_value=0)
+    table = table.reindex(index=loads, columns=stages, fill_value=0)
+    table["Total"] = table.sum(axis=1)
+    if measure == "boxes":
+        table = table.astype("int64")
+    return table.rename_axis(index="Load", columns=None).reset_index()
 
 
 PAGE = PageSpec(render, "Pipeline funnel", ":material/filter_alt:", "funnel")

@@ -1,4 +1,4 @@
-"""Stage charts: the funnel's bars and the Overview's one-bar-per-pipeline breakdown.
+"""Stage charts: the funnel's bars, the pipeline over time and the Overview's one-bar-per-pipeline breakdown.
 
 Names go into Altair as data (rendered as SVG text, never Markdown), so no escaping here.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from dashboards.ui.format import chart_color, fmt_int, ink, stage_colors
+from dashboards.ui.format import chart_color, fmt_int, fmt_number, ink, number_label_expr, stage_colors
 
 
 def stage_breakdown(funnel: pd.DataFrame) -> alt.LayerChart:
@@ -80,3 +80,31 @@ def stage_bars(stages: pd.DataFrame, measure: str, title: str, label: str) -> al
     )
     text = base.mark_text(align="left", dx=6, color="#343a40").encode(text=f"{label}:N")
     return (bars + text).properties(height=34 * len(stages) + 12)
+
+
+def over_time_bars(frame: pd.DataFrame, loads: dict[str, str], measure: str, title: str, label: str) -> alt.LayerChart:
+    """One bar per load (``loads``: label -> run id, oldest first), stacked by stage in stage order and Streak
+    colour, the load's total on top (column ``label`` of the totals). ``frame``: a row per load and
+    stage of one pipeline (``run_id, pipeline_key, load, stage, stage_order, color`` and ``measure``)."""
+    in_order = frame.sort_values(["stage_order", "stage"]).drop_duplicates("stage")
+    order = list(loads)
+    totals = (frame.groupby("load")[measure].sum().reindex(order, fill_value=0).rename("total")
+              .rename_axis("load").reset_index())
+    totals["run_id"] = totals["load"].map(loads)
+    totals["pipeline_key"] = frame["pipeline_key"].iloc[0]
+    totals[label] = totals["total"].map(fmt_int if measure == "boxes" else fmt_number)
+    y_scale = alt.Scale(domain=[0, max(float(totals["total"].max()), 1.0) * 1.15], nice=False)  # room for the labels
+    x = alt.X("load:N", sort=order, title=None, axis=alt.Axis(labelAngle=0 if len(order) <= 6 else -40))
+    bars = alt.Chart(frame).mark_bar(stroke="white", strokeWidth=0.5).encode(
+        x=x,
+        y=alt.Y(f"{measure}:Q", title=title, stack="zero", scale=y_scale,
+                axis=alt.Axis(labelExpr=number_label_expr()) if measure != "boxes" else alt.Axis(format=",d")),
+        color=alt.Color("stage:N", scale=stage_colors(in_order, "stage"), sort=list(in_order["stage"]),
+                        legend=alt.Legend(title=None, orient="bottom", columns=4, labelLimit=220)),
+        order=alt.Order("stage_order:Q", sort="ascending"),
+        tooltip=[alt.Tooltip("load:N", title="Load"), alt.Tooltip("stage:N", title="Stage"),
+                 alt.Tooltip(f"{measure}:Q", title=title, format=",.0f" if measure == "boxes" else ",.2f")],
+    )
+    text = alt.Chart(totals).mark_text(baseline="bottom", dy=-4, color="#343a40").encode(
+        x=x, y=alt.Y("total:Q", scale=y_scale), text=f"{label}:N")
+    return (bars + text).properties(height=300)

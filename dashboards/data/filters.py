@@ -36,19 +36,20 @@ class Filters:
     closed_stages: tuple[str, ...] = ()
 
 
-def box_where(f: Filters, catalog: Catalog, alias: str = "b") -> str:
-    """The WHERE clause of the filtered boxes (alias ``b`` = ``boxes``)."""
+def box_where(f: Filters, catalog: Catalog, alias: str = "b", table: str = "boxes") -> str:
+    """The WHERE clause of the filtered boxes (alias ``b`` = ``boxes``; or rows of another table with
+    the box's columns, such as a version of it in ``boxes_history``)."""
     clauses = ["1 = 1"]
     if f.pipeline_key is not None:
         clauses.append(f"{alias}.pipeline_key = {lit(f.pipeline_key)}")
     if f.owners:
         emails = [o for o in f.owners if o != UNASSIGNED]
-        owner = col(catalog, "boxes", alias, "owner_email")
+        owner = col(catalog, table, alias, "owner_email")
         parts = [f"{owner} IN {in_list(emails)}"] if emails else []
         if UNASSIGNED in f.owners:
             parts.append(f"{owner} IS NULL")
         clauses.append("(" + " OR ".join(parts) + ")")
-    created = col(catalog, "boxes", alias, "creation_timestamp")
+    created = col(catalog, table, alias, "creation_timestamp")
     if f.created_from is not None:
         clauses.append(f"{created} >= {lit(f.created_from)}")
     if f.created_to is not None:
@@ -64,14 +65,16 @@ def stage_name_expr(catalog: Catalog) -> str:
     return box_stage
 
 
+def stage_join(catalog: Catalog) -> str:
+    """``LEFT JOIN stages AS s`` on the box ``b``'s stage, for :func:`stage_name_expr` (or nothing)."""
+    if catalog.has("stages", "pipeline_key", "stage_key", "name") and catalog.has("boxes", "stage_key"):
+        return "LEFT JOIN stages AS s ON s.pipeline_key = b.pipeline_key AND s.stage_key = b.stage_key"
+    return ""
+
+
 def boxes_cte(f: Filters, catalog: Catalog) -> str:
     """``fb``: the filtered boxes, with the columns the pages need (missing ones as NULL)."""
     c = lambda column: col(catalog, "boxes", "b", column)
-    stage_join = (
-        "LEFT JOIN stages AS s ON s.pipeline_key = b.pipeline_key AND s.stage_key = b.stage_key"
-        if catalog.has("stages", "pipeline_key", "stage_key", "name") and catalog.has("boxes", "stage_key")
-        else ""
-    )
     stage_name = stage_name_expr(catalog)
     closed = (
         f"(LOWER({stage_name}) IS NOT NULL AND LOWER({stage_name}) IN {in_list(f.closed_stages)})"
@@ -85,7 +88,7 @@ def boxes_cte(f: Filters, catalog: Catalog) -> str:
          {c('creation_timestamp')} AS creation_timestamp,
          {c('last_stage_change_timestamp')} AS last_stage_change_timestamp,
          {closed} AS is_closed
-  FROM boxes AS b {stage_join}
+  FROM boxes AS b {stage_join(catalog)}
   WHERE {box_where(f, catalog)}
 )"""
 

@@ -154,3 +154,47 @@ def blank_missing_text(frame: pd.DataFrame) -> pd.DataFrame:
     print "None"); other columns keep their type, so a checkbox column stays one."""
     text = [c for c in frame.columns if pd.api.types.infer_dtype(frame[c], skipna=True) in ("string", "empty")]
     return frame.assign(**{c: frame[c].where(frame[c].notna(), "") for c in text}) if text else frame
+
+
+def load_labels(finished: pd.Series) -> list[str]:
+    """A label per load, by its end (UTC): "2026-12-07 01:46", with the seconds where two loads
+    share a minute, and "(2)", "(3)" where they share a second too: every label names one load."""
+    moments = pd.to_datetime(finished, utc=True)
+    labels = [f"{m:%Y-%m-%d %H:%M}" for m in moments]
+    labels = [f"{m:%Y-%m-%d %H:%M:%S}" if labels.count(label) > 1 else label for m, label in zip(moments, labels)]
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label} ({seen[label]})")
+    return unique
+
+
+def field_value(text: Any, number: Any, flag: Any, moment: Any) -> str:
+    """A field value as a person reads it: its text as Streak shows it, else the number, the yes/no,
+    the time (:func:`fmt_moment`); "–" for no value."""
+    if is_present(text) and str(text) != "":
+        return str(text)
+    if is_present(number):
+        value = float(number)
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,}"
+    if is_present(flag):
+        return "yes" if bool(flag) else "no"
+    if is_present(moment):
+        return fmt_moment(moment)
+    return "–"
+
+
+def fmt_moment(moment: Any) -> str:
+    """A time in UTC as a table shows it: the date alone at midnight (a due date, a date field), else
+    the date and the minute; "" for none."""
+    if not is_present(moment):
+        return ""
+    at = pd.Timestamp(moment)
+    at = at.tz_convert("UTC") if at.tzinfo else at
+    return f"{at:%Y-%m-%d}" if (at.hour, at.minute, at.second, at.microsecond) == (0, 0, 0, 0) else f"{at:%Y-%m-%d %H:%M}"
+
+
+def is_present(value: Any) -> bool:
+    """Not None, NaN or NaT: a cell a query left empty is no value."""
+    return not (value is None or (pd.api.types.is_scalar(value) and pd.isna(value)))

@@ -70,32 +70,58 @@ def _clean_env(**overrides: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def demo_db(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> DemoDB:
-    """The demo account loaded by ``python pipelines/streak_full.py --demo`` (once per session).
-
-    Under pytest-xdist the load runs once for all workers (the first to take the lock builds it,
-    the others wait on the lock) and each worker gets its own copy of the file, so no test can
-    see another worker's writes.
-    """
+    """The demo account loaded by ``python pipelines/streak_full.py --demo`` (once per session)."""
     reuse = os.environ.get(REUSE_DEMO_ENV)
-    if reuse or worker_id == "master":
+    if reuse:
         root = tmp_path_factory.mktemp("demo_load")
         path = root / "streak.duckdb"
-        if reuse:
-            path.write_bytes(Path(reuse).read_bytes())
-            return DemoDB(path=path, dlt_data_dir=root / "dlt", day0=_day0_of(path))
-        return _load_demo(root)
-    shared = tmp_path_factory.getbasetemp().parent / "demo_load_shared"
+        path.write_bytes(Path(reuse).read_bytes())
+        return DemoDB(path=path, dlt_data_dir=root / "dlt", day0=_day0_of(path))
+    path, built = _built_once(tmp_path_factory, worker_id, "demo_load", lambda root: _load_demo(root).path)
+    return DemoDB(path=path, dlt_data_dir=built / "dlt", day0=_day0_of(path))
+
+
+def _built_once(
+    tmp_path_factory: pytest.TempPathFactory, worker_id: str, name: str, build: Callable[[Path], Path],
+) -> tuple[Path, Path]:
+    """``build(root)`` (it writes ``root/streak.duckdb`` and returns it) run once per session: under
+    pytest-xdist the first worker to take the lock builds it, the others wait on the lock, and each
+    worker gets its own copy of the file, so no test can see another worker's writes. Returns this
+    process's file and the directory it was built in."""
+    if worker_id == "master":
+        root = tmp_path_factory.mktemp(name)
+        return build(root), root
+    shared = tmp_path_factory.getbasetemp().parent / f"{name}_shared"
     shared.mkdir(exist_ok=True)
     with open(shared / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this worker dies
-        if (shared / "complete").exists():
-            built = DemoDB(path=shared / "streak.duckdb", dlt_data_dir=shared / "dlt", day0=_day0_of(shared / "streak.duckdb"))
-        else:
-            built = _load_demo(shared)
+        if not (shared / "complete").exists():
+            build(shared)
             (shared / "complete").touch()
-    own = tmp_path_factory.mktemp("demo_load") / "streak.duckdb"
-    shutil.copyfile(built.path, own)
-    return DemoDB(path=own, dlt_data_dir=built.dlt_data_dir, day0=built.day0)
+    own = tmp_path_factory.mktemp(name) / "streak.duckdb"
+    shutil.copyfile(shared / "streak.duckdb", own)
+    return own, shared
+
+
+@pytest.fixture(scope="session")
+def history_db(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
+    """Two loads of the demo account (two_loads.py): as it was two days ago, then as it is today, so
+    ``crm.*_history`` holds boxes created, deleted, moved and reassigned, field values edited, tasks
+    added and completed between two loads (built once per session)."""
+
+    def build(root: Path) -> Path:
+        path = root / "streak.duckdb"
+        env = _clean_env(STREAK_DUCKDB_PATH=str(path), DLT_DATA_DIR=str(root / "dlt"), DLT_PROJECT_DIR=str(REPO_ROOT),
+                         SOURCES__STREAK__MAX_REQUESTS_PER_SECOND=DEMO_RATE_LIMIT)
+        result = subprocess.run([sys.executable, "-m", "tests.dashboard.two_loads", streak_clock.today().isoformat()],
+                                env=env, cwd=str(REPO_ROOT), capture_output=True, text=True,
+                                timeout=DEMO_LOAD_TIMEOUT_S)
+        if result.returncode != 0 or not path.is_file():
+            pytest.fail(f"two loads of the demo account failed (exit {result.returncode}):\n{result.stderr[-3000:]}",
+                        pytrace=False)
+        return path
+
+    return _built_once(tmp_path_factory, worker_id, "history_load", build)[0]
 
 
 def _load_demo(root: Path) -> DemoDB:

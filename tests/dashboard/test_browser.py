@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pandas as pd
 import pytest
@@ -84,6 +85,17 @@ def shots(tmp_path: Path) -> Path:
     return where
 
 
+def _reader(db: Path) -> SQL:
+    """Plain SQL on ``db``, read-only, one short connection per query (the server reads it too)."""
+    import duckdb
+
+    def read(query: str) -> pd.DataFrame:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return con.sql(query).to_arrow_table().to_pandas()
+
+    return read
+
+
 def _metric(page: Any, label: str) -> str:
     card = page.locator('[data-testid="stMetric"]').filter(
         has=page.locator('[data-testid="stMetricLabel"]', has_text=re.compile(rf"^{re.escape(label)}$"))
@@ -107,6 +119,9 @@ def _open(page: Any, url: str, url_path: str, title: str, *, click: bool = False
         page.wait_for_selector(CHART, state="visible", timeout=60_000)
     if url_path == "explorer":
         page.wait_for_selector('[data-testid="stDataFrame"] canvas', state="visible", timeout=60_000)
+    if url_path == "changes":  # its lists, or (one load so far) the note saying so
+        page.wait_for_selector('[data-testid="stDataFrame"] canvas, [data-testid="stAlert"]', state="visible",
+                               timeout=60_000)
     _settle(page)
 
 
@@ -121,16 +136,18 @@ def _settle(page: Any) -> None:
 
 @pytest.mark.browser
 def test_every_page_and_the_filters_in_a_real_browser(
-    demo_db: DemoDB, serve: Callable[..., str], browser: Any, sql: SQL, shots: Path, wait_until: Callable[..., Any],
+    history_db: Path, serve: Callable[..., str], browser: Any, shots: Path, wait_until: Callable[..., Any],
     tmp_path: Path,
 ) -> None:
-    # The demo load plus hand-built stage history and events, so Velocity and Events have data.
-    # Nothing configured: the demo account's own closed stages apply. Events include the ones a chart
-    # chokes on (test_events_page.py): one dated 9999, sums past the largest double, a long name.
-    db = accounts.copy_db(demo_db.path, tmp_path / "rich.duckdb")
+    # Two loads of the demo account (history_db: the Changes page and the pipeline over time have two
+    # loads), plus hand-built stage history and events, so Velocity and Events have data. Nothing
+    # configured: the demo account's own closed stages apply. Events include the ones a chart chokes
+    # on (test_events_page.py): one dated 9999, sums past the largest double, a long name.
+    db = accounts.copy_db(history_db, tmp_path / "rich.duckdb")
     accounts.add_history(db)
     accounts.add_events(db)
     add_odd_events(db)
+    sql = _reader(db)
     url = serve(db)
     total = len(sql("SELECT box_key FROM crm.boxes"))
     stage_names = set(sql("SELECT DISTINCT stage_name FROM crm.boxes WHERE stage_name IS NOT NULL")["stage_name"])
@@ -144,6 +161,7 @@ def test_every_page_and_the_filters_in_a_real_browser(
                 page.locator('[data-testid="stSidebar"] [data-testid="stCaptionContainer"]',
                              has_text="the demo account comes with its closed stages").first.wait_for(timeout=30_000)
         _check_velocity_and_events(page, url, db, shots, wait_until)
+        _check_changes_and_a_box(page, url, db, shots)
         _open(page, url, "funnel", "Pipeline funnel")
         assert as_int(_metric(page, "Boxes")) == total
         axis_text = " ".join(page.locator('[data-testid="stVegaLiteChart"]').first.locator("text").all_text_contents())
@@ -155,9 +173,16 @@ def test_every_page_and_the_filters_in_a_real_browser(
                     "WHERE v.value_number IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2 LIMIT 1").iloc[0]
         _pick(page, "Sum a numeric field", f"{field['field_name']} ({field['name']})")
         page.get_by_text("is a field of another pipeline").first.wait_for(timeout=30_000)
-        wait_until(lambda: page.locator(CHART).count() >= 3, 30, "the count charts and the one sum chart")
+        # Funnels (two counts, one sum), then each pipeline over time (two counts, one sum).
+        wait_until(lambda: page.locator(CHART).count() >= 6, 30, "the funnels and the pipelines over time")
         _settle(page)
         page.screenshot(path=str(shots / "dashboard-funnel-sum.png"), full_page=True)
+        viewport = page.viewport_size
+        page.set_viewport_size({"width": 1400, "height": 2600})  # the whole page: Streamlit scrolls inside
+        _settle(page)
+        assert page.locator('[data-testid="stException"]').count() == 0
+        page.screenshot(path=str(shots / "dashboard-funnel-over-time.png"))
+        page.set_viewport_size(viewport)
 
         # The sidebar's pipeline filter changes the number a person reads...
         pipeline = sql(
@@ -179,6 +204,38 @@ def test_every_page_and_the_filters_in_a_real_browser(
     finally:
         context.close()
     print(f"screenshots: {shots}")
+
+
+def _check_changes_and_a_box(page: Any, url: str, db: Path, shots: Path) -> None:
+    """The Changes page's deleted boxes are the history's, and a list row opens its box (a new tab on
+    the Box explorer, a deleted box as it was when last seen)."""
+    import duckdb
+
+    with duckdb.connect(str(db), read_only=True) as con:
+        (earlier,) = con.execute("SELECT finished_at FROM crm.load_history WHERE outcome = 'ok' "
+                                 "ORDER BY finished_at DESC LIMIT 1 OFFSET 1").fetchone()
+        gone = con.execute("SELECT record_key, name FROM crm.deletions WHERE table_name = 'boxes' AND deleted_at > ? "
+                           "ORDER BY name, record_key", [earlier]).fetchall()
+    _open(page, url, "changes", "Changes")
+    assert as_int(_metric(page, "Deleted")) == len(gone) > 0
+    deleted_table = page.locator('[data-testid="stDataFrame"]').nth(1)  # after "Boxes created"
+    deleted_table.scroll_into_view_if_needed()
+    box = deleted_table.bounding_box()
+    first_link = (box["x"] + 15, box["y"] + 35 + 17)  # the word "Open" in the first row (under the header)
+    page.mouse.move(*first_link)
+    with page.context.expect_page(timeout=30_000) as opened:
+        page.mouse.click(*first_link)
+    tab = opened.value
+    try:
+        tab.locator('[data-testid="stHeading"] h1', has_text="Box explorer").first.wait_for(timeout=60_000)
+        tab.locator('[data-testid="stHeading"] h3', has_text=gone[0][1]).first.wait_for(timeout=60_000)
+        tab.wait_for_selector('[data-testid="stDataFrame"] canvas', state="visible", timeout=60_000)
+        _settle(tab)
+        assert tab.url == f"{url}/explorer?box={quote(gone[0][0], safe='')}"
+        assert tab.get_by_text("Deleted").count() > 0 and tab.locator('[data-testid="stException"]').count() == 0
+        tab.screenshot(path=str(shots / "dashboard-box-deleted.png"), full_page=True)
+    finally:
+        tab.close()
 
 
 def _check_velocity_and_events(page: Any, url: str, db: Path, shots: Path, wait_until: Callable[..., Any]) -> None:

@@ -151,10 +151,52 @@ def _check_velocity(layer: TextLayer, sql: SQL, **_: Any) -> int:
     return len(layer.rows)
 
 
+def over_time_totals(sql: SQL, closed: tuple[str, ...], field: tuple[str, str] | None) -> pd.DataFrame:
+    """Per ok load and pipeline: open boxes (not in a closed stage) in the copy that load produced, read
+    from ``boxes_history`` as of the load's end, and their sum of ``field`` (its own pipeline only)."""
+    def current(alias: str) -> str:
+        return f"{alias}.valid_from <= l.finished_at AND ({alias}.valid_to IS NULL OR {alias}.valid_to > l.finished_at)"
+    value = "NULL"
+    join = ""
+    if field is not None:
+        value = "SUM(v.value_number)"
+        join = (f"LEFT JOIN crm.box_field_values_history v ON v.box_key = h.box_key AND v.pipeline_key = '{field[0]}' "
+                f"AND v.field_key = '{field[1]}' AND {current('v')}")
+    return sql(f"""SELECT l.run_id, h.pipeline_key, COUNT(DISTINCT h.box_key) AS boxes, {value} AS value
+        FROM crm.load_history l JOIN crm.boxes_history h ON {current('h')}
+        LEFT JOIN crm.stages s ON s.pipeline_key = h.pipeline_key AND s.stage_key = h.stage_key {join}
+        WHERE l.outcome = 'ok' AND LOWER(COALESCE(s.name, h.stage_name)) NOT IN ({', '.join(f"'{c.lower()}'" for c in closed)})
+        GROUP BY 1, 2""")
+
+
+def _check_over_time(layer: TextLayer, sql: SQL, closed: tuple[str, ...], field: tuple[str, str] | None,
+                     **_: Any) -> int:
+    """Funnel, pipeline over time: each load's bar says the open boxes (or their sum of the field) in
+    the copy that load produced, for its pipeline, and there is a bar for every load."""
+    value = layer.text == "value_total_label"
+    totals = over_time_totals(sql, closed, field if value else None)
+    loads = set(sql("SELECT run_id FROM crm.load_history WHERE outcome = 'ok'")["run_id"])
+    [pipeline] = set(layer.rows["pipeline_key"])
+    if value:
+        assert field is not None and pipeline == field[0], "the sum is drawn only for the field's pipeline"
+    expected = {r.run_id: ((float(r.value) if pd.notna(r.value) else 0.0) if value else int(r.boxes))
+                for r in totals.itertuples() if r.pipeline_key == pipeline}
+    assert set(layer.rows["run_id"]) == loads
+    assert layer.rows[layer.position].is_unique  # one bar per load, each labelled apart
+    for row in layer.rows.itertuples():
+        want = expected.get(row.run_id, 0)
+        assert row.total == pytest.approx(want), (row.run_id, pipeline)
+        assert getattr(row, layer.text) == (fmt_number(want) if value else fmt_int(want)), (row.run_id, pipeline)
+    assert any(expected.values()), "the pipeline has open boxes: not vacuous"
+    return len(layer.rows)
+
+
 CHECKS: dict[tuple[str, str], Callable[..., int]] = {
     ("", "label"): _check_breakdown,
     ("funnel", "boxes_label"): _check_funnel_counts,
     ("funnel", "value_label"): _check_funnel_sums,
+    ("funnel", "boxes_total_label"): _check_over_time,
+    ("funnel", "value_total_label"): _check_over_time,
     ("ageing", "label"): _check_ageing,
     ("velocity", "text"): _check_velocity,
 }

@@ -12,13 +12,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
+import psycopg2
 import pytest
 
 import streak_clock
 from dashboards.app_pages import (
     activity_queries,
     ageing_queries,
+    changes_queries,
     events_queries,
     explorer_queries,
     funnel_queries,
@@ -26,7 +29,7 @@ from dashboards.app_pages import (
     tasks_queries,
     velocity_queries,
 )
-from dashboards.data import connection, filters, freshness, lookups
+from dashboards.data import connection, filters, freshness, history, lookups
 from dashboards.data.filters import Filters
 from dashboards.ui.context import LOAD_COMMAND
 from streak_source.sandbox import DEMO_SETTINGS
@@ -99,6 +102,27 @@ def _velocity_and_events(run: connection.Runner, f: Filters) -> dict[str, Any]:
     return out
 
 
+HISTORY_TABLES = ("load_history", "boxes_history", "box_field_values_history", "box_tasks_history")
+"""What the Changes page, the pipeline over time and a box's past read (issue 23 #7)."""
+
+
+def _history_results(run: connection.Runner, f: Filters) -> dict[str, Any]:
+    """The history-mode queries between the last two loads, over time, and the past of a deleted box."""
+    loads = history.history_loads(run)
+    assert loads is not None and len(loads) >= 2
+    earlier, later = loads["run_id"].iloc[-2], loads["run_id"].iloc[-1]
+    out: dict[str, Any] = {"loads": loads}
+    for query in changes_queries.LISTS:
+        out[query.__name__] = query(run, f, earlier, later)
+    fields = funnel_queries.numeric_fields(run, f)
+    value_field = (str(fields["pipeline_key"].iloc[0]), str(fields["field_key"].iloc[0])) if not fields.empty else None
+    out["over time"] = funnel_queries.pipeline_over_time(run, f, value_field)
+    gone = changes_queries.deleted(run, Filters(), earlier, later)["box_key"].iloc[0]
+    out["box past"] = explorer_queries.box_versions(run, gone)
+    out["box values"] = explorer_queries.box_field_versions(run, gone)
+    return out
+
+
 def _sorted(frame: pd.DataFrame | None, by: list[str]) -> pd.DataFrame | None:
     return None if frame is None else frame.sort_values(by).reset_index(drop=True)
 
@@ -108,9 +132,23 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.where(frame.notna(), None)
 
 
+def _compare(expected: dict[str, Any], got: dict[str, Any]) -> None:
+    for name, value in expected.items():
+        if isinstance(value, dict):
+            assert got[name].keys() == value.keys(), name
+            for key, item in value.items():
+                assert got[name][key] == (pytest.approx(item) if isinstance(item, float) else item), (name, key)
+        elif isinstance(value, pd.DataFrame):
+            pd.testing.assert_frame_equal(_plain(got[name]), _plain(value), check_dtype=False, obj=name, rtol=1e-6)
+        else:
+            assert got[name] == value, name
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_dashboard_reads_postgres_like_duckdb(postgres_warehouse: str, demo_db: DemoDB, tmp_path: Path) -> None:
+def test_dashboard_reads_postgres_like_duckdb(
+    postgres_warehouse: str, demo_db: DemoDB, history_db: Path, tmp_path: Path
+) -> None:
     """Load the demo account into Postgres with the main job; every query and page must agree.
 
     The demo account is deterministic (same seed and day), so the Postgres copy must give the
@@ -155,24 +193,33 @@ def test_dashboard_reads_postgres_like_duckdb(postgres_warehouse: str, demo_db: 
             Filters(pipeline_key=biggest, owners=(filters.UNASSIGNED,)),
             Filters(closed_stages=("won", "lost", "hired", "rejected")),
         ):
-            expected, got = _results(on_duckdb, f), _results(on_postgres, f)
-            for name, value in expected.items():
-                if isinstance(value, dict):
-                    assert got[name].keys() == value.keys(), name
-                    for key, item in value.items():
-                        assert got[name][key] == (pytest.approx(item) if isinstance(item, float) else item), (name, key)
-                elif isinstance(value, pd.DataFrame):
-                    pd.testing.assert_frame_equal(
-                        _plain(got[name]), _plain(value), check_dtype=False, obj=name, rtol=1e-6
-                    )
-                else:
-                    assert got[name] == value, name
+            _compare(_results(on_duckdb, f), _results(on_postgres, f))
         boxes = overview_queries.overview_counts(on_duckdb, Filters(), NOW)["boxes"]
         # Not vacuous: Postgres read the hand-built history and events (JSON sums included).
         assert velocity_queries.velocity_counts(on_postgres, Filters(), True)["measured"] > 0
         assert events_queries.metric(on_postgres, Filters(), events_queries.Metric("Payment received", sum_property="amount"), "week")["value"] > 0
         assert events_queries.property_keys(on_postgres, Filters(), "Payment received")["numbers"].sum() > 0
         assert lookups.account_defaults(on_postgres) == dict(DEMO_SETTINGS)  # the demo load recorded its closed stages
+    finally:
+        on_duckdb.close()
+
+    # History mode: the two-load history (history_db) in both, next to the same copy of the demo.
+    with_history = accounts.copy_db(rich, tmp_path / "with_history.duckdb")
+    with duckdb.connect(str(with_history)) as con:
+        con.execute(f"ATTACH '{history_db}' AS later (READ_ONLY)")
+        for table in HISTORY_TABLES:
+            con.execute(f"CREATE OR REPLACE TABLE crm.{table} AS SELECT * FROM later.crm.{table}")
+    with psycopg2.connect(postgres_warehouse) as pg, pg.cursor() as cur:
+        cur.execute("DROP VIEW IF EXISTS crm.deletions")  # over the tables replaced next
+    pg.close()
+    accounts.copy_tables_to_postgres(history_db, postgres_warehouse, HISTORY_TABLES)
+    on_duckdb, _ = connection.open_duckdb(with_history)
+    try:
+        for f in (Filters(), Filters(pipeline_key=biggest, owners=(filters.UNASSIGNED,)),
+                  Filters(closed_stages=("won", "lost", "hired", "rejected"))):
+            expected = _history_results(on_duckdb, f)
+            _compare(expected, _history_results(on_postgres, f))
+        assert all(len(expected[query.__name__]) for query in changes_queries.LISTS[:3])  # not vacuous
     finally:
         on_duckdb.close()
 
