@@ -103,7 +103,8 @@ def funnel(run: Runner, f: Filters, value_field: FieldId | None = None) -> pd.Da
     merged["stage_key"] = merged["stage_key"].astype("object").where(merged["stage_key"].notna(), "")
     for column in ("boxes", "open_boxes"):
         merged[column] = pd.to_numeric(merged[column], errors="coerce").fillna(0).astype("int64")
-    merged["closed"] = merged["stage_name"].astype(str).str.strip().str.lower().isin(set(f.closed_stages))
+    closed = set(f.closed_stage_keys)
+    merged["closed"] = [(p, s) in closed for p, s in zip(merged["pipeline_key"], merged["stage_key"])]
     merged["value"] = pd.to_numeric(merged["value"], errors="coerce")
     if value_field:  # 0 where the field's pipeline has no such box; NaN where the field does not exist
         has_field = merged["pipeline_key"] == value_field[0]

@@ -26,7 +26,7 @@ from dashboards.app_pages import (
     tasks_queries,
     velocity_queries,
 )
-from dashboards.data import connection, filters, freshness, lookups
+from dashboards.data import closed, connection, filters, freshness, lookups
 from dashboards.data.filters import Filters
 from dashboards.ui.context import LOAD_COMMAND
 from streak_source.sandbox import DEMO_SETTINGS
@@ -153,7 +153,7 @@ def test_dashboard_reads_postgres_like_duckdb(postgres_warehouse: str, demo_db: 
         for f in (
             Filters(),
             Filters(pipeline_key=biggest, owners=(filters.UNASSIGNED,)),
-            Filters(closed_stages=("won", "lost", "hired", "rejected")),
+            Filters(closed_stage_keys=closed.closed_keys(("won", "lost", "hired", "rejected"), lookups.stage_refs(on_duckdb))),
         ):
             expected, got = _results(on_duckdb, f), _results(on_postgres, f)
             for name, value in expected.items():
