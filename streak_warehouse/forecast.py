@@ -91,11 +91,11 @@ def stays_until_close(
 ) -> list[Stay]:
     """``(box_key, pipeline_key, stage_key, entered_at)`` rows as :class:`Stay` of the open stages
     (not in ``closing``, the won and lost stages), each with its box's first entry into a closing
-    stage after it. Stays after ``as_of`` are left out."""
+    stage after it. A stay observed for no time (entered at or after ``as_of``: clocks disagree) is
+    censored at 0 days."""
     by_box: dict[str, list[tuple[datetime, str, str]]] = {}
     for box_key, pipeline_key, stage_key, entered_at in stays:
-        if entered_at <= as_of:
-            by_box.setdefault(box_key, []).append((entered_at, pipeline_key, stage_key))
+        by_box.setdefault(box_key, []).append((entered_at, pipeline_key, stage_key))
     result = []
     for box_key, entries in by_box.items():
         entries.sort()
