@@ -21,6 +21,10 @@ and acknowledged in the spool only after it was. Their ``BOX_CHANGE_STAGE`` webh
 those already in the live ``crm.events``) feed the stage history with exact times. In the same step
 the events derived from the fresh copy (``streak_warehouse/derived_events.py``) that ``crm.events``
 lacks are added.
+
+Outcomes (``streak_warehouse/outcome_views.py``, docs/metrics.md): ``[outcomes]`` is read and checked
+before anything else (a bad setting stops the run at once); last in the publishing transaction, once
+this run's history versions are in the fresh copy, the outcome tables and views are written into it.
 """
 
 from __future__ import annotations

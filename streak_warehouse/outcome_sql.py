@@ -88,10 +88,12 @@ def _version_at_close(versions: str, keys: str) -> str:
     """Rows of ``versions`` (with ``box_key``, ``valid_from``, ``valid_to``, ``first_from``) valid
     when the box of ``closing`` closed: the version valid at ``closed_at``, or, for a box that closed
     before its history began, its first version; ``pick = 1`` on the one to use."""
-    return (f"SELECT c.box_key, {keys}, ROW_NUMBER() OVER (PARTITION BY c.box_key ORDER BY v.valid_from) AS pick "
-            f"FROM closing AS c JOIN {versions} AS v ON v.box_key = c.box_key "
-            "WHERE c.closed_at IS NOT NULL AND (v.valid_to IS NULL OR v.valid_to > c.closed_at) "
-            "AND (v.valid_from <= c.closed_at OR v.valid_from = v.first_from)")
+    return f"""
+  SELECT c.box_key, {keys}, ROW_NUMBER() OVER (PARTITION BY c.box_key ORDER BY v.valid_from) AS pick
+  FROM closing AS c JOIN {versions} AS v ON v.box_key = c.box_key
+  WHERE c.closed_at IS NOT NULL AND (v.valid_to IS NULL OR v.valid_to > c.closed_at)
+    AND (v.valid_from <= c.closed_at OR v.valid_from = v.first_from)
+"""
 
 
 def box_outcomes_sql(src: Sources) -> str:
@@ -253,3 +255,11 @@ def deleted_boxes_sql(src: Sources) -> str:
     """When each box the history knows was found deleted (a stay's ``box_deleted_at``)."""
     return (f"SELECT h.box_key, MAX(h.box_deleted_at) FROM {qualified(src.dataset, 'box_stage_history')} AS h "
             "WHERE h.box_deleted_at IS NOT NULL GROUP BY h.box_key")
+
+
+def documented(dataset: str = "crm") -> dict[str, str]:
+    """Each statement as docs/metrics.md shows it (every input table present)."""
+    src = Sources(dataset, {table: frozenset(name for name, _ in columns) for table, columns in READS.items()})
+    return {"box_outcomes": box_outcomes_sql(src), "win_rate_monthly": win_rate_monthly_sql(src),
+            "closed_counts": closed_counts_sql(src), "pipeline_counts": pipeline_counts_sql(src),
+            "weighted_pipeline": weighted_pipeline_sql(src), "owner_scorecard": owner_scorecard_sql(src)}

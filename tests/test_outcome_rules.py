@@ -5,6 +5,7 @@ the checks of the configuration, Kaplan-Meier and the expected won value."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from pipelines import cli
 from streak_warehouse.forecast import (
     Curve, OpenBox, Period, close_chance, forecast, kaplan_meier, month_periods, stage_curves, stays_until_close,
 )
+from streak_warehouse.outcome_sql import documented
 from streak_warehouse.outcome_config import DEFAULT_MIN_SAMPLE, OutcomesConfigError, read_settings, read_stage_settings
 from streak_warehouse.outcome_rules import (
     FieldRef, StageRef, StageSettings, choose_value_fields, closed_stage_keys, default_value_field, match_strength,
@@ -200,3 +202,8 @@ def test_a_bad_outcomes_setting_stops_the_run_before_it_reads_anything(
     assert err == ["error: [outcomes] won_stages (env OUTCOMES__WON_STAGES): 'Won' is also in [outcomes] lost_stages: "
                    "a stage cannot be both won and lost (name it as Pipeline/Stage where it differs by pipeline)"]
     assert not dlt_isolated.duckdb_path.exists()
+
+
+def test_the_docs_show_each_statement_as_the_code_writes_it() -> None:
+    text = (Path(__file__).resolve().parent.parent / "docs" / "metrics.md").read_text(encoding="utf-8")
+    assert [name for name, sql in documented().items() if f"```sql\n{sql};\n```" not in text] == []
