@@ -21,11 +21,16 @@ and acknowledged in the spool only after it was. Their ``BOX_CHANGE_STAGE`` webh
 those already in the live ``crm.events``) feed the stage history with exact times. In the same step
 the events derived from the fresh copy (``streak_warehouse/derived_events.py``) that ``crm.events``
 lacks are added.
+
+Outcomes (``streak_warehouse/outcome_views.py``, docs/metrics.md): ``[outcomes]`` is read and checked
+before anything else (a bad setting stops the run at once); last in the publishing transaction, once
+this run's history versions are in the fresh copy, the outcome tables and views are written into it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -50,7 +55,9 @@ from streak_warehouse.history_mode import (
 from streak_warehouse.history_tables import new_history
 from streak_warehouse.locks import FileRunLock, LoadAlreadyRunning
 from streak_warehouse.refresh_basis import configured_refresh
-from streak_warehouse.sql import executor
+from streak_warehouse.outcome_config import configured_settings
+from streak_warehouse.outcome_views import create_outcome_views
+from streak_warehouse.sql import driver_name, executor
 from streak_warehouse.targets.base import FreshCopy, RunGuards, Target
 from streak_warehouse.targets.configured import configured_target
 from streak_warehouse.upgrade import prepare_upgrade
@@ -66,7 +73,8 @@ def run_full_load(
     ``refresh``: ``full`` or ``changed`` (docs/refresh.md); None: ``[sources.streak] refresh``.
     ``account_defaults``: settings the account comes with (``--demo``'s), kept in the copy."""
     use_project_settings()
-    run = Run(backfill_history=backfill_history, account_defaults=account_defaults)
+    run = Run(backfill_history=backfill_history, account_defaults=account_defaults,
+              outcomes=configured_settings(account_defaults))
     run.refresh_settings = configured_refresh(refresh)
     target = configured_target()
     run.destination_type = target.destination_type
@@ -78,6 +86,8 @@ def run_full_load(
             setattr(exc, FAILED_RUN_REPORT, run.report)  # noqa: B010
         raise
 
+
+logger = logging.getLogger(__name__)
 
 FAILED_RUN_REPORT: Final = "streak_run_report"
 """Attribute of the exception a failed run raises: its :class:`RunReport` so far (None: it failed
@@ -105,6 +115,7 @@ def _load(run: Run, target: Target, source_args: dict[str, Any], progress: TextI
             def finish(client: Any, dataset: str) -> None:
                 _record_versions(client, dataset, tracked, finished_at, summary, progress)
                 merge_with_client(client, dataset, events, progress)
+                _create_outcomes(client, dataset, run, finished_at, progress)
 
             copy.publish(rows, run.upgrade.migrate_from, finish, (*kept_tables.KEPT_TABLES, *history_kept_tables(tracked)))
             acknowledge(events, progress)
@@ -161,6 +172,16 @@ def _note_versions(added: VersionsAdded, step: float, summary: LoadSummary, prog
     summary.versions_s = time.monotonic() - step
     summary.total_s += summary.versions_s
     say(progress, f"{summary_line(added)} ({summary.versions_s:.1f} s)")
+
+
+def _create_outcomes(client: Any, dataset: str, run: Run, at: datetime, progress: TextIO | None) -> None:
+    """The outcome views and tables into the fresh ``dataset``, read from its history (docs/metrics.md);
+    what the configuration named but the account lacks is a warning, on stderr."""
+    step = time.monotonic()
+    report = create_outcome_views(executor(client), dataset, run.outcomes, at, driver_name(client))
+    for warning in report.warnings:
+        logger.warning("%s", warning)
+    say(progress, f"{report.line()} ({time.monotonic() - step:.1f} s)")
 
 
 def _pending_events(run: Run, progress: TextIO | None) -> Pending | None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import streak_clock
 from streak_warehouse.history_tables import HistoryResult, PreviousHistory
 from streak_warehouse.locks import RunOwner
+from streak_warehouse.outcome_config import OutcomeSettings
 from streak_warehouse.refresh_basis import RefreshSettings
 from streak_warehouse.upgrade import Upgrade
 
@@ -43,6 +44,8 @@ class Run:
     """Layouts found and what this run does about them (streak_warehouse/upgrade.py)."""
     account_defaults: Mapping[str, Any] | None = None
     """Settings the account comes with (the demo's), recorded in the copy: streak_warehouse/account_defaults.py."""
+    outcomes: OutcomeSettings = field(default_factory=OutcomeSettings)
+    """``[outcomes]``, checked before the run reads anything (streak_warehouse/outcome_config.py)."""
 
     @property
     def owner(self) -> RunOwner:

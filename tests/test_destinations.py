@@ -25,6 +25,7 @@ import pytest
 from streak_source.sandbox import Sandbox
 from streak_warehouse.history_mode import DELETIONS_VIEW, HISTORY_SUFFIX
 from streak_warehouse.kept_tables import KEPT_TABLES
+from streak_warehouse.outcome_views import TABLES as OUTCOME_TABLES, VIEWS as OUTCOME_VIEWS
 from tests.destinations_support import (
     STAGING_DATASET,
     Reader,
@@ -58,8 +59,8 @@ def one_error_line(result: Any, status: int = 1) -> str:
 
 
 def views_of(relations: dict[str, str]) -> set[str]:
-    """The wide views (history mode's ``deletions`` view is not one)."""
-    return {name for name, kind in relations.items() if kind == "VIEW" and name != DELETIONS_VIEW}
+    """The wide views (history mode's ``deletions`` view and the outcome views are not)."""
+    return {name for name, kind in relations.items() if kind == "VIEW" and name not in {DELETIONS_VIEW, *OUTCOME_VIEWS}}
 
 
 def warehouse(destination: str, request: pytest.FixtureRequest, dlt_dirs: Any) -> tuple[dict[str, str], dict[str, Any]]:
@@ -71,8 +72,8 @@ def warehouse(destination: str, request: pytest.FixtureRequest, dlt_dirs: Any) -
 
 
 BOTH = ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)]
-WAREHOUSE_ONLY = {table.name for table in KEPT_TABLES} | {"wide_view_columns"}
-"""Tables the warehouse writes after the load (need SQL): the views' mapping and the tables kept
+WAREHOUSE_ONLY = {table.name for table in KEPT_TABLES} | {"wide_view_columns", *OUTCOME_TABLES}
+"""Tables the warehouse writes after the load (need SQL): the views' mapping, the outcome tables and the tables kept
 across runs (load_history, box_stage_history, stage_transitions; and each ``<table>_history``:
 :func:`warehouse_only`)."""
 

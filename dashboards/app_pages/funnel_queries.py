@@ -107,7 +107,7 @@ def funnel(run: Runner, f: Filters, value_field: FieldId | None = None) -> pd.Da
 def _named_stages(counts: pd.DataFrame, all_stages: pd.DataFrame, f: Filters, how: str) -> pd.DataFrame:
     """``counts`` (per ``pipeline_key, stage_key`` with the ``box_stage_name`` its boxes carry) joined
     (``how``) to ``stages`` for each stage's name, order and colour; a stage missing there is named by
-    its boxes (or its key) and sorts last. ``closed``: the name is one of ``f.closed_stages``."""
+    its boxes (or its key) and sorts last. ``closed``: (pipeline, stage) is one of ``f.closed_stage_keys``."""
     keys = ["pipeline_key", "stage_key"]
     counts = counts.astype({"pipeline_key": "object", "stage_key": "object", "box_stage_name": "object"})
     merged = all_stages.astype({"pipeline_key": "object", "stage_key": "object"}).merge(counts, on=keys, how=how)
@@ -119,7 +119,8 @@ def _named_stages(counts: pd.DataFrame, all_stages: pd.DataFrame, f: Filters, ho
     merged["stage_name"] = merged["stage_name"].astype("object").where(~unknown, fallback)
     merged["stage_order"] = pd.to_numeric(merged["stage_order"], errors="coerce").where(~unknown, UNKNOWN_STAGE_ORDER)
     merged["stage_order"] = merged["stage_order"].fillna(UNKNOWN_STAGE_ORDER).astype("int64")
-    merged["closed"] = merged["stage_name"].astype(str).str.strip().str.lower().isin(set(f.closed_stages))
+    closed = set(f.closed_stage_keys)
+    merged["closed"] = [(p, s) in closed for p, s in zip(merged["pipeline_key"], merged["stage_key"])]
     return merged
 
 

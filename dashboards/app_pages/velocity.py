@@ -81,7 +81,8 @@ def _stage_info(ctx: Context, stats: pd.DataFrame) -> pd.DataFrame:
     info = info.drop_duplicates(["pipeline_key", "stage_key"], keep="first").reset_index(drop=True)
     info["stage_order"] = pd.to_numeric(info["stage_order"], errors="coerce").fillna(lookups.UNKNOWN_STAGE_ORDER)
     info["stage_name"] = info["stage_name"].where(info["stage_name"].notna(), info["stage_key"]).astype(str)
-    info["closed"] = info["stage_name"].str.strip().str.lower().isin(ctx.filters.closed_stages)
+    closed = set(ctx.filters.closed_stage_keys)
+    info["closed"] = [(p, s) in closed for p, s in zip(info["pipeline_key"], info["stage_key"])]
     info["pipeline_name"] = info["pipeline_key"].map(lambda k: ctx.pipeline_names.get(k, k))
     multi = ctx.filters.pipeline_key is None and info["pipeline_key"].nunique() > 1
     base = (info["pipeline_name"].astype(str) + " · " + info["stage_name"]) if multi else info["stage_name"]

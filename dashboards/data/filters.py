@@ -25,15 +25,15 @@ class Filters:
 
     ``created_from``/``created_to`` (inclusive) filter on the box's creation date; ``None`` means
     no bound. An empty ``owners`` tuple means everyone; :data:`UNASSIGNED` selects boxes with no
-    assignee. ``closed_stages``: stage names (case-folded, see ``data.closed``) that count as
-    closed; they never remove boxes here, they only set ``fb.is_closed``.
+    assignee. ``closed_stage_keys``: ``(pipeline_key, stage_key)`` of the stages that count as
+    closed (``data.closed.closed_keys``); they never remove boxes here, they only set ``fb.is_closed``.
     """
 
     pipeline_key: str | None = None
     owners: tuple[str, ...] = ()
     created_from: date | None = None
     created_to: date | None = None
-    closed_stages: tuple[str, ...] = ()
+    closed_stage_keys: tuple[tuple[str, str], ...] = ()
 
 
 def box_where(f: Filters, catalog: Catalog, alias: str = "b", table: str = "boxes") -> str:
@@ -76,11 +76,7 @@ def boxes_cte(f: Filters, catalog: Catalog) -> str:
     """``fb``: the filtered boxes, with the columns the pages need (missing ones as NULL)."""
     c = lambda column: col(catalog, "boxes", "b", column)
     stage_name = stage_name_expr(catalog)
-    closed = (
-        f"(LOWER({stage_name}) IS NOT NULL AND LOWER({stage_name}) IN {in_list(f.closed_stages)})"
-        if f.closed_stages
-        else "FALSE"
-    )
+    closed = closed_sql(f.closed_stage_keys, "b")
     return f"""fb AS (
   SELECT b.box_key AS box_key, b.pipeline_key AS pipeline_key, {c('name')} AS box_name,
          {c('stage_key')} AS stage_key, {stage_name} AS box_stage_name,
@@ -91,6 +87,19 @@ def boxes_cte(f: Filters, catalog: Catalog) -> str:
   FROM boxes AS b {stage_join(catalog)}
   WHERE {box_where(f, catalog)}
 )"""
+
+
+def closed_sql(keys: tuple[tuple[str, str], ...], alias: str) -> str:
+    """True for a box (``alias`` = ``boxes``) in one of the closed stages ``keys``."""
+    by_pipeline: dict[str, list[str]] = {}
+    for pipeline_key, stage_key in keys:
+        by_pipeline.setdefault(pipeline_key, []).append(stage_key)
+    if not by_pipeline:
+        return "FALSE"
+    return "(" + " OR ".join(
+        f"({alias}.pipeline_key = {lit(pipeline)} AND {alias}.stage_key IN {in_list(stages)})"
+        for pipeline, stages in sorted(by_pipeline.items())
+    ) + ")"
 
 
 def owner_label(expr: str) -> str:

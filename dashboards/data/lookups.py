@@ -10,6 +10,7 @@ import pandas as pd
 from dashboards.data.connection import Runner, require_data
 from dashboards.data.sql import col, empty, lit, utc
 from streak_warehouse import account_defaults as defaults
+from streak_warehouse.outcome_rules import StageRef
 
 UNKNOWN_STAGE_ORDER: Final = 10_000
 """Sorts boxes whose stage is missing from ``stages`` after every real stage."""
@@ -114,6 +115,31 @@ def stage_names(run: Runner) -> list[str]:
         for name in run.df("SELECT DISTINCT b.stage_name AS name FROM boxes AS b")["name"].dropna():
             found.setdefault(str(name).strip().lower(), str(name).strip())
     return sorted((n for k, n in found.items() if k), key=str.lower)
+
+
+def stage_refs(run: Runner) -> list[StageRef]:
+    """Every stage a closed-stage name can mean: Streak's stages, and those only boxes or the stage
+    history still name (a deleted stage), each with its pipeline's name (for ``Pipeline/Stage``)."""
+    catalog = require_data(run)
+    parts = []
+    for table, name_column in (("stages", "name"), ("boxes", "stage_name"), ("box_stage_history", "stage_name")):
+        if catalog.has(table, "pipeline_key", "stage_key"):
+            name = col(catalog, table, "t", name_column)
+            parts.append(f"SELECT DISTINCT t.pipeline_key AS pipeline_key, t.stage_key AS stage_key, {name} AS stage_name "
+                         f"FROM {table} AS t WHERE t.stage_key IS NOT NULL")
+    if not parts:
+        return []
+    names: dict[Any, Any] = {}
+    if catalog.has("pipelines", "pipeline_key", "name"):
+        names = dict(run.df("SELECT p.pipeline_key AS k, p.name AS n FROM pipelines AS p").itertuples(index=False))
+    refs: dict[tuple[str, str], StageRef] = {}
+    for pipeline_key, stage_key, stage_name in run.df(" UNION ALL ".join(parts)).itertuples(index=False):
+        key = (str(pipeline_key), str(stage_key))
+        if key not in refs or refs[key].stage_name is None:
+            pipeline_name = names.get(pipeline_key)
+            refs[key] = StageRef(key[0], None if pd.isna(pipeline_name) else str(pipeline_name), key[1],
+                                 None if pd.isna(stage_name) else str(stage_name))
+    return [refs[key] for key in sorted(refs)]
 
 
 def account_defaults(run: Runner) -> dict[str, Any]:

@@ -70,7 +70,7 @@ class Context:
     pipeline_names: dict[str, str] = field(default_factory=dict)
     owner_names: dict[str, str] = field(default_factory=dict)
     closed_stage_names: tuple[str, ...] = ()
-    """The closed stages as the user spelled them (``filters.closed_stages`` is lower-case)."""
+    """The closed stages as the user spelled them (``filters.closed_stage_keys`` are the stages they mean)."""
 
     def q(self, query: Callable[..., T], *args: Any) -> T:
         """``query(runner, *args)`` through the cache; ``query`` is a module-level function."""
@@ -94,7 +94,8 @@ class Context:
         if not self.closed_stage_names:
             return (
                 "No stage is marked closed, so every box counts. Mark closed stages (Won, Lost, ...) "
-                "in the sidebar or in `.dlt/config.toml` `[dashboard] closed_stages`."
+                "in the sidebar or in `.dlt/config.toml` (`[outcomes] won_stages`, `lost_stages`, "
+                "`[dashboard] closed_stages`)."
             )
         return "Leaves out boxes in closed stages: " + ", ".join(md(n) for n in self.closed_stage_names) + "."
 

@@ -23,8 +23,9 @@ K_CREATED: Final = "filter_created"
 K_CLOSED: Final = "filter_closed_stages"
 ALL_PIPELINES: Final = "__all__"
 ACCOUNT_CLOSED_NOTE: Final = (
-    "Closed as the account itself says: the demo account comes with its closed stages. "
-    "`[dashboard] closed_stages` in `.dlt/config.toml` would take their place."
+    "Closed as the account itself says: the demo account comes with its won, lost and closed stages. "
+    "`[outcomes] won_stages` / `lost_stages` or `[dashboard] closed_stages` in `.dlt/config.toml` would "
+    "take their place."
 )
 
 
@@ -103,13 +104,13 @@ def sidebar_filters(ctx: Context) -> Filters:
         owners=tuple(chosen_owners),
         created_from=created_from,
         created_to=created_to,
-        closed_stages=closed.normalize_stage_names(closed_names),
+        closed_stage_keys=closed.closed_keys(closed_names, ctx.q(lookups.stage_refs)),
     )
 
 
 def closed_stages_picker(ctx: Context) -> list[str]:
-    """Which stage names count as closed: URL, else ``[dashboard] closed_stages``, else the account's
-    own (the demo's); kept in the URL when it differs from that default."""
+    """Which stage names count as closed: URL, else the configuration's won, lost and closed stages,
+    else the account's own (the demo's); kept in the URL when it differs from that default."""
     default = closed.default_closed_stages(ctx.q(lookups.account_defaults))
     if K_CLOSED not in st.session_state:
         from_url = closed.closed_from_url(st.query_params.get_all(closed.QUERY_PARAM))
@@ -128,9 +129,10 @@ def closed_stages_picker(ctx: Context) -> list[str]:
         key=K_CLOSED,
         placeholder="None marked closed",
         help=(
-            "Streak has no 'closed' flag: name the stages where work is over (Won, Lost, Hired, ...). "
-            "Ageing and the funnel's open count leave them out. Remembered in the page URL; set a "
-            "default with `[dashboard] closed_stages` in `.dlt/config.toml`."
+            "Streak has no 'closed' flag: name the stages where work is over (Won, Lost, Hired, ...; "
+            "Pipeline/Stage for one pipeline's stage). Ageing and the funnel's open count leave them out. "
+            "Remembered in the page URL; set a default with `[outcomes] won_stages` / `lost_stages` and "
+            "`[dashboard] closed_stages` in `.dlt/config.toml`."
         ),
     )
     is_default = closed.normalize_stage_names(picked) == closed.normalize_stage_names(default.names)
@@ -140,6 +142,8 @@ def closed_stages_picker(ctx: Context) -> list[str]:
         del st.query_params[closed.QUERY_PARAM]
     if is_default and default.origin == "account":
         st.caption(ACCOUNT_CLOSED_NOTE)
+    if default.problem:
+        st.caption(f"Configuration ignored: {md(default.problem)}")
     return list(picked)
 
 

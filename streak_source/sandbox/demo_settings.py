@@ -1,11 +1,13 @@
 """Settings the demo account comes with: what its owner would write in ``.dlt/config.toml``.
 
 Streak has no "closed" flag, so for a user's own account nobody but the user can say which stages end
-a box's journey. The demo account is ours: its Won and Lost (Sales) and Hired and Rejected (Hiring)
-stages are closed. ``python pipelines/streak_full.py --demo`` records :data:`DEMO_SETTINGS` in the copy
-it loads (``streak_warehouse.account_defaults``), where readers such as the dashboard take them as
-defaults; a user's own configuration always wins. Keys are configuration keys (``section.name``), values
-what that key takes, so a setting the demo should come with later is one more entry here.
+a box's journey and how. The demo account is ours: a box in Won (Sales) or Hired (Hiring) is won, in
+Lost or Rejected lost (``[outcomes]``, docs/metrics.md; closed = won + lost), and a box's value is its
+"Deal size" (Sales) or "Salary expectation" (Hiring), the fields the sales process draws values
+into. ``python pipelines/streak_full.py --demo`` records :data:`DEMO_SETTINGS` in the copy it loads
+(``streak_warehouse.account_defaults``), where readers such as the dashboard take them as defaults; a
+user's own configuration always wins. Keys are configuration keys (``section.name``), values what that
+key takes, so a setting the demo should come with later is one more entry here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ DEMO_LOST_STAGES: Final = tuple(model.lost for model in SALES_PROCESS)
 DEMO_CLOSED_STAGES: Final = (*DEMO_WON_STAGES, *DEMO_LOST_STAGES)
 
 DEMO_SETTINGS: Final[Mapping[str, Any]] = MappingProxyType({
-    "dashboard.closed_stages": list(DEMO_CLOSED_STAGES),
+    "outcomes.won_stages": list(DEMO_WON_STAGES),
+    "outcomes.lost_stages": list(DEMO_LOST_STAGES),
+    "outcomes.value_field": {"Sales": "Deal size", "Hiring": "Salary expectation"},
 })
 """Configuration key -> value, for the copy of the demo account."""

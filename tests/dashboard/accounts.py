@@ -334,7 +334,9 @@ def add_events(path: Path) -> int:
 
 
 def copy_tables_to_postgres(duckdb_path: Path, url: str, tables: tuple[str, ...]) -> None:
-    """Replace ``crm.<table>`` in Postgres with the DuckDB file's rows (JSON columns as jsonb)."""
+    """Replace ``crm.<table>`` in Postgres with the DuckDB file's rows (JSON columns as jsonb). The
+    outcome views that read a replaced table go with it (``CASCADE``): they describe the load's own
+    rows, not these."""
     import psycopg2
     from psycopg2.extras import execute_values
 
@@ -349,7 +351,7 @@ def copy_tables_to_postgres(duckdb_path: Path, url: str, tables: tuple[str, ...]
                     "TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ", "JSON": "JSONB",
                 }
                 columns = [(str(name), types[str(kind)]) for name, kind, *_ in described]
-                cur.execute(f"DROP TABLE IF EXISTS crm.{table}")
+                cur.execute(f"DROP TABLE IF EXISTS crm.{table} CASCADE")
                 cur.execute(f"CREATE TABLE crm.{table} (" + ", ".join(f'"{n}" {t}' for n, t in columns) + ")")
                 select = ", ".join(f'CAST("{n}" AS VARCHAR)' if t == "JSONB" else f'"{n}"' for n, t in columns)
                 rows = source.execute(f"SELECT {select} FROM crm.{table}").fetchall()

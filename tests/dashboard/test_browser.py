@@ -159,7 +159,7 @@ def test_every_page_and_the_filters_in_a_real_browser(
             page.screenshot(path=str(shots / f"dashboard-{url_path or 'overview'}.png"), full_page=True)
             if url_path == "":  # the sidebar says the closed stages are the demo account's own
                 page.locator('[data-testid="stSidebar"] [data-testid="stCaptionContainer"]',
-                             has_text="the demo account comes with its closed stages").first.wait_for(timeout=30_000)
+                             has_text="the demo account comes with its won, lost and closed stages").first.wait_for(timeout=30_000)
         _check_velocity_and_events(page, url, db, shots, wait_until)
         _check_changes_and_a_box(page, url, db, shots)
         _open(page, url, "funnel", "Pipeline funnel")

@@ -17,6 +17,7 @@ from dashboards.ui.sidebar import ACCOUNT_CLOSED_NOTE
 from dashboards.ui.text import md
 from streak_source.sandbox import DEMO_CLOSED_STAGES, DEMO_LOST_STAGES, DEMO_SETTINGS, DEMO_WON_STAGES, generate_account
 from streak_warehouse.account_defaults import VIEW
+from streak_warehouse.outcome_config import OutcomesConfigError, read_stage_settings
 
 from . import accounts
 from .conftest import DemoDB, as_int, metric_values, new_app, open_page
@@ -44,8 +45,6 @@ def _stuck_stages(at: Any) -> set[str]:
 
 def test_names_are_matched_case_insensitively() -> None:
     assert closed.normalize_stage_names([" Won", "won", "LOST", "", None]) == ("lost", "won")
-    assert closed._as_list("Won, Lost") == ["Won", " Lost"]
-    assert closed._as_list('["Won", "Closed, lost"]') == ["Won", "Closed, lost"]
     assert closed.closed_from_url(None) is None
     assert closed.closed_from_url([""]) == []  # ?closed= : nothing closed, whatever the config says
 
@@ -162,3 +161,32 @@ def test_the_url_overrides_the_config_and_remembers_the_choice(
     at = at.sidebar.multiselect(key="filter_closed_stages").set_value(["Lost", "Rejected"]).run()
     assert at.query_params["closed"] == ["Lost", "Rejected"]
     assert as_int(metric_values(at)["Boxes"]) == total - _in_stages(sql, ("Lost", "Rejected"))
+
+
+def _in_pipeline_stage(sql: SQL, pipeline: str, stage: str) -> int:
+    return int(sql(
+        "SELECT COUNT(*) AS n FROM crm.boxes b JOIN crm.stages s USING (pipeline_key, stage_key) "
+        f"JOIN crm.pipelines p USING (pipeline_key) WHERE p.name = '{pipeline}' AND s.name = '{stage}'"
+    )["n"].iloc[0])
+
+
+def test_won_and_lost_stages_are_closed_and_pipeline_slash_stage_names_one_pipelines_stage(
+    demo_point: DemoDB, sql: SQL, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 24: closed = won + lost + closed stages, by the warehouse's one rule."""
+    total = int(sql("SELECT COUNT(*) AS n FROM crm.boxes")["n"].iloc[0])
+    monkeypatch.setenv("OUTCOMES__WON_STAGES", '["won"]')
+    monkeypatch.setenv("OUTCOMES__LOST_STAGES", '["Sales / Lost", "Hiring/Lost"]')  # Hiring has no Lost
+    at = new_app().run()
+    assert at.sidebar.multiselect(key="filter_closed_stages").value == ["Won", "Sales / Lost", "Hiring/Lost"]
+    assert ACCOUNT_CLOSED_NOTE not in [c.value for c in at.sidebar.caption]
+    closed_boxes = _in_pipeline_stage(sql, "Sales", "Won") + _in_pipeline_stage(sql, "Sales", "Lost")
+    assert _in_pipeline_stage(sql, "Sales", "Lost") > 0
+    assert as_int(metric_values(open_page(at, "funnel"))["Open boxes"]) == total - closed_boxes
+
+    monkeypatch.setenv("OUTCOMES__LOST_STAGES", '["Won"]')  # both won and lost: the sidebar says so
+    at = new_app().run()
+    assert at.sidebar.multiselect(key="filter_closed_stages").value == []
+    with pytest.raises(OutcomesConfigError) as caught:
+        read_stage_settings({"outcomes.won_stages": '["won"]', "outcomes.lost_stages": '["Won"]'}.get)
+    assert f"Configuration ignored: {md(str(caught.value))}" in [c.value for c in at.sidebar.caption]

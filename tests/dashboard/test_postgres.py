@@ -29,7 +29,7 @@ from dashboards.app_pages import (
     tasks_queries,
     velocity_queries,
 )
-from dashboards.data import connection, filters, freshness, history, lookups
+from dashboards.data import closed, connection, filters, freshness, history, lookups
 from dashboards.data.filters import Filters
 from dashboards.ui.context import LOAD_COMMAND
 from streak_source.sandbox import DEMO_SETTINGS
@@ -191,7 +191,7 @@ def test_dashboard_reads_postgres_like_duckdb(
         for f in (
             Filters(),
             Filters(pipeline_key=biggest, owners=(filters.UNASSIGNED,)),
-            Filters(closed_stages=("won", "lost", "hired", "rejected")),
+            Filters(closed_stage_keys=closed.closed_keys(("won", "lost", "hired", "rejected"), lookups.stage_refs(on_duckdb))),
         ):
             _compare(_results(on_duckdb, f), _results(on_postgres, f))
         boxes = overview_queries.overview_counts(on_duckdb, Filters(), NOW)["boxes"]
@@ -216,7 +216,8 @@ def test_dashboard_reads_postgres_like_duckdb(
     on_duckdb, _ = connection.open_duckdb(with_history)
     try:
         for f in (Filters(), Filters(pipeline_key=biggest, owners=(filters.UNASSIGNED,)),
-                  Filters(closed_stages=("won", "lost", "hired", "rejected"))):
+                  Filters(closed_stage_keys=closed.closed_keys(("won", "lost", "hired", "rejected"),
+                                                                lookups.stage_refs(on_duckdb)))):
             expected = _history_results(on_duckdb, f)
             _compare(expected, _history_results(on_postgres, f))
         assert all(len(expected[query.__name__]) for query in changes_queries.LISTS[:3])  # not vacuous
