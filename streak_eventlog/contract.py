@@ -43,7 +43,6 @@ MAX_DEPTH: Final = 64
 """Deepest nesting of arrays/objects a body may have (Streak's objects nest a few levels)."""
 INT64: Final = range(-(2**63), 2**63)
 MAX_SHOWN_NAME: Final = 60
-OPTIONAL_IDS: Final = ("distinct_id", "location_id", "contact_id", "box_key")
 MAX_BATCH_EVENTS: Final = 1000
 """Most events one batch (``POST /events/ingestion/v1/batch``) may hold."""
 
@@ -277,14 +276,13 @@ def checked_event(body: Any) -> CustomEvent:
         raise ContractError(400, "event_name", "is required (a non-empty string)")
     if len(name) > MAX_NAME_CHARS:
         raise ContractError(400, "event_name", f"is longer than {MAX_NAME_CHARS} characters")
-    ids = {field: _optional_id(body, field) for field in OPTIONAL_IDS}
     stamp = body.get("timestamp")
     return CustomEvent(
         event_name=name.strip(),
-        distinct_id=ids["distinct_id"],
-        location_id=ids["location_id"],
-        contact_key=ids["contact_id"],
-        box_key=ids["box_key"],
+        distinct_id=_optional_id(body, "distinct_id"),
+        location_id=_optional_id(body, "location_id"),
+        contact_key=_optional_id(body, "contact_id"),
+        box_key=_optional_id(body, "box_key"),
         timestamp_ms=None if stamp is None else parse_timestamp(stamp),
         properties=check_properties(body.get("properties")),
     )
