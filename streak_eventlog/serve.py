@@ -54,6 +54,7 @@ def serve(config: EventsConfiguration, host: str = "127.0.0.1", port: int = 0, o
         server = uvicorn.Server(
             uvicorn.Config(
                 receiver.app,
+                interface="asgi3",  # a bound method: uvicorn would guess ASGI 2
                 log_config=None,
                 log_level="warning",
                 access_log=False,

@@ -183,6 +183,15 @@ def test_not_json_is_415(rc: Any) -> None:
     assert spool.all_rows() == []
 
 
+def test_other_paths_and_methods_answer_one_line_json(rc: Any) -> None:
+    client, spool = rc
+    assert_error(client.get(BATCH), 405, "method", "must be POST")
+    assert client.get(BATCH).headers["allow"] == "POST"
+    assert_error(post(client, BATCH + "/more", b"[]"), 404, "path", "not a route")
+    assert_error(post(client, "/webhooks/streak/BOX_CREATE/x", b"[]"), 404, "path", "not a route")
+    assert spool.all_rows() == []
+
+
 def test_sigkill_right_after_a_batch_answer_loses_no_accepted_event(tmp_path: Path) -> None:
     """Batches of 25 (one poisoned event in each) from 4 clients; SIGKILL mid-stream: every event a
     result accepted is in the spool, no refused one is."""
