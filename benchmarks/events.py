@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.batch <= 1000:
         parser.error("--batch must be 1 to 1000")
-    result = run(args.clients, args.seconds, args.synchronous, args.batch)
+    result = {"command": " ".join(["python benchmarks/events.py", *(sys.argv[1:] if argv is None else argv)]),
+              **run(args.clients, args.seconds, args.synchronous, args.batch)}
     publish(result, args.json)
     return 0 if result["lost"] == 0 else 1
 
