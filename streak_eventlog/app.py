@@ -22,8 +22,8 @@ import asyncio
 import hmac
 import json
 import uuid
-from dataclasses import dataclass
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 from starlette.requests import Request
