@@ -1,4 +1,5 @@
-"""The custom-events contract (Streamlined's Custom Events API, issue 14): one request -> one event.
+"""The custom-events contract (Streamlined's Custom Events API, issue 14): one request -> one event;
+a batch (issue 26) -> each of its events checked by the same rules (:func:`checked_event`).
 
 Pure functions, no I/O: the HTTP layer (``app.py``) maps :class:`ContractError` to its status and a
 one-line JSON body naming the field. The rules, each in one place:
@@ -12,6 +13,8 @@ one-line JSON body naming the field. The rules, each in one place:
   string without a zone is UTC. Booleans, NaN/Infinity and years outside 1970-9999 are rejected.
 * ``properties``: an object whose values are strings or finite numbers; anything else (null, a
   bool, NaN/Infinity, an object, a list) is rejected, naming the property.
+* A batch: a JSON array of 1 to ``MAX_BATCH_EVENTS`` events; an event the rules refuse is refused
+  alone (its result names the field as a single request would), the others are stored.
 
 What may be STORED at all (:func:`check_storable`, one rule for both routes and for the loader,
 which applies it again to rows an older receiver spooled): no string (value or name) with a NUL
@@ -40,7 +43,8 @@ MAX_DEPTH: Final = 64
 """Deepest nesting of arrays/objects a body may have (Streak's objects nest a few levels)."""
 INT64: Final = range(-(2**63), 2**63)
 MAX_SHOWN_NAME: Final = 60
-OPTIONAL_IDS: Final = ("distinct_id", "location_id", "contact_id", "box_key")
+MAX_BATCH_EVENTS: Final = 1000
+"""Most events one batch (``POST /events/ingestion/v1/batch``) may hold."""
 
 JsonScalar = str | int | float
 
@@ -121,37 +125,73 @@ def shown_name(name: str) -> str:
 def _text_problem(text: str) -> str | None:
     if "\x00" in text:
         return "a NUL character (\\u0000)"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "a lone UTF-16 surrogate (not valid Unicode)"
+    if not text.isascii():  # ASCII text holds no surrogate: skip the encode
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "a lone UTF-16 surrogate (not valid Unicode)"
     return None
 
 
-def check_storable(value: Any, field: str, depth: int = 0) -> None:
-    """Raise ContractError (400, naming the field) for what cannot be stored: see the module doc."""
+class _Unstorable(Exception):
+    """Raised deep in :func:`_check`; each level adds its name or index on the way out, so the field's
+    name is built only for the value at fault (a batch checks thousands of good values)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path: list[str | int] = []
+
+
+def _check(value: Any, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise ContractError(400, "body", f"nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, str):
         if (problem := _text_problem(value)) is not None:
-            raise ContractError(400, field, f"contains {problem}")
+            raise _Unstorable(f"contains {problem}")
     elif isinstance(value, bool) or value is None:
         return
     elif isinstance(value, int):
         if value not in INT64:
-            raise ContractError(400, field, "is an integer outside the 64-bit range")
+            raise _Unstorable("is an integer outside the 64-bit range")
     elif isinstance(value, float):
         if not math.isfinite(value):
-            raise ContractError(400, field, "is not a finite number")
+            raise _Unstorable("is not a finite number")
     elif isinstance(value, dict):
         for name, item in value.items():
-            inner = f"{field}.{shown_name(name)}" if field else shown_name(name)
-            if (problem := _text_problem(name)) is not None:
-                raise ContractError(400, inner, f"has a name with {problem}")
-            check_storable(item, inner, depth + 1)
+            try:
+                if (problem := _text_problem(name)) is not None:
+                    raise _Unstorable(f"has a name with {problem}")
+                _check(item, depth + 1)
+            except _Unstorable as exc:
+                exc.path.append(name)
+                raise
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            check_storable(item, f"{field}[{index}]", depth + 1)
+            try:
+                _check(item, depth + 1)
+            except _Unstorable as exc:
+                exc.path.append(index)
+                raise
+
+
+def _field_name(field: str, path: list[str | int]) -> str:
+    """``field`` and the names/indexes below it (innermost last in ``path`` reversed):
+    ``properties.amount``, ``body[0].name``; a name bare when ``field`` is empty."""
+    for part in reversed(path):
+        if isinstance(part, int):
+            field = f"{field}[{part}]"
+        else:
+            field = f"{field}.{shown_name(part)}" if field else shown_name(part)
+    return field
+
+
+def check_storable(value: Any, field: str, depth: int = 0) -> None:
+    """Raise ContractError (400, naming the field) for what cannot be stored: see the module doc."""
+    try:
+        _check(value, depth)
+    except _Unstorable as exc:
+        raise ContractError(400, _field_name(field, exc.path), exc.reason) from None
 
 
 def check_properties(value: Any) -> dict[str, JsonScalar]:
@@ -201,21 +241,21 @@ def loads_strict(raw: bytes | str) -> Any:
         raise ContractError(400, "body", f"nests deeper than {MAX_DEPTH} levels") from None
 
 
-def parse_body(raw: bytes) -> Any:
-    """A request body -> its JSON value, refused (400, naming the field) when malformed or not
-    storable. A NaN/Infinity literal is named where it is (``properties.amount``), not "bad JSON"."""
+def parse_json(raw: bytes) -> Any:
+    """A request body -> its JSON value, or ContractError (400, ``body``) when it is not JSON or nests
+    too deep for the parser. NaN/Infinity literals parse here, so :func:`check_storable` refuses
+    them naming where they are (``properties.amount``) rather than as "bad JSON"."""
     try:
-        body = loads_strict(raw)
-    except ContractError:
-        raise
-    except (ValueError, UnicodeDecodeError):
-        try:
-            lenient = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            lenient = None
-        if lenient is not None:
-            check_storable(lenient, _top_field(lenient))  # raises, naming the NaN/Infinity
+        return json.loads(raw)
+    except RecursionError:
+        raise ContractError(400, "body", f"nests deeper than {MAX_DEPTH} levels") from None
+    except ValueError:  # UnicodeDecodeError included
         raise ContractError(400, "body", "is not valid JSON") from None
+
+
+def parse_body(raw: bytes) -> Any:
+    """A request body -> its JSON value, refused (400, naming the field) when malformed or not storable."""
+    body = parse_json(raw)
     check_storable(body, _top_field(body))
     return body
 
@@ -225,9 +265,10 @@ def _top_field(body: Any) -> str:
     return "" if isinstance(body, dict) else "body"
 
 
-def parse_custom_event(raw: bytes) -> CustomEvent:
-    """A request body -> :class:`CustomEvent`, or :class:`ContractError` naming the field."""
-    body = parse_body(raw)
+def checked_event(body: Any) -> CustomEvent:
+    """One parsed event body -> :class:`CustomEvent`, or ContractError naming the field: what may be
+    stored, then the contract. The one rule for a single request and for each event of a batch."""
+    check_storable(body, _top_field(body))
     if not isinstance(body, dict):
         raise ContractError(400, "body", "must be a JSON object")
     name = body.get("event_name")
@@ -235,14 +276,39 @@ def parse_custom_event(raw: bytes) -> CustomEvent:
         raise ContractError(400, "event_name", "is required (a non-empty string)")
     if len(name) > MAX_NAME_CHARS:
         raise ContractError(400, "event_name", f"is longer than {MAX_NAME_CHARS} characters")
-    ids = {field: _optional_id(body, field) for field in OPTIONAL_IDS}
     stamp = body.get("timestamp")
     return CustomEvent(
         event_name=name.strip(),
-        distinct_id=ids["distinct_id"],
-        location_id=ids["location_id"],
-        contact_key=ids["contact_id"],
-        box_key=ids["box_key"],
+        distinct_id=_optional_id(body, "distinct_id"),
+        location_id=_optional_id(body, "location_id"),
+        contact_key=_optional_id(body, "contact_id"),
+        box_key=_optional_id(body, "box_key"),
         timestamp_ms=None if stamp is None else parse_timestamp(stamp),
         properties=check_properties(body.get("properties")),
     )
+
+
+def parse_custom_event(raw: bytes) -> CustomEvent:
+    """A request body -> :class:`CustomEvent`, or :class:`ContractError` naming the field."""
+    return checked_event(parse_json(raw))
+
+
+def parse_custom_batch(raw: bytes) -> list[CustomEvent | ContractError]:
+    """A batch body (a JSON array of 1 to ``MAX_BATCH_EVENTS`` events) -> per event, in order, its
+    :class:`CustomEvent` or the ContractError refusing it alone (as :func:`parse_custom_event` would
+    refuse it sent on its own). The body as a whole (not JSON, not an array, empty, too many events)
+    is refused with a ContractError (400, ``body``)."""
+    body = parse_json(raw)
+    if not isinstance(body, list):
+        raise ContractError(400, "body", "must be a JSON array of events")
+    if not body:
+        raise ContractError(400, "body", f"is an empty array (send 1 to {MAX_BATCH_EVENTS} events)")
+    if len(body) > MAX_BATCH_EVENTS:
+        raise ContractError(400, "body", f"holds {len(body)} events; at most {MAX_BATCH_EVENTS} per batch")
+    results: list[CustomEvent | ContractError] = []
+    for item in body:
+        try:
+            results.append(checked_event(item))
+        except ContractError as exc:
+            results.append(exc)
+    return results

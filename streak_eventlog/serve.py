@@ -4,7 +4,9 @@ uvicorn runs in the main thread, so its own SIGTERM/SIGINT handlers stop it grac
 accepting, lets in-flight requests finish (each waits for its commit), then the spool writer commits
 what is queued and stops. uvicorn re-raises the signal it caught once it has stopped; the no-op
 handlers installed here receive it, so the process ends with status 0 after closing the spool.
-No access log: nothing a request carries is logged.
+No access log: nothing a request carries is logged. uvicorn parses HTTP with httptools (C, in
+requirements.txt) when it is installed, else with the pure-Python h11: the receiver works with
+either, and takes about a third less CPU per request with httptools.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ def serve(config: EventsConfiguration, host: str = "127.0.0.1", port: int = 0, o
         server = uvicorn.Server(
             uvicorn.Config(
                 receiver.app,
+                interface="asgi3",  # a bound method: uvicorn would guess ASGI 2
                 log_config=None,
                 log_level="warning",
                 access_log=False,

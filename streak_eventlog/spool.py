@@ -79,6 +79,8 @@ REJECTED_INDEX: Final = (
     "CREATE INDEX IF NOT EXISTS events_rejected ON events (event_key) WHERE rejected_reason IS NOT NULL"
 )
 SELECT_EVENT: Final = ", ".join(SPOOLED_COLUMNS)
+PROPERTIES_JSON: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+"""How ``properties`` is stored (one encoder: ``json.dumps`` with options builds one per call)."""
 
 UPSERT: Final = """
 INSERT INTO events (event_key, event_name, distinct_id, location_id, contact_key, box_key,
@@ -311,7 +313,7 @@ class Spool:
                             r.box_key, r.pipeline_key,
                             r.timestamp_ms if r.timestamp_ms is not None else r.received_ms,
                             r.received_ms, r.received_ms, r.source,
-                            json.dumps(r.properties, sort_keys=True, ensure_ascii=False), version,
+                            PROPERTIES_JSON(r.properties), version,
                         )
                     )
             conn.execute("BEGIN IMMEDIATE")

@@ -6,11 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import requests
 from starlette.testclient import TestClient
 
 from streak_eventlog.app import Receiver, ReceiverSettings
@@ -74,3 +76,42 @@ class ReceiverProcess:
 
 def post_event(client: Any, body: Any, key: str = API_KEY, **headers: str) -> Any:
     return client.post("/events/ingestion/v1", json=body, headers={"X-API-Key": key, **headers})
+
+
+def sigkill_mid_stream(
+    receiver: ReceiverProcess, post: Callable[[requests.Session, int, int], list[str]], at_least: int, clients: int = 4
+) -> list[str]:
+    """``clients`` threads call ``post(session, client, i)`` for i = 0, 1, ... (it sends one request and
+    returns the event keys its answer acknowledged) until ``at_least`` keys are acknowledged; then the
+    receiver is SIGKILLed while they are still posting. Returns every acknowledged key."""
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def client(n: int) -> None:
+        session = requests.Session()
+        i = 0
+        while not stop.is_set():
+            try:
+                keys = post(session, n, i)
+            except requests.RequestException:
+                return
+            with lock:
+                acknowledged.extend(keys)
+            i += 1
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    try:
+        while any(t.is_alive() for t in threads):  # kill once enough were acknowledged
+            with lock:
+                if len(acknowledged) >= at_least:
+                    break
+            threads[0].join(0.01)
+    finally:
+        assert receiver.stop(signal.SIGKILL) == -signal.SIGKILL
+    stop.set()
+    for t in threads:
+        t.join()
+    return acknowledged

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 import requests
-from events_support import API_KEY, ReceiverProcess
+from events_support import API_KEY, ReceiverProcess, sigkill_mid_stream
 
 from streak_eventlog.spool import (
     EVENTS_COLUMN_HINTS,
@@ -91,42 +90,17 @@ def test_sigkill_right_after_2xx_loses_nothing(tmp_path: Path) -> None:
     """Every event the receiver acknowledged is in the spool after a SIGKILL mid-stream."""
     spool_path = tmp_path / "spool.sqlite"
     receiver = ReceiverProcess(spool_path, tmp_path)
-    acknowledged: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
 
-    def client(n: int) -> None:
-        session = requests.Session()
-        i = 0
-        while not stop.is_set():
-            try:
-                answer = session.post(
-                    receiver.url + "events/ingestion/v1",
-                    json={"event_name": "k", "distinct_id": f"c{n}-{i}"},
-                    headers={"X-API-Key": API_KEY},
-                    timeout=5,
-                )
-            except requests.RequestException:
-                return
-            if answer.status_code == 202:
-                with lock:
-                    acknowledged.append(f"api:c{n}-{i}")
-            i += 1
+    def post(session: requests.Session, n: int, i: int) -> list[str]:
+        answer = session.post(
+            receiver.url + "events/ingestion/v1",
+            json={"event_name": "k", "distinct_id": f"c{n}-{i}"},
+            headers={"X-API-Key": API_KEY},
+            timeout=5,
+        )
+        return [f"api:c{n}-{i}"] if answer.status_code == 202 else []
 
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(4)]
-    for t in threads:
-        t.start()
-    try:
-        while any(t.is_alive() for t in threads):  # kill once a few hundred were acknowledged
-            with lock:
-                if len(acknowledged) >= 300:
-                    break
-            threads[0].join(0.01)
-    finally:
-        assert receiver.stop(signal.SIGKILL) == -signal.SIGKILL
-    stop.set()
-    for t in threads:
-        t.join()
+    acknowledged = sigkill_mid_stream(receiver, post, at_least=300)
     with Spool(spool_path, writer=False) as reader:
         keys = {row["event_key"] for row in reader.all_rows()}
     assert len(acknowledged) >= 300

@@ -124,6 +124,7 @@ class Sandbox:
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(
             self.server.app,
+            http="h11",  # pure Python whatever is installed: the receiver's httptools changes nothing here
             log_config=None,
             log_level="warning",
             access_log=False,
