@@ -64,7 +64,19 @@ RUN_CLOCK_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "events": ("first_received_at", "last_received_at"),
 }
 """Columns stamped with the run's own clock: the moment a run first missed a deleted box, and when
-an event reached ``crm.events`` (events derived from the copy are received by the run itself)."""
+an event reached ``crm.events`` (events derived from the copy are received by the run itself); also
+the forecast's reference time (:func:`run_clock_columns`)."""
+VERSION_CLOCK_COLUMNS = ("valid_from", "valid_to")
+"""History mode's columns (each ``<table>_history``): the runs' ends. The versions themselves must be
+equal: a refresh keeps the same history a full load would."""
+
+
+def run_clock_columns(table: str, tables: set[str]) -> tuple[str, ...]:
+    if table.endswith("_history") and table.removesuffix("_history") in tables:
+        return VERSION_CLOCK_COLUMNS
+    if table == "forecast_monthly":
+        return ("as_of", "period_start")
+    return RUN_CLOCK_COLUMNS.get(table, ())
 
 CHILD_KINDS = ("tasks", "threads", "comments", "meetings", "files")
 """The sandbox model's per-box child lists: one call each when not empty (pages of 1000)."""
@@ -98,13 +110,15 @@ def _rows_postgres(url: str) -> dict[str, tuple[list[str], list[str]]]:
 def _tables(execute: Any) -> dict[str, tuple[list[str], list[str]]]:
     """Every table of ``crm`` but dlt's own: (compared columns, sorted row texts)."""
     columns: dict[str, list[str]] = {}
-    for table, column in execute("SELECT table_name, column_name FROM information_schema.columns c WHERE "
-                                 "table_schema = 'crm' AND table_name IN (SELECT table_name FROM "
-                                 "information_schema.tables t WHERE t.table_schema = 'crm' AND "
-                                 "t.table_type = 'BASE TABLE')"):
+    found = execute("SELECT table_name, column_name FROM information_schema.columns c WHERE "
+                    "table_schema = 'crm' AND table_name IN (SELECT table_name FROM "
+                    "information_schema.tables t WHERE t.table_schema = 'crm' AND "
+                    "t.table_type = 'BASE TABLE')")
+    tables = {table for table, _ in found}
+    for table, column in found:
         if table.startswith("_dlt") or table in NOT_COMPARED:
             continue
-        if column in ("_dlt_load_id", "_dlt_id") or column in RUN_CLOCK_COLUMNS.get(table, ()):
+        if column in ("_dlt_load_id", "_dlt_id") or column in run_clock_columns(table, tables):
             continue
         columns.setdefault(table, []).append(column)
     out = {}
