@@ -302,8 +302,8 @@ def refresh_basis_children() -> DltResource:
     Its schema is materialized even though it yields no rows, so the table carries this resource's
     hints, among them the loader file format the run sets on every resource (parquet on DuckDB).
     The transformers' variants of the table were declared before that format was set, and without
-    it the ~270 MB of raw JSON went to DuckDB as INSERT statements: parsing those doubled the
-    load's peak memory (docs/refresh.md, "Cost, measured")."""
+    it the ~140 MB of raw JSON went to DuckDB as INSERT statements: parsing those doubled the
+    load's peak memory (docs/refresh.md, "Memory, measured")."""
 
     def nothing() -> Iterator[Any]:
         yield dlt.mark.materialize_table_schema()

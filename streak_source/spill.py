@@ -1,7 +1,7 @@
 """Bytes kept on disk rather than in memory, read back by position: the refresh basis' raw items
-(streak_source/refresh.py). A 20,000-box basis holds ~270 MB of JSON, of which a refresh reads
-back only what it keeps; holding all of it in the job's memory until extract ends raised a
-refresh's peak above a full load's (docs/refresh.md, "Cost, measured").
+(streak_source/refresh.py). A 20,000-box basis holds ~140 MB of JSON, of which a refresh reads
+back only what it keeps; held in memory, even compressed (~90 MB with its index), it added that
+much to every step of the run after it was read (docs/refresh.md, "Memory, measured").
 
 The file is an unnamed temporary file (``tempfile.TemporaryFile``: unlinked at once, so it is gone
 when closed or when the process ends, whatever ends it). Appends are buffered and written through

@@ -14,7 +14,7 @@ or from the live Postgres schema through the run's sql client. Destinations load
 (filesystem, ...) are not read: a ``changed`` refresh falls back to a full load there and says why.
 The basis is read only when a ``changed`` refresh is asked for (a full load never needs it).
 
-A 20,000-box basis holds ~270 MB of raw JSON, so it is never held whole: its rows come a batch at a
+A 20,000-box basis holds ~140 MB of raw JSON, so it is never held whole: its rows come a batch at a
 time (from a DuckDB file, one streamed scan under a memory cap; from Postgres, slices of boxes),
 and each item goes compressed to the basis' temporary file before the next batch (``RefreshBasis``).
 """
@@ -109,10 +109,10 @@ def _int_or_none(value: Any) -> int | None:
 
 BASIS_CHUNK_BOXES = 2000
 """Boxes whose raw children one query fetches where the result cannot be streamed (Postgres through
-the run's sql client: a whole result set is fetched at once): ~26 MB of JSON per slice."""
+the run's sql client: a whole result set is fetched at once): ~15 MB of JSON per slice."""
 
 BASIS_BATCH_ROWS = 500
-"""Rows per batch of the one streamed scan of a DuckDB file's basis (~3 MB of JSON)."""
+"""Rows per batch of the one streamed scan of a DuckDB file's basis (~1.5 MB of JSON)."""
 
 BASIS_READ_MEMORY_LIMIT = "64MB"
 """DuckDB's memory cap while it streams the basis (the cap the load wrote it under). Uncapped (80 %
