@@ -4,6 +4,7 @@
                                       [--json benchmarks/results/refresh.json]
     python benchmarks/refresh.py equality [--boxes 40] [--days 30] [--postgres URL]
                                           [--json benchmarks/results/refresh.json]
+    python benchmarks/refresh.py memory [--boxes 20000] [--days 2] [--json benchmarks/results/refresh.json]
 
 ``cost``: a sandbox of ``--boxes`` boxes (its own process, ``--latency-ms`` on every call, the default
 day rates: about 1 % of the boxes changed per day) and the main job as a process per run. Day 0: the
@@ -24,6 +25,13 @@ full load, one that keeps a basis, so the two bases are compared too); then ever
 row (:func:`compare`), and the refresh's calls must equal the full load's less the child calls of
 the boxes the sandbox did not change that day (:func:`expected_refresh_calls`). The test suite runs
 this short (tests/test_refresh_simulation.py); the 30-day figures are in ``benchmarks/results``.
+
+``memory``: the peak memory of a full load and of a refresh of the same day, side by side, measured
+from outside as benchmarks/full_load.py measures it (``run_measured``: the main process's ``VmHWM``,
+the tree with its normalize workers, the largest process), on that script's ``--scale`` account and
+terms (seed 7, zero latency, no rate limit). Day 0: a full load into one DuckDB file and a first
+``--refresh changed`` (a full load that keeps a basis) into another; then each day (``--days``) the
+sandbox advances a day and both run again: a full load and a refresh, each after a previous load.
 """
 
 from __future__ import annotations
@@ -373,6 +381,41 @@ def cost(boxes: int, days: int, latency_ms: float, rate: float, work: Path, repo
             "initial_full_load": full, "refreshes": runs}
 
 
+# --------------------------------------------------------------------------- memory
+
+MEMORY_SEED = 7
+"""The account of ``benchmarks/full_load.py --scale``, so day 0's full load is that series' 20k run."""
+
+
+def memory(boxes: int, days: int, work: Path, report: Any) -> dict[str, Any]:
+    """Day 0 to ``days``, a full load and a ``changed`` run each, every run measured (module doc)."""
+    from benchmarks.full_load import UNLIMITED_CLIENT_RATE, clean_env, run_measured, sandbox
+
+    runs: list[dict[str, Any]] = []
+    with sandbox(boxes, 0.0, None, MEMORY_SEED, work / "sandbox.log") as base_url:
+        for day in range(days + 1):
+            if day:
+                requests.post(base_url + "__sandbox__/advance?days=1", timeout=600).raise_for_status()
+            for refresh in ("full", "changed"):
+                env = clean_env({"DLT_DATA_DIR": str(work / f"dlt-{refresh}"),
+                                 "STREAK_DUCKDB_PATH": str(work / f"{refresh}.duckdb"),
+                                 "SOURCES__STREAK__API_KEY": "demo", "SOURCES__STREAK__BASE_URL": base_url,
+                                 "SOURCES__STREAK__MAX_REQUESTS_PER_SECOND": repr(UNLIMITED_CLIENT_RATE)})
+                summary_path = work / f"summary-{refresh}-{day}.json"
+                measured = run_measured([sys.executable, str(MAIN_JOB), "--refresh", refresh, "--summary-json",
+                                         str(summary_path)], env, work, work / f"job-{refresh}-{day}.log")
+                s = json.loads(summary_path.read_text())
+                run = {"day": day, "refresh": refresh, "mode": s["mode"], "api_calls": s["api_calls"], **measured,
+                       **{k: round(float(s[k]), 1) for k in ("extract_s", "normalize_s", "load_s", "history_s")}}
+                runs.append(run)
+                print(json.dumps(run), file=report, flush=True)
+    later = {kind: [r for r in runs if r["day"] and r["refresh"] == kind] for kind in ("full", "changed")}
+    return {"boxes": boxes, "days": days, "seed": MEMORY_SEED, "latency_ms": 0, "runs": runs, "after_day_0": {
+        "full_load_peak_rss_mb": [r["peak_rss_mb"] for r in later["full"]],
+        "refresh_peak_rss_mb": [r["peak_rss_mb"] for r in later["changed"]],
+        "refresh_modes": [r["mode"] for r in later["changed"]]}}
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -399,7 +442,10 @@ def main() -> int:
     e.add_argument("--days", type=int, default=30)
     e.add_argument("--postgres", default=None, metavar="URL", help="a Postgres server URL (two databases are "
                    "created and dropped); default: DuckDB files")
-    for p in (c, e):
+    m = sub.add_parser("memory", help="peak memory of a full load and a refresh of the same day")
+    m.add_argument("--boxes", type=int, default=20000)
+    m.add_argument("--days", type=int, default=2)
+    for p in (c, e, m):
         p.add_argument("--json", type=Path, default=REPO_ROOT / "benchmarks" / "results" / "refresh.json")
     args = parser.parse_args()
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -415,6 +461,10 @@ def main() -> int:
             entry |= cost(args.boxes, args.days, args.latency_ms, args.rate, work, sys.stdout)
             ok = all(r["mode"] == "changed" for r in entry["refreshes"])
             key = "cost"
+        elif args.what == "memory":
+            entry |= memory(args.boxes, args.days, work, sys.stdout)
+            ok = set(entry["after_day_0"]["refresh_modes"]) == {"changed"}
+            key = "memory"
         else:
             with environment({"DLT_DATA_DIR": str(work / "dlt")}):
                 if args.postgres:

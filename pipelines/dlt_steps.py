@@ -51,8 +51,12 @@ def extract_normalize_load(
     if run.refresh is not None:
         say(progress, f"mode: {run.refresh.decision.mode} ({run.refresh.decision.reason})")
     file_format: Literal["parquet"] | None = "parquet" if destination_type in PARQUET_DESTINATIONS else None
-    with extract_progress(report, progress, started):
-        pipeline.extract(source, loader_file_format=file_format)
+    try:
+        with extract_progress(report, progress, started):
+            pipeline.extract(source, loader_file_format=file_format)
+    finally:
+        if run.refresh is not None:  # compared only while extracting; normalize forks without it
+            run.refresh.release_basis()
     summary.extract_s = time.monotonic() - started
     if run.refresh is not None:
         summary.mode, summary.mode_reason = run.refresh.decision.mode, run.refresh.decision.reason

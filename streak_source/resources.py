@@ -297,10 +297,16 @@ def refresh_basis(run: Run) -> DltResource:
 
 
 def refresh_basis_children() -> DltResource:
-    """Declares the table (replaced every run); rows come from the child tables' transformers."""
+    """Declares the table (replaced every run); rows come from the child tables' transformers.
 
-    def nothing() -> Iterator[Rows]:
-        yield from ()
+    Its schema is materialized even though it yields no rows, so the table carries this resource's
+    hints, among them the loader file format the run sets on every resource (parquet on DuckDB).
+    The transformers' variants of the table were declared before that format was set, and without
+    it the ~140 MB of raw JSON went to DuckDB as INSERT statements: parsing those doubled the
+    load's peak memory (docs/refresh.md, "Memory, measured")."""
+
+    def nothing() -> Iterator[Any]:
+        yield dlt.mark.materialize_table_schema()
 
     return dlt.resource(nothing, name=BASIS_CHILDREN_TABLE, primary_key=("box_key", "child_table"),
                         write_disposition=REPLACE, columns=TABLE_COLUMNS[BASIS_CHILDREN_TABLE])

@@ -27,8 +27,8 @@ rows in seconds); when ``rows`` has no entry for it, it is carried like any othe
 
 Public API: :func:`carry_over_duckdb` (live, fresh, dataset, rows), :func:`carry_over_schema`
 (client, live_schema, fresh_schema, live_exists, rows), :func:`record_in_place` (client, rows),
-:func:`read_live_duckdb_file`, :func:`ensure_table`. ``rows`` maps a table name to the rows (dicts by
-column name) this run appends.
+:func:`read_live_duckdb_file`, :func:`with_live_duckdb_file`, :func:`ensure_table`. ``rows`` maps a
+table name to the rows (dicts by column name) this run appends.
 """
 
 from __future__ import annotations
@@ -61,6 +61,12 @@ def read_live_duckdb_file(path: Path, what: str, read: Callable[[Any], T]) -> T 
     A file some other program holds open for writing cannot be opened: :class:`CarryOverError`
     naming ``what`` the run needed from it, rather than carry on without it.
     """
+    return with_live_duckdb_file(path, what, lambda con: read(lambda sql: con.execute(sql).fetchall()))
+
+
+def with_live_duckdb_file(path: Path, what: str, use: Callable[[Any], T]) -> T | None:
+    """:func:`read_live_duckdb_file` for a reader that needs the DuckDB connection itself (to stream
+    a result, or set a read-only session's memory limit): ``use(connection)``."""
     if not path.exists():
         return None
     import duckdb
@@ -71,7 +77,7 @@ def read_live_duckdb_file(path: Path, what: str, read: Callable[[Any], T]) -> T 
         raise CarryOverError(f"cannot read {what} kept in {path}: {' '.join(str(exc).split())}; "
                              "close the program that has it open for writing and run again") from exc
     with con:
-        return read(lambda sql: con.execute(sql).fetchall())
+        return use(con)
 
 
 # --- SQL text (DuckDB and Postgres share it) -----------------------------------------------------

@@ -1,7 +1,8 @@
 """The refresh basis in the destination: read it from the LIVE copy before extracting, and build the
 run's :class:`~streak_source.refresh.RefreshPlan` (issue 15; the rules: streak_source/refresh.py).
 
-The basis is two tables of the copy itself, written by the source on every run, full or changed:
+The basis is two tables of the copy itself, written by the source on every run that asks for
+``changed`` (whichever mode it then runs in):
 ``refresh_basis`` (one row: account, base URL, layout version, basis format, last full load) and
 ``refresh_basis_children`` (the raw child responses per box and child table, with the box's
 fingerprint). Being part of the replaced copy, they are published by the same swap as every other
@@ -12,12 +13,16 @@ Read like the stage history's previous load (history_tables.py): from the DuckDB
 or from the live Postgres schema through the run's sql client. Destinations loaded in place
 (filesystem, ...) are not read: a ``changed`` refresh falls back to a full load there and says why.
 The basis is read only when a ``changed`` refresh is asked for (a full load never needs it).
+
+A 20,000-box basis holds ~140 MB of raw JSON, so it is never held whole: its rows come a batch at a
+time (from a DuckDB file, one streamed scan under a memory cap; from Postgres, slices of boxes),
+and each item goes compressed to the basis' temporary file before the next batch (``RefreshBasis``).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +40,7 @@ from streak_source.refresh import (
     RefreshPlan,
 )
 from streak_warehouse.layout_version import LAYOUT_VERSION
-from streak_warehouse.persistent import read_live_duckdb_file
+from streak_warehouse.persistent import with_live_duckdb_file
 from streak_warehouse.sql import columns_of, qualified, string_literal
 
 Execute = Callable[[str], Sequence[Sequence[Any]]]
@@ -103,15 +108,32 @@ def _int_or_none(value: Any) -> int | None:
 
 
 BASIS_CHUNK_BOXES = 2000
-"""Boxes whose raw children are fetched per query: a 20,000-box basis holds ~270 MB of JSON, read in
-slices (and kept compressed, see ``RefreshBasis``) rather than as one result set."""
+"""Boxes whose raw children one query fetches where the result cannot be streamed (Postgres through
+the run's sql client: a whole result set is fetched at once): ~15 MB of JSON per slice."""
+
+BASIS_BATCH_ROWS = 500
+"""Rows per batch of the one streamed scan of a DuckDB file's basis (~1.5 MB of JSON)."""
+
+BASIS_READ_MEMORY_LIMIT = "64MB"
+"""DuckDB's memory cap while it streams the basis (the cap the load wrote it under). Uncapped (80 %
+of RAM) it keeps every block it has read until the file closes: reading a 20,000-box basis peaked
+at +245 MB, capped at +110 MB, the basis' index included."""
+
+ChildRows = Iterator[Sequence[Sequence[Any]]]
+"""Batches of ``(box_key, child_table, fingerprint, items_json)`` rows."""
+
+CHILD_COLUMNS = ("box_key", "child_table", "fingerprint", "items_json")
 
 
-def read_basis(execute: Execute, dataset: str) -> RefreshBasis | None:
-    """The basis of the complete load in ``dataset`` (the live copy); None when it holds none."""
+def read_basis(execute: Execute, dataset: str, stream: Callable[[str], ChildRows] | None = None) -> RefreshBasis | None:
+    """The basis of the complete load in ``dataset`` (the live copy); None when it holds none.
+
+    The children come a batch at a time, each item stored away (``RefreshBasis.keep``) before the
+    next batch: through ``stream`` (runs one query, yields its rows in batches) when given, else in
+    slices of :data:`BASIS_CHUNK_BOXES` boxes."""
     if not set(STAMP_COLUMNS) <= columns_of(execute, dataset, BASIS_TABLE):
         return None
-    if not {"box_key", "child_table", "fingerprint", "items_json"} <= columns_of(execute, dataset, BASIS_CHILDREN_TABLE):
+    if not set(CHILD_COLUMNS) <= columns_of(execute, dataset, BASIS_CHILDREN_TABLE):
         return None
     stamps = execute(f"SELECT {', '.join(STAMP_COLUMNS)} FROM {qualified(dataset, BASIS_TABLE)}")
     if len(stamps) != 1:
@@ -122,16 +144,40 @@ def read_basis(execute: Execute, dataset: str) -> RefreshBasis | None:
         layout_version=_int_or_none(layout), basis_format=_int_or_none(basis_format),
         last_full_load_at=_as_utc(last_full)))
     table = qualified(dataset, BASIS_CHILDREN_TABLE)
-    boxes = sorted(str(row[0]) for row in execute(f"SELECT DISTINCT box_key FROM {table}"))
-    for start in range(0, len(boxes), BASIS_CHUNK_BOXES):
-        chunk = boxes[start:start + BASIS_CHUNK_BOXES]
-        for box, child_table, fingerprint, items in execute(
-                f"SELECT box_key, child_table, fingerprint, items_json FROM {table} "
-                f"WHERE box_key IN ({', '.join(string_literal(key) for key in chunk)})"):
+    select = f"SELECT {', '.join(CHILD_COLUMNS)} FROM {table}"
+    for rows in stream(select) if stream is not None else _in_box_slices(execute, table, select):
+        for box, child_table, fingerprint, items in rows:
             basis.keep(str(box), str(child_table), None if fingerprint is None else str(fingerprint), str(items))
     return basis
 
 
+def _in_box_slices(execute: Execute, table: str, select: str) -> ChildRows:
+    """``select``'s rows (from ``table``), one query per slice of :data:`BASIS_CHUNK_BOXES` boxes."""
+    boxes = sorted(str(row[0]) for row in execute(f"SELECT DISTINCT box_key FROM {table}"))
+    for start in range(0, len(boxes), BASIS_CHUNK_BOXES):
+        chunk = boxes[start:start + BASIS_CHUNK_BOXES]
+        yield execute(f"{select} WHERE box_key IN ({', '.join(string_literal(key) for key in chunk)})")
+
+
+def fetched_in_batches(con: Any, sql: str, rows_per_batch: int) -> ChildRows:
+    """``sql``'s rows on a DuckDB connection, ``rows_per_batch`` at a time: DuckDB streams a result
+    to ``fetchmany`` (``fetchall`` would hold all of it at once)."""
+    cursor = con.execute(sql)
+    while rows := cursor.fetchmany(rows_per_batch):
+        yield rows
+
+
 def read_basis_duckdb(path: Path, dataset: str) -> RefreshBasis | None:
-    """:func:`read_basis` of a DuckDB file, read-only; None when the file does not exist yet."""
-    return read_live_duckdb_file(path, "the refresh basis", lambda execute: read_basis(execute, dataset))
+    """:func:`read_basis` of a DuckDB file, read-only and streamed under :data:`BASIS_READ_MEMORY_LIMIT`;
+    None when the file does not exist yet."""
+
+    def read(con: Any) -> RefreshBasis | None:
+        (limit,) = con.execute("SELECT current_setting('memory_limit')").fetchone()
+        con.execute(f"SET memory_limit = '{BASIS_READ_MEMORY_LIMIT}'")
+        try:
+            return read_basis(lambda sql: con.execute(sql).fetchall(), dataset,
+                              lambda sql: fetched_in_batches(con, sql, BASIS_BATCH_ROWS))
+        finally:  # a setting of the database, shared with any other connection to the file in this process
+            con.execute(f"SET memory_limit = '{limit}'")
+
+    return with_live_duckdb_file(path, "the refresh basis", read)

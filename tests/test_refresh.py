@@ -1,11 +1,14 @@
 """The refresh rule (streak_source/refresh.py) and its settings, without HTTP: the box fingerprint,
-every fallback and its reason, what a plan keeps, and the stored raw JSON giving back the same values."""
+every fallback and its reason, what a plan keeps, the stored raw JSON giving back the same values,
+and the basis read from a DuckDB file in batches into its temporary file (streak_source/spill.py)."""
 
 from __future__ import annotations
 
 import json
 import math
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,8 +27,17 @@ from streak_source.refresh import (
     children_json,
     first_decision,
 )
+from streak_source.spill import SpillFile
 from streak_source.transform import box_row
-from streak_warehouse.refresh_basis import RefreshSettings, in_place_reason, plan_for_run
+from streak_warehouse import refresh_basis
+from streak_warehouse.refresh_basis import (
+    RefreshSettings,
+    fetched_in_batches,
+    in_place_reason,
+    plan_for_run,
+    read_basis,
+    read_basis_duckdb,
+)
 
 NOW = datetime(2026, 12, 2, 6, 0, tzinfo=UTC)
 URL = "https://api.streak.com/api/"
@@ -276,3 +288,77 @@ def test_a_full_run_never_reads_the_basis() -> None:
     assert plan_for_run(RefreshSettings("changed"), NOW, reader, unavailable="x").basis is None
     assert not read
     assert plan_for_run(RefreshSettings("changed", 3.0), NOW, reader).basis is not None and read == [1]
+
+
+# --------------------------------------------------------------------------- the basis' storage
+
+
+def test_a_spill_file_gives_back_each_append_by_position() -> None:
+    spill = SpillFile()
+    written = [b"first", b"", b"\x00\xff" * 5000, b"last"]
+    places = [spill.append(data) for data in written]
+    assert [spill.read(*place) for place in places] == written
+    late = spill.append(b"after a read")  # buffered again, written through by the next read
+    assert spill.read(*late) == b"after a read" and spill.size == sum(map(len, written)) + 12
+    with ThreadPoolExecutor(4) as pool:  # reads by position: threads do not move each other's offset
+        assert list(pool.map(lambda place: spill.read(*place), places * 20)) == written * 20
+    with pytest.raises(ValueError, match="not a written range"):
+        spill.read(spill.size - 2, 5)
+    spill.close()
+    with pytest.raises(ValueError, match="closed"):
+        spill.read(*places[0])
+    with pytest.raises(ValueError, match="after close"):
+        spill.append(b"x")
+
+
+def test_a_released_basis_refuses_lookups_rather_than_have_every_box_re_read() -> None:
+    box = api_box()
+    basis = basis_with(box, [{"key": "t1"}])
+    p, me = plan(basis)
+    assert p.kept_children(box, "box_tasks", me) is not None
+    p.release_basis()
+    assert basis.stamp == stamp() and len(basis) == 0
+    with pytest.raises(RuntimeError, match="released when extract ended"):
+        p.kept_children(box, "box_tasks", me)
+
+
+def basis_file(path: Path, children: list[tuple[str, str, str | None, str]]) -> None:
+    """A DuckDB file holding a ``crm`` basis: the stamp of :func:`stamp` and ``children``."""
+    import duckdb
+
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA crm")
+        con.execute("CREATE TABLE crm.refresh_basis (account_key VARCHAR, base_url VARCHAR, layout_version BIGINT, "
+                    "basis_format BIGINT, last_full_load_at TIMESTAMP WITH TIME ZONE)")
+        con.execute("INSERT INTO crm.refresh_basis VALUES (?, ?, 1, ?, ?)",
+                    [ME, URL, BASIS_FORMAT, NOW - timedelta(days=2)])
+        con.execute("CREATE TABLE crm.refresh_basis_children (box_key VARCHAR, child_table VARCHAR, "
+                    "pipeline_key VARCHAR, fingerprint VARCHAR, items_json VARCHAR)")
+        con.executemany("INSERT INTO crm.refresh_basis_children VALUES (?, ?, 'p1', ?, ?)", children)
+
+
+def test_the_basis_is_read_in_batches_the_same_streamed_or_in_box_slices(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import duckdb
+
+    children = [(f"b{n}", table, None if n == 4 else f"fp{n}", children_json([{"n": n, "in": table, "s": "ü\x00"}]))
+                for n in range(7) for table in ("box_tasks", "box_files")]
+    path = tmp_path / "live.duckdb"
+    basis_file(path, children)
+    monkeypatch.setattr(refresh_basis, "BASIS_BATCH_ROWS", 4)  # 14 rows: four batches
+    monkeypatch.setattr(refresh_basis, "BASIS_CHUNK_BOXES", 3)  # 7 boxes: three slices
+    streamed = read_basis_duckdb(path, "crm")
+    with duckdb.connect(str(path), read_only=True) as con:
+        sliced = read_basis(lambda sql: con.execute(sql).fetchall(), "crm")
+        select = "SELECT box_key FROM crm.refresh_basis_children ORDER BY box_key, child_table"
+        assert [len(rows) for rows in fetched_in_batches(con, select, 4)] == [4, 4, 4, 2]
+        assert [row for rows in fetched_in_batches(con, select, 4) for row in rows] == con.execute(select).fetchall()
+    for basis in (streamed, sliced):
+        assert basis is not None and basis.stamp == stamp() and len(basis) == len(children)
+        for box, table, fingerprint, items in children:
+            assert (basis.fingerprint(box, table), basis.items_json(box, table)) == (fingerprint, items)
+        basis.release()
+    with duckdb.connect(str(path)) as con:  # no stamp, no basis: the first refresh runs a full load
+        con.execute("DELETE FROM crm.refresh_basis")
+    assert read_basis_duckdb(path, "crm") is None and read_basis_duckdb(tmp_path / "none.duckdb", "crm") is None

@@ -117,6 +117,11 @@ def test_a_failed_refresh_leaves_the_destination_untouched_and_the_next_refresh_
 
         after = load(sb, key="spare")
         assert after.mode == "changed"
+        # The basis goes to DuckDB as parquet like every other table: loaded as INSERT statements,
+        # its raw JSON doubled the load's peak memory (docs/refresh.md, "Memory, measured").
+        basis_jobs = [job.name for job in dlt_isolated.pipelines_dir.glob(
+            "*/load/loaded/*/completed_jobs/refresh_basis_children.*")]
+        assert len(basis_jobs) == 2 and all(name.endswith(".parquet") for name in basis_jobs), basis_jobs
         refreshed = copy_of(target)
         monkeypatch.setenv("SOURCES__STREAK__FULL_REFRESH_EVERY_DAYS", "0")  # a full load that keeps a basis
         full = load(sb, key="spare")  # the same day, into the same place
