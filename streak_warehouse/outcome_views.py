@@ -141,6 +141,23 @@ def build_outcomes(target: Target, src: q.Sources, settings: OutcomeSettings, at
     return report
 
 
+def same_as_loaded(rows: Execute, src: q.Sources, settings: OutcomeSettings) -> bool:
+    """Whether ``settings`` come to what the copy's outcome relations were made with (every stage's
+    outcome and configured probability, every pipeline's value field, ``min_sample``): then they are
+    the numbers of these settings, and :func:`build_outcomes` need not run again."""
+    stages = _stage_refs(rows, src)
+    outcomes = resolve_stages(settings.stages, (ref for ref, _, _ in stages))
+    want = sorted((o.stage.pipeline_key, o.stage.stage_key, o.outcome, o.configured_probability) for o in outcomes)
+    have = sorted((str(p), str(s), str(o), None if _missing(c) else float(c)) for p, s, o, c in rows(
+        f"SELECT pipeline_key, stage_key, outcome, configured_probability FROM {src.name(q.OUTCOME_STAGES)}"))
+    choices, _ = choose_value_fields(_pipeline_names(rows, src), _fields(rows, src), settings.value_field)
+    fields = sorted((c.pipeline_key, c.field.field_key) for c in choices if c.field is not None)
+    loaded_fields = sorted((str(p), str(f)) for p, f in rows(
+        f"SELECT pipeline_key, field_key FROM {src.name(q.OUTCOME_VALUE_FIELDS)}"))
+    samples = {int(m) for (m,) in rows(f"SELECT DISTINCT min_sample FROM {src.name(q.STAGE_WIN_PROBABILITY)}")}
+    return want == have and fields == loaded_fields and samples <= {settings.min_sample}
+
+
 def copy_sources(execute: Execute, dataset: str) -> q.Sources:
     """The copy in ``dataset`` as :class:`~streak_warehouse.outcome_sql.Sources` (its tables' columns)."""
     return q.Sources(dataset, _dataset_columns(execute, dataset))
