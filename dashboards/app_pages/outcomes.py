@@ -20,7 +20,7 @@ import streamlit as st
 
 from dashboards.app_pages import outcomes_charts as charts
 from dashboards.app_pages import outcomes_queries as oq
-from dashboards.app_pages.explorer import OPEN_COLUMN, box_link, open_column
+from dashboards.app_pages.explorer import OPEN_COLUMN, box_link, open_column, who
 from dashboards.data import closed, lookups
 from dashboards.ui.context import Context, PageSpec, chart, empty_state, page_header
 from dashboards.ui.format import fmt_int, fmt_number
@@ -50,7 +50,7 @@ def render(ctx: Context) -> None:
         return
     settings = _settings(ctx)
     rel = ctx.q(oq.relations, settings)
-    _source_note(rel)
+    _source_note(rel, settings, ctx.q(oq.value_fields, rel))
     f = ctx.filters
     rates, stages, forecast = ctx.q(oq.win_rates, f, rel), ctx.q(oq.weighted, f, rel), ctx.q(oq.forecast, f, rel)
     _cards(rates, stages, forecast)
@@ -111,7 +111,7 @@ def _settings(ctx: Context) -> OutcomeSettings | None:
     return replace(configured, stages=stages)
 
 
-def _source_note(rel: oq.Relations) -> None:
+def _source_note(rel: oq.Relations, settings: OutcomeSettings | None, fields: pd.DataFrame) -> None:
     when = f"{pd.Timestamp(rel.as_of):%Y-%m-%d %H:%M} UTC"
     if rel.computed:
         st.caption(f"Computed here from the base tables with the won and lost stages above, as of the load's end "
@@ -119,6 +119,13 @@ def _source_note(rel: oq.Relations) -> None:
     else:
         st.caption(f"From the warehouse's outcome views (`crm.box_outcomes`, `crm.win_rate_monthly`, ...), as of "
                    f"the load's end ({when}). Definitions and SQL: docs/metrics.md.")
+    names = lambda entries: ", ".join(md(n) for n in entries) or "none"  # noqa: E731
+    used = [f"Won: {names(settings.stages.won)}", f"lost: {names(settings.stages.lost)}"] if settings else []
+    used.append("value: " + (", ".join(f"{md(p)}: {md(n)} ({md(c)})" for p, n, c in
+                                       zip(fields["pipeline_name"], fields["field_name"], fields["chosen_by"])) or "none"))
+    if len(fields) and pd.notna(fields["min_sample"].iloc[0]):
+        used.append(f"a stage's own history counts from {int(fields['min_sample'].iloc[0])} closed boxes")
+    st.caption(" · ".join(used))
     for warning in rel.warnings:
         st.caption(md(warning))
 
@@ -199,7 +206,7 @@ def _weighted(ctx: Context, stages: pd.DataFrame, multi: bool) -> None:
         "probability": st.column_config.NumberColumn("Win probability", format="percent"),
         "probability_source": "From", "closed_boxes": st.column_config.NumberColumn(
             "Sample", help="Boxes ever in the stage that have closed since (won or lost): the whole account's."),
-        "weighted_value": st.column_config.NumberColumn("Weighted value", format="localized")})
+        "weighted_value": st.column_config.NumberColumn("Weighted value", format="compact")})
 
 
 def _forecast(forecast: pd.DataFrame, multi: bool) -> None:
@@ -207,7 +214,7 @@ def _forecast(forecast: pd.DataFrame, multi: bool) -> None:
     st.caption("Expected won boxes and value per month, with a 10-90 % range: each open box's value x its "
                "stage's probability x the chance it closes in that month (the account's own times to close "
                "from its stage). This month counts from the load's end.")
-    left, right = st.columns([3, 2])
+    left, right = st.columns([5, 2])
     with left:
         if forecast.empty:
             empty_state("Nothing to forecast in these filters.")
@@ -215,13 +222,15 @@ def _forecast(forecast: pd.DataFrame, multi: bool) -> None:
             columns = (["pipeline_name"] if multi else []) + [
                 "month", "open_boxes", "expected_won_boxes", "won_boxes_low", "won_boxes_high", "expected_won_value",
                 "won_value_low", "won_value_high"]
-            number = lambda title: st.column_config.NumberColumn(title, format="%.1f")  # noqa: E731
-            value = lambda title: st.column_config.NumberColumn(title, format="localized")  # noqa: E731
+            boxes = lambda title: st.column_config.NumberColumn(title, format="%.1f", width=52)  # noqa: E731
+            value = lambda title: st.column_config.NumberColumn(title, format="compact", width=60)  # noqa: E731
             st.dataframe(forecast[columns], hide_index=True, column_config={
-                "pipeline_name": "Pipeline", "month": st.column_config.DateColumn("Month", format="YYYY-MM"),
-                "open_boxes": "Open boxes", "expected_won_boxes": number("Won boxes"), "won_boxes_low": number("low"),
-                "won_boxes_high": number("high"), "expected_won_value": value("Won value"),
+                "pipeline_name": st.column_config.TextColumn("Pipeline", width=100),
+                "month": st.column_config.DateColumn("Month", format="YYYY-MM", width=72),
+                "open_boxes": st.column_config.NumberColumn("Open", width=48), "expected_won_boxes": boxes("Won"),
+                "won_boxes_low": boxes("low"), "won_boxes_high": boxes("high"), "expected_won_value": value("Value"),
                 "won_value_low": value("low"), "won_value_high": value("high")})
+            st.caption("Won: expected won boxes; Value: expected won value; low and high: the 10-90 % range.")
     with right:
         _backtest(read_backtest(BACKTEST_FILE))
 
@@ -268,7 +277,7 @@ def _scorecard(frame: pd.DataFrame) -> None:
         "win_rate": st.column_config.NumberColumn("Win rate", format="percent"),
         "won_value": st.column_config.NumberColumn("Won value", format="localized"), "open_boxes": "Open",
         "open_value": st.column_config.NumberColumn("Open value", format="localized"),
-        "weighted_value": st.column_config.NumberColumn("Weighted", format="localized"),
+        "weighted_value": st.column_config.NumberColumn("Weighted", format="compact"),
         "median_cycle_days": st.column_config.NumberColumn("Median cycle (d)", format="%.1f"),
         "overdue_tasks": "Overdue tasks"})
 
@@ -280,7 +289,7 @@ def _slipped(frame: pd.DataFrame, rel: oq.Relations, multi: bool) -> None:
     if frame.empty:
         empty_state("No open box has been in its stage longer than that stage usually takes.")
         return
-    shown = frame.copy()
+    shown = frame.assign(owner_name=frame["owner_name"].map(who))
     shown.insert(0, OPEN_COLUMN, [box_link(key) for key in frame["box_key"]])
     columns = [OPEN_COLUMN, "box_name", *(["pipeline_name"] if multi else []), "stage_name", "days_in_stage",
                "p90_days", "value", "owner_name"]

@@ -60,7 +60,7 @@ def weighted_rows(frame: pd.DataFrame, multi: bool) -> pd.DataFrame:
     def text(weighted: float | None, probability: float | None) -> str:
         if probability is None or pd.isna(probability):
             return "no probability"
-        return f"{fmt_number(weighted)} ({probability:.0%})"
+        return f"{'no value' if weighted is None or pd.isna(weighted) else fmt_number(weighted)} ({probability:.0%})"
 
     return rows.assign(stage_label=label, open_value=rows["open_value"].fillna(0.0),
                        weighted_value=rows["weighted_value"].fillna(0.0),

@@ -89,12 +89,11 @@ def relations(run: Runner, settings: OutcomeSettings | None) -> Relations:
     return Relations(at, tuple(target.ctes), tuple(SESSION_NAMES.items()), tuple(report.warnings))
 
 
-def settings_in_use(run: Runner, rel: Relations) -> pd.DataFrame:
-    """Each stage's outcome and what decided it; each pipeline's value field (the copy's or computed)."""
-    return _frame(run, rel, Filters(), lambda src: f"""SELECT s.pipeline_key, s.pipeline_name, s.stage_name, s.outcome,
-        s.decided_by, s.stage_order, f.field_name AS value_field, f.chosen_by
-        FROM {src.name(q.OUTCOME_STAGES)} AS s
-        LEFT JOIN {src.name(q.OUTCOME_VALUE_FIELDS)} AS f ON f.pipeline_key = s.pipeline_key""")
+def value_fields(run: Runner, rel: Relations) -> pd.DataFrame:
+    """Each pipeline's value field and how it was chosen, and ``min_sample`` (the copy's or computed)."""
+    return _frame(run, rel, Filters(), lambda src: f"""SELECT f.pipeline_name, f.field_name, f.chosen_by,
+        (SELECT MAX(p.min_sample) FROM {src.name(q.STAGE_WIN_PROBABILITY)} AS p) AS min_sample
+        FROM {src.name(q.OUTCOME_VALUE_FIELDS)} AS f ORDER BY 1""")
 
 
 def win_rates(run: Runner, f: Filters, rel: Relations) -> pd.DataFrame:
@@ -121,12 +120,6 @@ def weighted(run: Runner, f: Filters, rel: Relations) -> pd.DataFrame:
                 "ON p.pipeline_key = w.pipeline_key AND p.stage_key = w.stage_key")
 
     frame = _in_pipeline(_frame(run, rel, f, select), f)
-    return frame.sort_values(["pipeline_name", "stage_order", "stage_name"]).reset_index(drop=True) if not frame.empty else frame
-
-
-def probabilities(run: Runner, f: Filters, rel: Relations) -> pd.DataFrame:
-    """``stage_win_probability`` (the whole account's), in the sidebar's pipeline."""
-    frame = _in_pipeline(_frame(run, rel, Filters(), lambda src: f"SELECT * FROM {src.name(q.STAGE_WIN_PROBABILITY)}"), f)
     return frame.sort_values(["pipeline_name", "stage_order", "stage_name"]).reset_index(drop=True) if not frame.empty else frame
 
 

@@ -215,7 +215,8 @@ def _check_weighted(layer: TextLayer, sql: SQL, **_: Any) -> int:
         want = expected[key] if multi else next(r for (_, s), r in expected.items() if s == key[1])
         shown.add(key)
         assert row.open_boxes == want.open_boxes, key
-        label = "no probability" if pd.isna(want.probability) else f"{fmt_number(want.weighted_value)} ({want.probability:.0%})"
+        weighted = "no value" if pd.isna(want.weighted_value) else fmt_number(want.weighted_value)
+        label = "no probability" if pd.isna(want.probability) else f"{weighted} ({want.probability:.0%})"
         assert getattr(row, layer.text) == label, key
     assert shown == set(expected) and any(not pd.isna(r.weighted_value) for r in expected.values())
     return len(layer.rows)
