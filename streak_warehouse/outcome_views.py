@@ -174,11 +174,11 @@ def forecast_periods(rows: Execute, src: q.Sources, at: datetime, periods: Seque
             f"SELECT pipeline_key, stage_key, probability, min_sample FROM {src.name(q.STAGE_WIN_PROBABILITY)}"):
         chance[(str(pipeline_key), str(stage_key))] = None if _missing(probability) else float(probability)
         min_sample = int(sample) if not _missing(sample) else min_sample
-    closing = {(str(p), str(s)) for p, s in rows(
-        f"SELECT pipeline_key, stage_key FROM {src.name(q.OUTCOME_STAGES)} WHERE outcome IN ('{WON}', '{LOST}')")}
+    outcome_of = {(str(p), str(s)): str(o) for p, s, o in rows(
+        f"SELECT pipeline_key, stage_key, outcome FROM {src.name(q.OUTCOME_STAGES)} WHERE outcome IN ('{WON}', '{LOST}')")}
     deleted = {str(box): _aware(when) for box, when in rows(q.deleted_boxes_sql(src))}
     stays = stays_until_close(((str(b), str(p), str(s), _aware(e)) for b, p, s, e in rows(q.stays_sql(src))),
-                              closing, at, deleted)
+                              set(outcome_of), at, deleted, {key for key, o in outcome_of.items() if o == WON})
     curves = stage_curves(stays, min_sample)
     boxes = [OpenBox(str(b), str(p), str(s), at if _missing(entered) else _aware(entered),
                      None if _missing(value) else float(value), chance.get((str(p), str(s))))

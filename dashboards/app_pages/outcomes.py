@@ -114,8 +114,8 @@ def _settings(ctx: Context) -> OutcomeSettings | None:
 def _source_note(rel: oq.Relations, settings: OutcomeSettings | None, fields: pd.DataFrame) -> None:
     when = f"{pd.Timestamp(rel.as_of):%Y-%m-%d %H:%M} UTC"
     if rel.computed:
-        st.caption(f"Computed here from the base tables with the won and lost stages above, as of the load's end "
-                   f"({when}); the views in `crm` hold the load's settings. Definitions: docs/metrics.md.")
+        st.caption(f"Computed here from the base tables with the settings below, which are not those the load used, "
+                   f"as of the load's end ({when}); the views in `crm` hold the load's. Definitions: docs/metrics.md.")
     else:
         st.caption(f"From the warehouse's outcome views (`crm.box_outcomes`, `crm.win_rate_monthly`, ...), as of "
                    f"the load's end ({when}). Definitions and SQL: docs/metrics.md.")
