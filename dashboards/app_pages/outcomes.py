@@ -200,7 +200,7 @@ def _weighted(ctx: Context, stages: pd.DataFrame, multi: bool) -> None:
     chart(charts.weighted_chart(stages, multi))
     columns = (["pipeline_name"] if multi else []) + ["stage_name", "open_boxes", "open_value", "probability",
                                                       "probability_source", "closed_boxes", "weighted_value"]
-    st.dataframe(stages[columns], hide_index=True, column_config={
+    st.dataframe(stages[columns], hide_index=True, height=min(500, 38 + 35 * len(stages)), column_config={
         "pipeline_name": "Pipeline", "stage_name": "Stage", "open_boxes": "Open boxes",
         "open_value": st.column_config.NumberColumn("Open value", format="localized"),
         "probability": st.column_config.NumberColumn("Win probability", format="percent"),
@@ -212,8 +212,8 @@ def _weighted(ctx: Context, stages: pd.DataFrame, multi: bool) -> None:
 def _forecast(forecast: pd.DataFrame, multi: bool) -> None:
     st.subheader("Forecast: the next three months", anchor=False)
     st.caption("Expected won boxes and value per month, with a 10-90 % range: each open box's value x its "
-               "stage's probability x the chance it closes in that month (the account's own times to close "
-               "from its stage). This month counts from the load's end.")
+               "stage's probability x the chance that, if won, it is won in that month (the account's own "
+               "times from its stage to a win). This month counts from the load's end.")
     left, right = st.columns([5, 2])
     with left:
         if forecast.empty:
@@ -253,10 +253,11 @@ def _backtest(result: Mapping[str, Any] | None) -> None:
             return
         for pipeline, score in result["forecast"].items():
             mean = score.get("mean_actual_value") or 0
-            share = f" ({score['mae_forecast'] / mean:.0%} of the mean)" if mean else ""
-            st.markdown(f"{md(pipeline)}: error **{fmt_number(score['mae_forecast'])}**{share}, naive "
-                        f"{fmt_number(score['mae_baseline'])}")
-        st.caption(f"Mean absolute error of the won value forecast {md(result.get('horizon_days'))} days ahead, over "
+            share = lambda error: f" ({error / mean:.0%})" if mean else ""  # noqa: E731
+            st.markdown(f"{md(pipeline)}: off by **{fmt_number(score['mae_forecast'])}**{share(score['mae_forecast'])}"
+                        f" on average; naive: {fmt_number(score['mae_baseline'])}{share(score['mae_baseline'])}")
+        st.caption(f"Mean absolute error (and its share of the mean won value) of the won value forecast "
+                   f"{md(result.get('horizon_days'))} days ahead, over "
                    f"{md(next(iter(result['forecast'].values())).get('cutoffs'))} cut-offs of a sandbox account "
                    f"simulated day by day and loaded daily, against what it then won; naive = the last "
                    f"{md(result.get('horizon_days'))} days' won value. A simulated account, not yours. Measured "

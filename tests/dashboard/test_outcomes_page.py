@@ -163,7 +163,7 @@ def test_the_forecast_says_how_far_off_it_was_or_that_nobody_measured(
         text = " ".join(c.value for c in at.caption) + " ".join(m.value for m in at.markdown)
         assert result["command"] in text and str(result["measured_on"]) in text
         for score in result["forecast"].values():
-            assert f"error **{fmt_number(score['mae_forecast'])}**" in text
+            assert f"off by **{fmt_number(score['mae_forecast'])}**" in text and fmt_number(score["mae_baseline"]) in text
     monkeypatch.setattr(outcomes, "BACKTEST_FILE", tmp_path / "absent.json")
     at = _open(demo_db, point_at)
     assert any(c.value.startswith("No backtest result") for c in at.caption)
