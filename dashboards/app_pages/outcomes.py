@@ -301,4 +301,4 @@ def _slipped(frame: pd.DataFrame, rel: oq.Relations, multi: bool) -> None:
         "value": st.column_config.NumberColumn("Value", format="localized"), "owner_name": "Owner"})
 
 
-PAGE = PageSpec(render, "Outcomes", ":material/emoji_events:", "outcomes")
+PAGE = PageSpec(render, "Outcomes", ":material/trophy:", "outcomes")
