@@ -69,7 +69,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--demo", action="store_true",
-                        help="load the built-in sandbox's demo account (no API key needed)")
+                        help="load the built-in sandbox's demo account (no API key needed); the first demo load "
+                             "into a destination also reads its past (as --backfill-history: one local call per box, "
+                             "a few seconds), so the outcome views have stage probabilities and times to close at once")
     parser.add_argument("--demo-boxes", type=int, default=None, metavar="N",
                         help="with --demo: size of the generated account in boxes (default: the sandbox's)")
     parser.add_argument("--demo-date", type=_iso_date, default=None, metavar="YYYY-MM-DD",
@@ -130,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return EXIT_CONFIG
                 summary = run_full_load(source_args, progress=None if args.quiet else sys.stdout,
                                         backfill_history=args.backfill_history, refresh=args.refresh,
-                                        account_defaults=_demo_settings(demo))
+                                        account_defaults=_demo_settings(demo), backfill_first_load=demo is not None)
         except BaseException as exc:  # one line, the real cause; the traceback goes to the log file
             status, reason = _failed(exc, log_file, verbose=args.verbose)
             locked = next((e for e in exception_chain(exc) if isinstance(e, LoadAlreadyRunning)), None)

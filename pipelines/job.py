@@ -65,15 +65,16 @@ from streak_warehouse.upgrade import prepare_upgrade
 
 def run_full_load(
     source_args: dict[str, Any], progress: TextIO | None = sys.stdout, backfill_history: bool = False,
-    refresh: str | None = None, account_defaults: Mapping[str, Any] | None = None,
+    refresh: str | None = None, account_defaults: Mapping[str, Any] | None = None, backfill_first_load: bool = False,
 ) -> LoadSummary:
     """Extract, normalize and load the whole account, create the wide views, update the stage
     history, keep the persistent tables, and publish the new copy; raises on failure (the previous
     copy stays). ``backfill_history``: read every box's newsfeed (one extra call per box).
     ``refresh``: ``full`` or ``changed`` (docs/refresh.md); None: ``[sources.streak] refresh``.
-    ``account_defaults``: settings the account comes with (``--demo``'s), kept in the copy."""
+    ``account_defaults``: settings the account comes with (``--demo``'s), kept in the copy.
+    ``backfill_first_load``: backfill when the destination holds no copy yet (``--demo``)."""
     use_project_settings()
-    run = Run(backfill_history=backfill_history, account_defaults=account_defaults,
+    run = Run(backfill_history=backfill_history, backfill_first_load=backfill_first_load, account_defaults=account_defaults,
               outcomes=configured_settings(account_defaults))
     run.refresh_settings = configured_refresh(refresh)
     target = configured_target()
@@ -102,6 +103,7 @@ def _load(run: Run, target: Target, source_args: dict[str, Any], progress: TextI
         _prepare_upgrade(run, copy.pipeline, copy.written_layout(), copy.location, progress)
         live = copy.read_live(run.refresh_settings, run.started_at)
         run.previous, run.stage_events, run.refresh = live.previous, live.stage_events, live.refresh
+        run.backfill_history = run.backfill_history or (run.backfill_first_load and live.previous.stage_changes is None)
         extract_normalize_load(run, copy.pipeline, target.destination_type, source_args, progress, summary)
         events = _pending_events(run, progress) if copy.keeps_tables else None
         if copy.keeps_tables:  # files (filesystem) keep no tables: no load_history, stage history, events

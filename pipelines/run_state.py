@@ -33,6 +33,8 @@ class Run:
     recorded: bool = False
     destination_type: str = ""
     backfill_history: bool = False
+    backfill_first_load: bool = False
+    """Backfill the history when the destination holds no copy yet (``--demo``: its first load)."""
     previous: PreviousHistory = field(default_factory=PreviousHistory)
     history: HistoryResult | None = None
     stage_events: list[Any] = field(default_factory=list)

@@ -1,22 +1,31 @@
 """The forecast of won value: each open box's value, its stage's win probability, and the account's
-own time to close from that stage (docs/metrics.md, "crm.forecast_monthly"). Pure: rows in, rows out.
+own times from that stage to a win (docs/metrics.md, "crm.forecast_monthly"). Pure: rows in, rows out.
 
 Method. For every stay in an open stage, the time from entering the stage to the box's next entry
-into a won or lost stage is an *event*; a stay whose box has not closed since is *censored* at the
-reference time (or when the box was found deleted): it has taken at least that long, not forever.
-The Kaplan-Meier estimate over these gives ``S(t)``, the share of boxes still not closed ``t`` days
-after entering the stage (a stage with fewer than ``min_events`` closes uses its pipeline's stays
-pooled). A box open ``a`` days in its stage closes between ``t1`` and ``t2`` days from now with
-chance ``(S(a + t1) - S(a + t2)) / S(a)``, and, once it closes, is won with its stage's probability
-``p``. So it is won in the period with chance ``p * (S(a + t1) - S(a + t2)) / S(a)``; the expected
-won boxes and value are the sums over the open boxes. Where ``S(a)`` is 0 (open longer than any box
-the history saw close), the box counts as not closing in the horizon.
+into a won or lost stage is an *event* (a close, won or lost); a stay whose box has not closed since
+is *censored* at the reference time (or when the box was found deleted): it has taken at least that
+long, not forever. Over these, the Kaplan-Meier estimate gives ``S(t)``, the share not yet closed
+``t`` days after entering the stage, and the Aalen-Johansen estimate gives ``W(t)``, the share
+*won* by then (at each close time ``u``: ``W`` grows by ``S(u-) * wins(u) / at risk(u)``; losses are
+the competing event). A stage with fewer than ``min_events`` closes uses its pipeline's stays pooled.
 
-Assumptions: whether a box is won does not depend on when it closes nor on how long it has waited;
-boxes close independently; the past's times to close hold for the next months. The range is the
-10th to 90th percentile of :data:`SIMULATIONS` draws of which boxes win (each with its own chance,
-independently, seeded so a run is repeatable): it covers the luck of the draw, not the error of the
-probabilities or of ``S``; the backtest (benchmarks/forecast_backtest.py) measures that.
+A box open ``a`` days in its stage is won, eventually, with its stage's probability ``p``; given that
+it is won, the win falls between ``t1`` and ``t2`` days from now with chance
+``(W(a + t2) - W(a + t1)) / (W(inf) - W(a))``: the account's own timing of wins from that stage, for a
+box that has already waited ``a`` days. So it is won in the period with chance
+``p * (W(a + t2) - W(a + t1)) / (W(inf) - W(a))``; the expected won boxes and value are the sums over
+the open boxes. Where no win came later than ``a`` days (``W(inf) = W(a)``), the box counts as not
+being won in the horizon.
+
+Why wins, not closes: closing soon and winning are not independent (from an early stage the quick
+closes are losses, wins take several steps), so "chance to close in the period x chance to win"
+over-counts wins early in the pipeline; the backtest measured that (docs/metrics.md).
+
+Assumptions: a box's chance to be won does not depend on how long it has waited; boxes close
+independently; the past's times to a win hold for the next months. The range is the 10th to 90th
+percentile of :data:`SIMULATIONS` draws of which boxes win (each with its own chance, independently,
+seeded so a run is repeatable): it covers the luck of the draw, not the error of the probabilities
+or of ``W``; the backtest (benchmarks/forecast_backtest.py) measures that.
 """
 
 from __future__ import annotations
@@ -38,39 +47,59 @@ StageKey = tuple[str, str]
 
 @dataclass(frozen=True)
 class Curve:
-    """A Kaplan-Meier survival curve: ``survival[i]`` holds from ``times[i]`` (days) on; 1 before."""
+    """Kaplan-Meier ``survival`` (not yet closed) and Aalen-Johansen ``won`` (won by then): each value
+    holds from ``times[i]`` (days) on; before the first time, survival 1 and won 0."""
 
     times: tuple[float, ...] = ()
     survival: tuple[float, ...] = ()
     events: int = 0
     subjects: int = 0
+    won: tuple[float, ...] = ()
+    wins: int = 0
 
     def at(self, days: float) -> float:
         index = bisect.bisect_right(self.times, days)
         return 1.0 if index == 0 else self.survival[index - 1]
 
+    def won_at(self, days: float) -> float:
+        index = bisect.bisect_right(self.times, days)
+        return 0.0 if index == 0 or not self.won else self.won[index - 1]
 
-def kaplan_meier(observations: Iterable[tuple[float, bool]]) -> Curve:
-    """The curve of ``(days, closed)`` observations (``closed`` False: censored at ``days``). At a
-    tie, closes count before censorings (the usual convention)."""
+    @property
+    def won_ever(self) -> float:
+        return self.won[-1] if self.won else 0.0
+
+
+Observation = tuple[float, bool] | tuple[float, bool, bool]
+"""``(days, closed)`` or ``(days, closed, won)``: ``closed`` False is censored at ``days``."""
+
+
+def kaplan_meier(observations: Iterable[Observation]) -> Curve:
+    """The curves of the observations. At a tie, closes count before censorings (the usual
+    convention)."""
     ordered = sorted(observations, key=lambda item: (item[0], not item[1]))
     at_risk = len(ordered)
-    survival, times, values, events = 1.0, [], [], 0
+    survival, won_share, times, values, won_values, events, wins = 1.0, 0.0, [], [], [], 0, 0
     index = 0
     while index < len(ordered):
         moment = ordered[index][0]
-        closed = censored = 0
+        closed = censored = won = 0
         while index < len(ordered) and ordered[index][0] == moment:
-            closed += ordered[index][1]
-            censored += not ordered[index][1]
+            item = ordered[index]
+            closed += item[1]
+            censored += not item[1]
+            won += bool(item[1] and len(item) > 2 and item[2])
             index += 1
         if closed:
+            won_share += survival * won / at_risk
             survival *= 1.0 - closed / at_risk
             times.append(moment)
             values.append(survival)
+            won_values.append(won_share)
             events += closed
+            wins += won
         at_risk -= closed + censored
-    return Curve(tuple(times), tuple(values), events, len(ordered))
+    return Curve(tuple(times), tuple(values), events, len(ordered), tuple(won_values), wins)
 
 
 @dataclass(frozen=True)
@@ -83,29 +112,33 @@ class Stay:
     entered_at: datetime
     closed_at: datetime | None
     observed_until: datetime
+    won: bool = False
+    """The close was into a won stage."""
 
 
 def stays_until_close(
     stays: Iterable[tuple[str, str, str, datetime]], closing: set[StageKey], as_of: datetime,
-    deleted_at: Mapping[str, datetime] | None = None,
+    deleted_at: Mapping[str, datetime] | None = None, winning: set[StageKey] | frozenset[StageKey] = frozenset(),
 ) -> list[Stay]:
     """``(box_key, pipeline_key, stage_key, entered_at)`` rows as :class:`Stay` of the open stages
     (not in ``closing``, the won and lost stages), each with its box's first entry into a closing
-    stage after it. A stay observed for no time (entered at or after ``as_of``: clocks disagree) is
-    censored at 0 days."""
+    stage after it, won when that stage is in ``winning``. A stay observed for no time (entered at
+    or after ``as_of``: clocks disagree) is censored at 0 days."""
     by_box: dict[str, list[tuple[datetime, str, str]]] = {}
     for box_key, pipeline_key, stage_key, entered_at in stays:
         by_box.setdefault(box_key, []).append((entered_at, pipeline_key, stage_key))
     result = []
     for box_key, entries in by_box.items():
         entries.sort()
-        closes = [at for at, pipeline_key, stage_key in entries if (pipeline_key, stage_key) in closing]
+        closes = [(at, (pipeline_key, stage_key) in winning) for at, pipeline_key, stage_key in entries
+                  if (pipeline_key, stage_key) in closing]
         until = min(as_of, (deleted_at or {}).get(box_key, as_of))
         for at, pipeline_key, stage_key in entries:
             if (pipeline_key, stage_key) in closing:
                 continue
-            later = [close for close in closes if close > at]
-            result.append(Stay(pipeline_key, stage_key, at, later[0] if later else None, max(until, at)))
+            later = [close for close in closes if close[0] > at]
+            result.append(Stay(pipeline_key, stage_key, at, later[0][0] if later else None, max(until, at),
+                               bool(later and later[0][1])))
     return result
 
 
@@ -115,12 +148,12 @@ CurveSource = Literal["stage", "pipeline"]
 def stage_curves(stays: Sequence[Stay], min_events: int) -> dict[StageKey, tuple[Curve, CurveSource]]:
     """Each open stage's time-to-close curve; a stage with fewer than ``min_events`` closes takes its
     pipeline's stays pooled. Keys: every (pipeline, stage) of ``stays``."""
-    def observation(stay: Stay) -> tuple[float, bool]:
+    def observation(stay: Stay) -> tuple[float, bool, bool]:
         end = stay.closed_at if stay.closed_at is not None else stay.observed_until
-        return max(0.0, (end - stay.entered_at).total_seconds() / DAY_S), stay.closed_at is not None
+        return max(0.0, (end - stay.entered_at).total_seconds() / DAY_S), stay.closed_at is not None, stay.won
 
-    by_stage: dict[StageKey, list[tuple[float, bool]]] = {}
-    by_pipeline: dict[str, list[tuple[float, bool]]] = {}
+    by_stage: dict[StageKey, list[Observation]] = {}
+    by_pipeline: dict[str, list[Observation]] = {}
     for stay in stays:
         item = observation(stay)
         by_stage.setdefault((stay.pipeline_key, stay.stage_key), []).append(item)
@@ -134,12 +167,22 @@ def stage_curves(stays: Sequence[Stay], min_events: int) -> dict[StageKey, tuple
 
 
 def close_chance(curve: Curve, age_days: float, start_days: float, end_days: float) -> float:
-    """Chance that a box open ``age_days`` in its stage closes between ``start_days`` and
-    ``end_days`` from now."""
+    """Chance that a box open ``age_days`` in its stage closes (won or lost) between ``start_days``
+    and ``end_days`` from now."""
     still_open = curve.at(age_days)
     if still_open <= 0.0:
         return 0.0
     return max(0.0, (curve.at(age_days + start_days) - curve.at(age_days + end_days)) / still_open)
+
+
+def win_timing(curve: Curve, age_days: float, start_days: float, end_days: float) -> float:
+    """Chance that a box open ``age_days`` in its stage, if it is won, is won between ``start_days``
+    and ``end_days`` from now: ``(W(a + t2) - W(a + t1)) / (W(inf) - W(a))``; 0 when no win ever
+    came later than ``age_days``."""
+    still_to_win = curve.won_ever - curve.won_at(age_days)
+    if still_to_win <= 1e-12:
+        return 0.0
+    return max(0.0, (curve.won_at(age_days + end_days) - curve.won_at(age_days + start_days)) / still_to_win)
 
 
 @dataclass(frozen=True)
@@ -204,7 +247,7 @@ def forecast(
             start = max(0.0, (period.start - as_of).total_seconds() / DAY_S)
             end = max(start, (period.end - as_of).total_seconds() / DAY_S)
             chances = np.array([
-                float(box.probability or 0.0) * close_chance(
+                float(box.probability or 0.0) * win_timing(
                     curves.get((box.pipeline_key, box.stage_key), (Curve(), "stage"))[0],
                     max(0.0, (as_of - box.stage_entered_at).total_seconds() / DAY_S), start, end)
                 for box in usable], dtype=float)

@@ -9,8 +9,8 @@ typed empty relation for a table the copy lacks (an account without custom field
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Final
 
 from streak_warehouse.sql import ANSI_TYPES, qualified, quote_identifier
@@ -53,6 +53,10 @@ class Sources:
 
     dataset: str
     columns: Mapping[str, frozenset[str]]
+    names: Mapping[str, str] = field(default_factory=dict)
+    """Relations read from elsewhere, by name: an outcome relation defined in a query of its own (the
+    dashboard's CTEs, ``outcome_views.SessionTarget``) or a subset of one (the sidebar's filters);
+    each a FROM item with the columns the relation has (for a table: those :data:`READS` names)."""
 
     def has(self, table: str) -> bool:
         return table in self.columns
@@ -62,6 +66,8 @@ class Sources:
 
     def rel(self, table: str) -> str:
         """``table`` as a FROM item with exactly the columns :data:`READS` names for it."""
+        if table in self.names:
+            return self.names[table]
         wanted = READS[table]
         present = self.columns.get(table)
         if present is not None and all(name in present for name, _ in wanted):
@@ -76,8 +82,13 @@ class Sources:
         return f"(SELECT {items} FROM {qualified(self.dataset, table)})"
 
     def name(self, relation: str) -> str:
-        """One of the outcome relations (always present once created)."""
-        return qualified(self.dataset, relation)
+        """One of the outcome relations (always present once created), or a table of the copy read as
+        it is."""
+        return self.names.get(relation) or qualified(self.dataset, relation)
+
+
+def _view(src: Sources, name: str, select: str) -> str:
+    return f"CREATE VIEW {src.name(name)} AS\n{select}"
 
 
 def _days(later: str, earlier: str) -> str:
@@ -98,9 +109,13 @@ def _version_at_close(versions: str, keys: str) -> str:
 
 def box_outcomes_sql(src: Sources) -> str:
     """``crm.box_outcomes``: one row per box of the copy."""
+    return _view(src, BOX_OUTCOMES, box_outcomes_select(src))
+
+
+def box_outcomes_select(src: Sources) -> str:
+    """The SELECT of :func:`box_outcomes_sql`."""
     value_fields = src.name(OUTCOME_VALUE_FIELDS)
-    return f"""CREATE VIEW {src.name(BOX_OUTCOMES)} AS
-WITH current_stay AS (
+    return f"""WITH current_stay AS (
   SELECT h.box_key, h.stage_key, h.entered_at, h.entered_exact,
          ROW_NUMBER() OVER (PARTITION BY h.box_key, h.stage_key ORDER BY h.entered_at DESC) AS pick
   FROM {src.rel('box_stage_history')} AS h WHERE h.left_at IS NULL
@@ -157,8 +172,12 @@ LEFT JOIN owner_at_close AS o ON o.box_key = c.box_key AND o.pick = 1"""
 
 def win_rate_monthly_sql(src: Sources) -> str:
     """``crm.win_rate_monthly``: per pipeline and month of close (UTC)."""
-    return f"""CREATE VIEW {src.name(WIN_RATE_MONTHLY)} AS
-SELECT o.pipeline_key, MAX(o.pipeline_name) AS pipeline_name,
+    return _view(src, WIN_RATE_MONTHLY, win_rate_monthly_select(src))
+
+
+def win_rate_monthly_select(src: Sources) -> str:
+    """The SELECT of :func:`win_rate_monthly_sql`."""
+    return f"""SELECT o.pipeline_key, MAX(o.pipeline_name) AS pipeline_name,
        CAST(date_trunc('month', o.closed_at AT TIME ZONE 'UTC') AS DATE) AS month,
        COUNT(CASE WHEN o.outcome = 'won' THEN 1 END) AS won,
        COUNT(CASE WHEN o.outcome = 'lost' THEN 1 END) AS lost,
@@ -174,8 +193,12 @@ GROUP BY o.pipeline_key, CAST(date_trunc('month', o.closed_at AT TIME ZONE 'UTC'
 
 def weighted_pipeline_sql(src: Sources) -> str:
     """``crm.weighted_pipeline``: per pipeline and open stage."""
-    return f"""CREATE VIEW {src.name(WEIGHTED_PIPELINE)} AS
-SELECT s.pipeline_key, s.pipeline_name, s.stage_key, s.stage_name, s.stage_order,
+    return _view(src, WEIGHTED_PIPELINE, weighted_pipeline_select(src))
+
+
+def weighted_pipeline_select(src: Sources) -> str:
+    """The SELECT of :func:`weighted_pipeline_sql`."""
+    return f"""SELECT s.pipeline_key, s.pipeline_name, s.stage_key, s.stage_name, s.stage_order,
        COUNT(o.box_key) AS open_boxes, COUNT(o.value) AS boxes_with_value, SUM(o.value) AS open_value,
        w.probability, w.probability_source, SUM(o.value) * w.probability AS weighted_value
 FROM {src.name(OUTCOME_STAGES)} AS s
@@ -187,8 +210,12 @@ GROUP BY s.pipeline_key, s.pipeline_name, s.stage_key, s.stage_name, s.stage_ord
 
 def owner_scorecard_sql(src: Sources) -> str:
     """``crm.owner_scorecard``: per owner (lower-cased e-mail; NULL: unassigned boxes)."""
-    return f"""CREATE VIEW {src.name(OWNER_SCORECARD)} AS
-WITH as_of AS (
+    return _view(src, OWNER_SCORECARD, owner_scorecard_select(src))
+
+
+def owner_scorecard_select(src: Sources) -> str:
+    """The SELECT of :func:`owner_scorecard_sql`."""
+    return f"""WITH as_of AS (
   SELECT MAX(r.finished_at) AS at FROM {src.rel('load_history')} AS r WHERE r.outcome = 'ok'
 ),
 by_owner AS (
@@ -253,8 +280,15 @@ def stays_sql(src: Sources) -> str:
 
 def deleted_boxes_sql(src: Sources) -> str:
     """When each box the history knows was found deleted (a stay's ``box_deleted_at``)."""
-    return (f"SELECT h.box_key, MAX(h.box_deleted_at) FROM {qualified(src.dataset, 'box_stage_history')} AS h "
+    return (f"SELECT h.box_key, MAX(h.box_deleted_at) FROM {src.name('box_stage_history')} AS h "
             "WHERE h.box_deleted_at IS NOT NULL GROUP BY h.box_key")
+
+
+VIEW_SELECTS: Final[Mapping[str, Callable[[Sources], str]]] = {
+    BOX_OUTCOMES: box_outcomes_select, WIN_RATE_MONTHLY: win_rate_monthly_select,
+    WEIGHTED_PIPELINE: weighted_pipeline_select, OWNER_SCORECARD: owner_scorecard_select,
+}
+"""Each view's SELECT (what ``CREATE VIEW`` wraps), for a query that defines the view itself."""
 
 
 def documented(dataset: str = "crm") -> dict[str, str]:

@@ -212,30 +212,45 @@ def _scorecard(reader: Reader, outcomes: dict[str, Any], probability: dict[Any, 
     return dict(rows)
 
 
-def _survival(observations: list[tuple[float, bool]], t: float) -> float:
-    """Kaplan-Meier by its definition: the product over close times up to ``t`` of (1 - closes / at risk)."""
+def _survival(observations: list[tuple[float, bool, bool]], t: float, before: bool = False) -> float:
+    """Kaplan-Meier by its definition: the product over close times up to ``t`` (``before``: strictly
+    before) of (1 - closes / at risk)."""
     result = 1.0
-    for moment in sorted({d for d, closed in observations if closed and d <= t}):
-        at_risk = sum(1 for d, _ in observations if d >= moment)
-        closes = sum(1 for d, closed in observations if closed and d == moment)
+    for moment in sorted({d for d, closed, _ in observations if closed and (d < t if before else d <= t)}):
+        at_risk = sum(1 for d, _, _ in observations if d >= moment)
+        closes = sum(1 for d, closed, _ in observations if closed and d == moment)
         result *= 1 - closes / at_risk
     return result
+
+
+def _won_by(observations: list[tuple[float, bool, bool]], t: float) -> float:
+    """The share won by ``t`` by its definition (Aalen-Johansen): the sum over close times up to ``t`` of
+    (not closed just before) x wins / at risk."""
+    total = 0.0
+    for moment in sorted({d for d, closed, _ in observations if closed and d <= t}):
+        at_risk = sum(1 for d, _, _ in observations if d >= moment)
+        wins = sum(1 for d, closed, won in observations if closed and won and d == moment)
+        total += _survival(observations, moment, before=True) * wins / at_risk
+    return total
 
 
 def _forecast(outcomes: dict[str, Any], stays: list[dict[str, Any]], probability: dict[Any, Any],
               stages: dict[Any, Any], pipelines: dict[str, Any], as_of: datetime) -> dict[Any, Any]:
     closing = {key for key, (name, _) in stages.items() if _stage_outcome(pipelines.get(key[0]), name) in ("won", "lost")}
     closing |= {(s["pipeline_key"], s["stage_key"]) for s in stays if (s["stage_name"] or "").lower() in WON | LOST}
+    winning = {key for key in closing if (stages.get(key, (None,))[0] or "").lower() in WON}
+    winning |= {(s["pipeline_key"], s["stage_key"]) for s in stays if (s["stage_name"] or "").lower() in WON}
     deleted = {s["box_key"]: s["deleted_at"] for s in stays if s["deleted_at"] is not None}
-    observations: dict[Any, list[tuple[float, bool]]] = defaultdict(list)
-    pooled: dict[str, list[tuple[float, bool]]] = defaultdict(list)
+    observations: dict[Any, list[tuple[float, bool, bool]]] = defaultdict(list)
+    pooled: dict[str, list[tuple[float, bool, bool]]] = defaultdict(list)
     for stay in stays:
         if (stay["pipeline_key"], stay["stage_key"]) in closing:
             continue
-        closes = sorted(s["entered_at"] for s in stays if s["box_key"] == stay["box_key"]
-                        and (s["pipeline_key"], s["stage_key"]) in closing and s["entered_at"] > stay["entered_at"])
-        end = closes[0] if closes else max(stay["entered_at"], min(as_of, deleted.get(stay["box_key"], as_of)))
-        item = ((end - stay["entered_at"]).total_seconds() / 86400, bool(closes))
+        closes = sorted((s["entered_at"], (s["pipeline_key"], s["stage_key"]) in winning) for s in stays
+                        if s["box_key"] == stay["box_key"] and (s["pipeline_key"], s["stage_key"]) in closing
+                        and s["entered_at"] > stay["entered_at"])
+        end = closes[0][0] if closes else max(stay["entered_at"], min(as_of, deleted.get(stay["box_key"], as_of)))
+        item = ((end - stay["entered_at"]).total_seconds() / 86400, bool(closes), bool(closes and closes[0][1]))
         observations[(stay["pipeline_key"], stay["stage_key"])].append(item)
         pooled[stay["pipeline_key"]].append(item)
     month = date(as_of.year, as_of.month, 1)
@@ -255,13 +270,13 @@ def _forecast(outcomes: dict[str, Any], stays: list[dict[str, Any]], probability
                 if chance is None:
                     continue
                 own = observations.get((p, o["stage_key"]), [])
-                curve = own if sum(closed for _, closed in own) >= MIN_SAMPLE else pooled.get(p, [])
+                curve = own if sum(closed for _, closed, _ in own) >= MIN_SAMPLE else pooled.get(p, [])
                 age = max(0.0, (as_of - o["stage_entered_at"]).total_seconds() / 86400)
                 t1, t2 = (start - as_of).total_seconds() / 86400, (end - as_of).total_seconds() / 86400
-                alive = _survival(curve, age)
-                closes = (_survival(curve, age + t1) - _survival(curve, age + t2)) / alive if alive > 0 else 0.0
-                boxes += chance * closes
-                value += chance * closes * (o["value"] or 0.0)
+                to_come = _won_by(curve, math.inf) - _won_by(curve, age)  # of the wins, those after age days
+                timing = (_won_by(curve, age + t2) - _won_by(curve, age + t1)) / to_come if to_come > 1e-12 else 0.0
+                boxes += chance * timing
+                value += chance * timing * (o["value"] or 0.0)
             result[(p, bounds[index].date() if index else date(as_of.year, as_of.month, 1))] = dict(
                 expected_won_boxes=boxes, expected_won_value=value)
     return result

@@ -13,6 +13,7 @@ import pytest
 from pipelines import cli
 from streak_warehouse.forecast import (
     Curve, OpenBox, Period, close_chance, forecast, kaplan_meier, month_periods, stage_curves, stays_until_close,
+    win_timing,
 )
 from streak_warehouse.outcome_sql import documented
 from streak_warehouse.outcome_config import DEFAULT_MIN_SAMPLE, OutcomesConfigError, read_settings, read_stage_settings
@@ -149,6 +150,19 @@ def test_kaplan_meier_counts_an_open_box_as_censored_not_as_never_closing() -> N
     assert close_chance(Curve((1.0,), (0.0,), 1, 1), 3, 0, 10) == 0.0  # older than every box seen closing
 
 
+def test_the_share_won_by_a_time_takes_losses_as_the_competing_close() -> None:
+    # won at 1, lost and won at 2, open after 3, won at 4, open after 5 (Aalen-Johansen, by hand)
+    curve = kaplan_meier([(1, True, True), (2, True, False), (2, True, True), (3, False, False), (4, True, True),
+                          (5, False, False)])
+    assert curve.won_at(0.5) == 0.0 and curve.won_at(1) == pytest.approx(1 / 6)
+    assert curve.won_at(2) == pytest.approx(1 / 6 + 5 / 6 * 1 / 5)  # S just before 2, times 1 won of 5 at risk
+    assert curve.won_ever == pytest.approx(2 / 6 + 1 / 2 * 1 / 2) and curve.wins == 3
+    assert curve.won_ever + curve.at(100) + 5 / 6 * 1 / 5 == pytest.approx(1.0)  # won + still open + lost
+    # just entered: if won, by 1.5 days with W(1.5) / W(inf); open 2 days: its win comes at 4, within 3 days
+    assert win_timing(curve, 0, 0, 1.5) == pytest.approx((1 / 6) / curve.won_ever)
+    assert win_timing(curve, 2, 0, 3) == pytest.approx(1.0) and win_timing(curve, 4, 0, 10) == 0.0  # no win after 4
+
+
 def test_stays_until_close_and_curves_per_stage_with_the_pipeline_as_fallback() -> None:
     t0 = datetime(2030, 1, 1, tzinfo=UTC)
     day = timedelta(days=1)
@@ -158,6 +172,10 @@ def test_stays_until_close_and_curves_per_stage_with_the_pipeline_as_fallback() 
     stays = stays_until_close(rows, {("p", "won"), ("p", "lost")}, t0 + 10 * day, {"b3": t0 + 6 * day})
     assert sorted((s.stage_key, (s.closed_at or s.observed_until) - s.entered_at, s.closed_at is not None) for s in stays) == [
         ("lead", 2 * day, True), ("lead", 3 * day, True), ("lead", 6 * day, False), ("qual", day, False), ("qual", 2 * day, True)]
+    assert {s.won for s in stays} == {False}  # nothing named won
+    won = stays_until_close(rows, {("p", "won"), ("p", "lost")}, t0 + 10 * day, {"b3": t0 + 6 * day}, {("p", "won")})
+    assert sorted((s.stage_key, s.entered_at - t0, s.won) for s in won if s.closed_at) == [
+        ("lead", timedelta(0), False), ("lead", timedelta(0), True), ("qual", day, True)]
     curves = stage_curves(stays, min_events=2)
     assert curves[("p", "lead")][1] == "stage" and curves[("p", "qual")][1] == "pipeline"
     assert curves[("p", "qual")][0].subjects == 5
@@ -171,14 +189,14 @@ def test_the_forecast_sums_each_boxs_chance_to_be_won_in_the_period() -> None:
         (date(2030, 2, 1), datetime(2030, 2, 1, tzinfo=UTC), datetime(2030, 3, 1, tzinfo=UTC)),
         (date(2030, 3, 1), datetime(2030, 3, 1, tzinfo=UTC), datetime(2030, 4, 1, tzinfo=UTC))]
     assert month_periods(datetime(2030, 12, 31, tzinfo=UTC))[1].month == date(2031, 1, 1)
-    curve = Curve((10.0, 40.0), (0.5, 0.0), 2, 2)  # half close at 10 days, the rest at 40
+    curve = Curve((10.0, 40.0), (0.5, 0.0), 2, 2, (0.25, 0.5), 2)  # half close at 10 days, the rest at 40; half of each won
     boxes = [OpenBox("a", "p", "s", as_of, 1000.0, 0.5), OpenBox("b", "p", "s", as_of - timedelta(days=20), None, 0.5),
              OpenBox("c", "p", "s", as_of, 99.0, None)]
     rows = forecast(boxes, {("p", "s"): (curve, "stage")}, as_of, periods, pipelines=["p", "q"], simulations=400)
     january = next(r for r in rows if r.pipeline_key == "p" and r.period.month == date(2030, 1, 1))
-    # January has 11.5 days left. a (just entered): closes at 10 days with 0.5, won with 0.5 -> 0.25 (250);
-    # b (20 days in): closes 20 days from now, in February, for sure (0.5 of 0.5 left), won 0.5 -> 0.5, no value;
-    # a's other half closes at 40 days: March. c has no probability: counted, not forecast.
+    # January has 11.5 days left. a (just entered): won with 0.5; if won, by 10 days with W(10) / W(inf) = 0.5
+    # -> 0.25 (250); b (20 days in): if won, 20 days from now (all of W still to come, 0.25 of 0.25), in February,
+    # won 0.5 -> 0.5, no value; a's other half is won at 40 days: March. c has no probability: counted, not forecast.
     assert (january.open_boxes, january.boxes_without_probability) == (3, 1)
     assert (january.expected_won_boxes, january.expected_won_value) == (pytest.approx(0.25), pytest.approx(250.0))
     february = next(r for r in rows if r.pipeline_key == "p" and r.period.month == date(2030, 2, 1))

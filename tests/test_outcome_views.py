@@ -10,6 +10,7 @@ environment (won, lost, a "Pipeline/Stage" closed stage, configured probabilitie
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,7 +20,9 @@ import pytest
 import streak_clock
 from streak_source.sandbox import Sandbox
 from streak_warehouse.outcome_config import OutcomeSettings, read_settings
-from streak_warehouse.outcome_views import create_outcome_views
+from streak_warehouse.outcome_views import (
+    SESSION_NAMES, TABLES, VIEWS, SessionTarget, build_outcomes, copy_sources, create_outcome_views, same_as_loaded,
+)
 from tests import outcomes_support as support
 from tests.destinations_support import Reader
 from tests.loadtools import run_in_process
@@ -193,6 +196,23 @@ def test_a_box_keeps_the_value_and_owner_it_closed_with_and_months_are_utc(con: 
         ("2030-01-01", 1, 1.0), ("2030-02-01", 1, 1.0)]
     assert con.execute("SELECT closed_boxes, won_boxes, probability, probability_source FROM crm.stage_win_probability "
                        "WHERE stage_key = 's1'").fetchall() == [(1, 1, 1.0, "history")]  # b1 was in Lead and won
+
+    # The dashboard's way: the same steps into CTEs of one query (nothing written) give the same rows.
+    execute = lambda sql: con.execute(sql).fetchall()  # noqa: E731
+    src = copy_sources(execute, "crm")
+    assert same_as_loaded(execute, src, settings)
+    session = SessionTarget(execute)
+    build_outcomes(session, replace(src, names=SESSION_NAMES), settings, t3)
+    for relation in (*VIEWS, *TABLES):
+        assert sorted(execute(session.query(f"SELECT * FROM {relation}")), key=str) == \
+            sorted(execute(f"SELECT * FROM crm.{relation}"), key=str), relation
+    other = read_settings({"outcomes.lost_stages": ["won"], "outcomes.min_sample": 1}.get)
+    assert not same_as_loaded(execute, src, other)
+    session = SessionTarget(execute)
+    build_outcomes(session, replace(src, names=SESSION_NAMES), other, t3)
+    assert execute(session.query("SELECT box_key, outcome FROM box_outcomes ORDER BY 1")) == [
+        ("b1", "lost"), ("b2", "lost"), ("b3", "open")]
+    assert execute(session.query("SELECT won, lost FROM win_rate_monthly ORDER BY month")) == [(0, 1), (0, 1)]
 
 
 def test_a_copy_without_boxes_gets_no_outcome_views_and_says_why(con: Any) -> None:

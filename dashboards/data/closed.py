@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from streak_warehouse.outcome_config import CLOSED_STAGES, OutcomesConfigError, read_stage_settings
-from streak_warehouse.outcome_rules import StageRef, closed_stage_keys, normalize_stage_names
+from streak_warehouse.outcome_rules import StageRef, StageSettings, closed_stage_keys, normalize_stage_names
 
 __all__ = ["CONFIG_KEY", "QUERY_PARAM", "ClosedDefault", "closed_from_url", "closed_keys", "default_closed_stages",
            "normalize_stage_names"]
@@ -41,8 +41,18 @@ class ClosedDefault:
     problem: str | None = None
 
 
-def default_closed_stages(account_defaults: Mapping[str, Any]) -> ClosedDefault:
-    """The closed stages without a URL choice: the configuration's, else the account's own."""
+@dataclass(frozen=True)
+class StageDefaults:
+    """The stage settings (won, lost, closed, probabilities) without a URL choice, where they come
+    from, and what was wrong with the configuration when it could not be read (then: none)."""
+
+    settings: StageSettings
+    origin: Literal["config", "account", "none"]
+    problem: str | None = None
+
+
+def default_stage_settings(account_defaults: Mapping[str, Any]) -> StageDefaults:
+    """The configuration's stage settings, else the account's own (``outcome_config``'s one rule)."""
     import dlt
 
     from streak_warehouse.destination import use_project_settings
@@ -51,11 +61,17 @@ def default_closed_stages(account_defaults: Mapping[str, Any]) -> ClosedDefault:
     try:
         stages, origin = read_stage_settings(dlt.config.get, account_defaults)
     except OutcomesConfigError as exc:
-        return ClosedDefault((), "none", str(exc))
+        return StageDefaults(StageSettings(), "none", str(exc))
+    return StageDefaults(stages, origin)
+
+
+def default_closed_stages(account_defaults: Mapping[str, Any]) -> ClosedDefault:
+    """The closed stages without a URL choice: the configuration's, else the account's own."""
+    defaults = default_stage_settings(account_defaults)
     names: dict[str, str] = {}
-    for name in stages.closed_entries():
+    for name in defaults.settings.closed_entries():
         names.setdefault(name.lower(), name)
-    return ClosedDefault(tuple(names.values()), origin)
+    return ClosedDefault(tuple(names.values()), defaults.origin, defaults.problem)
 
 
 def closed_from_url(values: list[str] | None) -> list[str] | None:

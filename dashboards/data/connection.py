@@ -83,6 +83,12 @@ class Runner(Protocol):
         """Run a SELECT and return all rows."""
         ...
 
+    def df_as_written(self, sql: str) -> pd.DataFrame:
+        """Run a SELECT exactly as written (DuckDB or Postgres SQL, the dataset on the search path):
+        for SQL the warehouse writes (``streak_warehouse.outcome_sql``), which dlt's query rewriting
+        cannot follow through views its schema does not know."""
+        ...
+
     def catalog(self) -> Catalog:
         """Relations and columns present in the dataset."""
         ...
@@ -115,6 +121,9 @@ class DuckDBRunner:
     def df(self, sql: str) -> pd.DataFrame:
         """Arrow -> pandas: DuckDB's own ``.df()`` is slower and warns under pandas 3."""
         return self._con.sql(sql).to_arrow_table().to_pandas()
+
+    def df_as_written(self, sql: str) -> pd.DataFrame:
+        return self.df(sql)
 
     def catalog(self) -> Catalog:
         if self._catalog is None:
@@ -187,6 +196,13 @@ class DatasetRunner:
 
     def df(self, sql: str) -> pd.DataFrame:
         frame = self._dataset(sql).df()
+        return frame if frame is not None else pd.DataFrame()
+
+    def df_as_written(self, sql: str) -> pd.DataFrame:
+        """On the dataset's own SQL client, past dlt's query rewriting (Postgres puts the dataset on
+        the search path)."""
+        with self._dataset.sql_client as client, client.execute_query(sql) as cursor:
+            frame = cursor.df()
         return frame if frame is not None else pd.DataFrame()
 
     def catalog(self) -> Catalog:

@@ -15,6 +15,7 @@ from dashboards.data import closed, freshness, lookups
 from dashboards.data.filters import UNASSIGNED, UNASSIGNED_LABEL, Filters
 from dashboards.ui.context import Context
 from dashboards.ui.format import ago, fmt_int
+from dashboards.ui.stage_picker import stage_names_picker
 from dashboards.ui.text import md
 
 K_PIPELINE: Final = "filter_pipeline"
@@ -112,21 +113,8 @@ def closed_stages_picker(ctx: Context) -> list[str]:
     """Which stage names count as closed: URL, else the configuration's won, lost and closed stages,
     else the account's own (the demo's); kept in the URL when it differs from that default."""
     default = closed.default_closed_stages(ctx.q(lookups.account_defaults))
-    if K_CLOSED not in st.session_state:
-        from_url = closed.closed_from_url(st.query_params.get_all(closed.QUERY_PARAM))
-        initial = from_url if from_url is not None else default.names
-        st.session_state[K_CLOSED] = _dedupe(initial)
-    known = ctx.q(lookups.stage_names)
-    chosen: list[str] = list(st.session_state[K_CLOSED])
-    lower_known = {n.lower() for n in known}
-    options = known + [n for n in chosen if n.lower() not in lower_known]
-    # Match the stored spelling to the account's spelling so the widget shows one entry per stage.
-    by_lower = {n.lower(): n for n in options}
-    st.session_state[K_CLOSED] = _dedupe(by_lower.get(n.lower(), n) for n in chosen)
-    picked = st.multiselect(
-        "Closed stages",
-        options,
-        key=K_CLOSED,
+    picked, is_default = stage_names_picker(
+        "Closed stages", K_CLOSED, closed.QUERY_PARAM, default.names, ctx.q(lookups.stage_names),
         placeholder="None marked closed",
         help=(
             "Streak has no 'closed' flag: name the stages where work is over (Won, Lost, Hired, ...; "
@@ -135,23 +123,11 @@ def closed_stages_picker(ctx: Context) -> list[str]:
             "`[dashboard] closed_stages` in `.dlt/config.toml`."
         ),
     )
-    is_default = closed.normalize_stage_names(picked) == closed.normalize_stage_names(default.names)
-    if not is_default:
-        st.query_params[closed.QUERY_PARAM] = list(picked) if picked else ""
-    elif closed.QUERY_PARAM in st.query_params:
-        del st.query_params[closed.QUERY_PARAM]
     if is_default and default.origin == "account":
         st.caption(ACCOUNT_CLOSED_NOTE)
     if default.problem:
         st.caption(f"Configuration ignored: {md(default.problem)}")
-    return list(picked)
-
-
-def _dedupe(names: Any) -> list[str]:
-    seen: dict[str, str] = {}
-    for name in names:
-        seen.setdefault(str(name).lower(), str(name))
-    return list(seen.values())
+    return picked
 
 
 def _date_range(chosen: Any, first: date, upper: date) -> tuple[date | None, date | None]:

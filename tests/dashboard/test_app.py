@@ -39,7 +39,7 @@ def demo_app(demo_db: DemoDB, point_at: Callable[[Path], Path]) -> Any:
 # ---------------------------------------------------------------------------- pages on demo data
 
 # Pages that show at least one chart on the demo account (explorer is a table by design).
-PAGES_WITH_CHARTS = {"", "funnel", "ageing", "tasks", "activity"}
+PAGES_WITH_CHARTS = {"", "funnel", "ageing", "outcomes", "tasks", "activity"}
 
 
 @pytest.mark.parametrize(("url_path", "title"), PAGES, ids=[t for _, t in PAGES])

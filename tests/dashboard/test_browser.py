@@ -32,7 +32,7 @@ from .test_events_page import ODD_EVENTS, add_odd_events
 SQL = Callable[[str], pd.DataFrame]
 CHART = '[data-testid="stVegaLiteChart"] .marks'
 """vega-embed's drawing surface (svg or canvas): present once a chart has rendered."""
-PAGES_WITH_CHARTS = {"", "funnel", "ageing", "velocity", "tasks", "activity", "events"}
+PAGES_WITH_CHARTS = {"", "funnel", "ageing", "velocity", "outcomes", "tasks", "activity", "events"}
 
 
 def _healthy(url: str) -> bool:

@@ -191,6 +191,37 @@ def _check_over_time(layer: TextLayer, sql: SQL, closed: tuple[str, ...], field:
     return len(layer.rows)
 
 
+def _check_win_rates(layer: TextLayer, sql: SQL, **_: Any) -> int:
+    """Outcomes, "Win rate by month": each month's label is that month's win rate (``crm.win_rate_monthly``)."""
+    [pipeline] = set(layer.rows["pipeline_key"])
+    frame = sql(f"SELECT strftime(month, '%Y-%m') AS month, won, lost FROM crm.win_rate_monthly WHERE pipeline_key = '{pipeline}'")
+    expected = {r.month: (int(r.won), int(r.lost)) for r in frame.itertuples()}
+    assert set(layer.rows[layer.position]) == set(expected) and layer.rows[layer.position].is_unique
+    for row in layer.rows.itertuples():
+        won, lost = expected[getattr(row, layer.position)]
+        assert (row.won, row.lost) == (won, lost), getattr(row, layer.position)
+        assert getattr(row, layer.text) == f"{won / (won + lost):.0%}", getattr(row, layer.position)
+    return len(layer.rows)
+
+
+def _check_weighted(layer: TextLayer, sql: SQL, **_: Any) -> int:
+    """Outcomes, weighted pipeline: each open stage's label is its weighted value and its probability."""
+    frame = sql("SELECT pipeline_name, stage_name, open_boxes, weighted_value, probability FROM crm.weighted_pipeline")
+    expected = {(r.pipeline_name, r.stage_name): r for r in frame.itertuples()}
+    multi = len({p for p, _ in expected}) > 1
+    shown = set()
+    for row in layer.rows.itertuples():
+        key = _split(getattr(row, layer.position), multi)
+        want = expected[key] if multi else next(r for (_, s), r in expected.items() if s == key[1])
+        shown.add(key)
+        assert row.open_boxes == want.open_boxes, key
+        weighted = "no value" if pd.isna(want.weighted_value) else fmt_number(want.weighted_value)
+        label = "no probability" if pd.isna(want.probability) else f"{weighted} ({want.probability:.0%})"
+        assert getattr(row, layer.text) == label, key
+    assert shown == set(expected) and any(not pd.isna(r.weighted_value) for r in expected.values())
+    return len(layer.rows)
+
+
 CHECKS: dict[tuple[str, str], Callable[..., int]] = {
     ("", "label"): _check_breakdown,
     ("funnel", "boxes_label"): _check_funnel_counts,
@@ -199,6 +230,8 @@ CHECKS: dict[tuple[str, str], Callable[..., int]] = {
     ("funnel", "value_total_label"): _check_over_time,
     ("ageing", "label"): _check_ageing,
     ("velocity", "text"): _check_velocity,
+    ("outcomes", "rate_label"): _check_win_rates,
+    ("outcomes", "weighted_label"): _check_weighted,
 }
 """(page, text column) -> the check of one text layer; a labelled chart without one fails the test."""
 
@@ -225,6 +258,8 @@ def test_every_text_label_sits_on_its_own_row(
     rich_db: Path, rich_sql: SQL, point_at: Callable[[Path], Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DASHBOARD__CLOSED_STAGES", '["' + '", "'.join(CLOSED) + '"]')
+    monkeypatch.setenv("OUTCOMES__WON_STAGES", '["Won", "Hired"]')  # the demo's own: the outcome views' numbers
+    monkeypatch.setenv("OUTCOMES__LOST_STAGES", '["Lost", "Rejected"]')
     point_at(rich_db)
     for _ in range(2):  # Ageing's days depend on the app's minute: once more across a minute boundary
         now = _minute()
@@ -238,5 +273,5 @@ def test_every_text_label_sits_on_its_own_row(
                 check = CHECKS.get((page, layer.text))
                 assert check is not None, f"page {page or 'overview'!r}: a chart labelled by {layer.text!r} is not checked here"
                 checked[page] = checked.get(page, 0) + check(layer, rich_sql, now=now, closed=CLOSED, field=field)
-    assert set(checked) == {"", "funnel", "ageing", "velocity"}, checked
+    assert set(checked) == {"", "funnel", "ageing", "velocity", "outcomes"}, checked
     assert all(rows > 1 for rows in checked.values()), checked
