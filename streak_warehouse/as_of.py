@@ -87,6 +87,13 @@ def history_tables_in(catalog: Sequence[Sequence[Any]]) -> list[TrackedTable]:
     return tracked
 
 
+def history_start(read: ReadArrow, dataset: str, tables: Sequence[TrackedTable]) -> datetime | None:
+    """The end of the first run that stored versions (None: no version at all)."""
+    union = " UNION ALL ".join(f"SELECT MIN({VALID_FROM}) AS m FROM {qualified(dataset, t.history_name)}" for t in tables)
+    value = read(f"SELECT MIN(m) AS m FROM ({union}) AS starts").to_pylist()[0]["m"]
+    return None if value is None else _aware(value)
+
+
 def read_runs(read: ReadArrow, dataset: str) -> list[Run]:
     rows = read(f"SELECT run_id, finished_at, outcome FROM {qualified(dataset, 'load_history')} "
                 "WHERE finished_at IS NOT NULL ORDER BY finished_at").to_pylist()
@@ -122,6 +129,10 @@ def write_copy_as_of(read: ReadArrow, dataset: str, text: str, out: Path) -> AsO
     runs = read_runs(read, dataset)
     moment, described = parse_moment(text, runs)
     run = copy_run(runs, moment)
+    start = history_start(read, dataset, tables)
+    if start is not None and run.finished_at < start:
+        raise AsOfError(f"the history starts with the load that ended {start.isoformat()} (the first with history mode); "
+                        f"{described} is older: that copy was not recorded")
     partial = out.with_name(out.name + ".partial")
     partial.unlink(missing_ok=True)
     counts: dict[str, int] = {}

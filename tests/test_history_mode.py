@@ -173,3 +173,21 @@ def test_the_as_of_file_holds_the_wide_views_and_says_which_run_it_is(dlt_isolat
         wide_then = con.execute(f"SELECT SUM(n) FROM ({' UNION ALL '.join(f'SELECT COUNT(*) AS n FROM crm.{v}' for v in views)})").fetchall()
     assert run_id == first["run_id"]
     assert boxes_then == [(first["rows"]["boxes"],)] == wide_then  # every box of that copy, in its pipeline's view
+
+
+def test_as_of_a_copy_from_before_the_history_began_is_refused_not_empty(tmp_path: Path) -> None:
+    from streak_warehouse.as_of import live_reader, write_copy_as_of
+
+    path = tmp_path / "upgraded.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE SCHEMA crm")
+        con.execute("CREATE TABLE crm.load_history (run_id VARCHAR, finished_at TIMESTAMPTZ, outcome VARCHAR)")
+        con.execute("INSERT INTO crm.load_history VALUES ('old', ?, 'ok'), ('new', ?, 'ok')", [T0, T0 + timedelta(days=1)])
+        con.execute("CREATE TABLE crm.boxes (box_key VARCHAR)")
+        con.execute("CREATE TABLE crm.boxes_history (box_key VARCHAR, valid_from TIMESTAMPTZ, valid_to TIMESTAMPTZ, deleted BOOLEAN)")
+        con.execute("INSERT INTO crm.boxes_history VALUES ('b1', ?, NULL, FALSE)", [T0 + timedelta(days=1)])
+    with live_reader(path, None, "crm") as read:
+        with pytest.raises(AsOfError, match="the history starts with the load that ended 2030-01-02"):
+            write_copy_as_of(read, "crm", "old", tmp_path / "then.duckdb")
+        result = write_copy_as_of(read, "crm", "new", tmp_path / "then.duckdb")
+    assert result.rows == {"boxes": 1}
