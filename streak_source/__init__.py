@@ -87,9 +87,10 @@ def streak_source(
     """
     sizes = page_sizes_from(page_sizes)
     client = StreakClient(api_key, base_url, max_requests_per_second, report=report)
-    reader = StreakReader(client, sizes, skip_empty_children=skip_empty_children,
-                          privacy=privacy if privacy is not None else configured_policy())
+    policy = privacy if privacy is not None else configured_policy()
+    reader = StreakReader(client, sizes, skip_empty_children=skip_empty_children, privacy=policy)
     plan = refresh_plan if refresh_plan is not None else RefreshPlan()
+    plan.privacy = policy.fingerprint  # a basis kept under other [privacy] settings is not reused
     shown_url = origin or without_userinfo(base_url)  # what the basis stamp records and is compared with
     plan.bind(shown_url)
     return list(all_resources(Run(reader, HistoryPlan.of(previous_stage_changes, backfill_history), plan, shown_url)))

@@ -129,5 +129,16 @@ def _flattened(rules: Mapping[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _did_you_mean(name: str) -> str:
-    close = difflib.get_close_matches(name, [*COLUMNS, *DERIVED], n=1, cutoff=0.6)
-    return f" (did you mean \"{close[0]}\"?)" if close else ""
+    """The known column most like ``name``: the same table's first, by shared words (``emails`` ->
+    ``email_addresses``), then by spelling."""
+    table, _, column = name.rpartition(".")
+    words = [word.rstrip("s") for word in column.lower().split("_") if word]
+
+    def likeness(candidate: str) -> tuple[bool, int, float]:
+        other_table, _, other = candidate.rpartition(".")
+        shared = sum(any(part.startswith(word) for part in other.split("_")) for word in words)
+        return other_table == table, shared, difflib.SequenceMatcher(None, name, candidate).ratio()
+
+    best = max([*COLUMNS, *DERIVED], key=likeness)
+    same_table, shared, ratio = likeness(best)
+    return f" (did you mean \"{best}\"?)" if shared or ratio >= 0.6 else ""
