@@ -4,6 +4,7 @@ end-to-end test relies on (tests/test_privacy_e2e.py)."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import re
@@ -12,9 +13,11 @@ from typing import Any
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from privacy_support import found_in
 
-from streak_source import settings
+from streak_source import settings as source_settings
 from streak_source.columns import TABLE_COLUMNS
 from streak_source.privacy import (
     CATALOG, COLUMNS, DERIVED, PrivacyConfigError, field_kinds, hash_value, is_hashed, kind_of_name,
@@ -97,7 +100,7 @@ def test_every_catalog_column_is_a_column_of_the_copy_and_derived_ones_follow_a_
 
 
 def test_every_endpoint_the_source_reads_says_which_object_it_answers_with() -> None:
-    endpoints = [value for value in vars(settings).values() if isinstance(value, settings.Endpoint)]
+    endpoints = [value for value in vars(source_settings).values() if isinstance(value, source_settings.Endpoint)]
     assert {e.path for e in endpoints} == set(ENDPOINT_SOURCES)
     assert {c.source for c in CATALOG} <= {*ENDPOINT_SOURCES.values(), "teams", "events"}
     assert source_of_endpoint("v9/something/new") is None
@@ -219,6 +222,37 @@ def test_a_basis_kept_under_other_privacy_settings_is_not_reused() -> None:
     assert "kept under other [privacy] settings" in decide(STRICT.fingerprint, "none")
 
 
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+    | st.sampled_from(["ada@x.com", "Ada <ADA@x.com>", "+1 555", "h:" + "0" * 32]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["email", "fullName", "image", "notes", "emailAddresses", "assignedToSharingEntries",
+                         "fields", "specificVariables", "members", "name", "x", "1001"]) | st.text(max_size=6),
+        inner, max_size=5),
+    max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(source=st.sampled_from(sorted({c.source for c in CATALOG} | {"stages"})), obj=_JSON)
+def test_protecting_any_json_never_raises_and_protecting_twice_changes_nothing(source: str, obj: Any) -> None:
+    once = STRICT.protect_items(source, [obj])
+    assert STRICT.protect_items(source, copy.deepcopy(once)) == once
+    assert "ada@x.com" not in json.dumps(once).lower()
+
+
+def test_the_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, dlt_isolated: Any) -> None:
+    from streak_source.privacy import configured_policy
+
+    assert configured_policy().preset == "none"
+    monkeypatch.setenv("PRIVACY__PRESET", "contacts")
+    monkeypatch.setenv("PRIVACY__SALT", SALT)
+    monkeypatch.setenv("PRIVACY__RULES", '{"box_comments.message": "drop"}')
+    policy = configured_policy()
+    assert (policy.preset, policy.settings.rules) == ("contacts", {"box_comments.message": "drop"})
+    assert policy.fingerprint == policy_from("contacts", SALT, {"box_comments.message": "drop"}).fingerprint
+    assert SALT not in repr(policy.settings)
+
+
 # --------------------------------------------------------------------------- the canary
 
 
@@ -326,3 +360,15 @@ def test_the_main_job_stops_before_reading_anything_on_a_bad_privacy_setting(dlt
         "error: [privacy] salt is missing: contacts.given_name (and 45 more) are hashed with it; set salt under "
         "[privacy] in .dlt/secrets.toml or env PRIVACY__SALT"]
     assert not dlt_isolated.duckdb_path.exists()
+
+
+def test_docs_list_every_column_with_what_each_preset_does_to_it() -> None:
+    """docs/privacy.md, "Every column, per preset", is the catalog as the code resolves it."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "privacy.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|", page, flags=re.MULTILINE)
+    listed = {name: (kinds.strip(), contacts.strip(), strict.strip()) for name, kinds, contacts, strict in rows}
+    contacts = policy_from("contacts", SALT)
+    assert listed == {c.name: (", ".join(c.kinds), contacts.treatment(c.name).describe(),
+                               STRICT.treatment(c.name).describe()) for c in CATALOG}
+    follows = dict(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `([a-z_]+\.[a-z_]+)` \|$", page, flags=re.MULTILINE))
+    assert follows == dict(DERIVED)
