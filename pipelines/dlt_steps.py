@@ -46,8 +46,10 @@ def extract_normalize_load(
     run.report = report = RunReport()
     if run.backfill_history:
         say(progress, backfill_estimate(run.previous, source_args))
+    if run.privacy is not None and run.privacy.active:
+        say(progress, run.privacy.summary_line())
     source = streak_source(report=report, **source_args, previous_stage_changes=run.previous.stage_changes,
-                           backfill_history=run.backfill_history, refresh_plan=run.refresh)
+                           backfill_history=run.backfill_history, refresh_plan=run.refresh, privacy=run.privacy)
     if run.refresh is not None:
         say(progress, f"mode: {run.refresh.decision.mode} ({run.refresh.decision.reason})")
     file_format: Literal["parquet"] | None = "parquet" if destination_type in PARQUET_DESTINATIONS else None

@@ -55,13 +55,15 @@ def _serve(args: argparse.Namespace) -> int:
     from streak_eventlog.config import EventsConfigError, load_events_config
     from streak_eventlog.serve import serve
     from streak_eventlog.spool import SpoolBusy
+    from streak_source.privacy import PrivacyConfigError, configured_policy
 
     try:
         config = load_events_config()
-    except EventsConfigError as exc:
+        privacy = configured_policy()
+    except (EventsConfigError, PrivacyConfigError) as exc:
         return _refused(str(exc), EXIT_CONFIG)
     try:
-        serve(config, args.host, args.port)
+        serve(config, args.host, args.port, privacy=privacy)
     except SpoolBusy as exc:
         return _refused(str(exc), EXIT_LOCKED)
     except OSError as exc:

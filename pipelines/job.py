@@ -22,6 +22,9 @@ those already in the live ``crm.events``) feed the stage history with exact time
 the events derived from the fresh copy (``streak_warehouse/derived_events.py``) that ``crm.events``
 lacks are added.
 
+Privacy (``streak_source/privacy/``, docs/privacy.md): ``[privacy]`` is read and checked before
+anything else too, and the source applies it to every object as it is read.
+
 Outcomes (``streak_warehouse/outcome_views.py``, docs/metrics.md): ``[outcomes]`` is read and checked
 before anything else (a bad setting stops the run at once); last in the publishing transaction, once
 this run's history versions are in the fresh copy, the outcome tables and views are written into it.
@@ -45,6 +48,7 @@ from pipelines.events_load import Pending, acknowledge, merge_with_client, pendi
 from pipelines.failures import describe_failure, was_interrupted
 from pipelines.progress import LoadSummary, say
 from pipelines.run_state import Run
+from streak_source.privacy import configured_policy
 from streak_warehouse import history, kept_tables
 from streak_warehouse.destination import DATASET_NAME, PIPELINE_NAME, use_project_settings
 from streak_warehouse.events_table import stage_change_events
@@ -75,7 +79,7 @@ def run_full_load(
     ``backfill_first_load``: backfill when the destination holds no copy yet (``--demo``)."""
     use_project_settings()
     run = Run(backfill_history=backfill_history, backfill_first_load=backfill_first_load, account_defaults=account_defaults,
-              outcomes=configured_settings(account_defaults))
+              outcomes=configured_settings(account_defaults), privacy=configured_policy())
     run.refresh_settings = configured_refresh(refresh)
     target = configured_target()
     run.destination_type = target.destination_type

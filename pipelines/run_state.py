@@ -18,6 +18,7 @@ from streak_warehouse.upgrade import Upgrade
 
 if TYPE_CHECKING:
     from streak_source import RunReport
+    from streak_source.privacy import PrivacyPolicy
     from streak_source.refresh import RefreshPlan
 
 
@@ -48,6 +49,8 @@ class Run:
     """Settings the account comes with (the demo's), recorded in the copy: streak_warehouse/account_defaults.py."""
     outcomes: OutcomeSettings = field(default_factory=OutcomeSettings)
     """``[outcomes]``, checked before the run reads anything (streak_warehouse/outcome_config.py)."""
+    privacy: PrivacyPolicy | None = None
+    """``[privacy]``, checked before the run reads anything (streak_source/privacy/); None: not read yet."""
 
     @property
     def owner(self) -> RunOwner:

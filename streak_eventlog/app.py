@@ -14,11 +14,16 @@ A batch goes through the same checks as a whole (a fault of the body refuses it 
 event by the single route's rules: the good ones are submitted together (one commit) and the answer,
 sent after that commit, holds a result per event in order: what the single route would have answered
 for it (``{"status": 202, "event_key": ...}`` or ``{"status": 400, "error": ..., "field": ...}``).
+
+Privacy (``[privacy]``, streak_source/privacy/): a delivered Streak object is protected as its
+table's objects are before anything is taken from it, and a custom event's ``properties`` and
+``distinct_id`` as ``events.properties`` / ``events.distinct_id`` say, all before the spool is written.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import json
 import uuid
@@ -29,6 +34,8 @@ from typing import Any, Final
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from streak_source.privacy import NO_PRIVACY, PrivacyPolicy
 
 from .contract import ContractError, CustomEvent, parse_body, parse_custom_batch, parse_custom_event
 from .spool import Spool, SpoolRecord, now_ms
@@ -88,9 +95,12 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def api_record(event: CustomEvent, received_ms: int) -> SpoolRecord:
+def api_record(event: CustomEvent, received_ms: int, privacy: PrivacyPolicy = NO_PRIVACY) -> SpoolRecord:
     """A custom event as the spool stores it: keyed ``api:<distinct_id>`` (so a repeat updates it),
-    or ``api:~<random>`` without one (every post a new event)."""
+    or ``api:~<random>`` without one (every post a new event); ``privacy`` applied first."""
+    if privacy.active:
+        properties, distinct_id = privacy.protect_custom_event(event.properties, event.distinct_id)
+        event = dataclasses.replace(event, properties=properties, distinct_id=distinct_id)
     if event.distinct_id is not None:
         key = "api:" + event.distinct_id
     else:
@@ -115,9 +125,10 @@ Handler = Callable[[Request], Awaitable[Response]]
 class Receiver:
     """The routes over one spool. ``app`` is the ASGI app."""
 
-    def __init__(self, spool: Spool, settings: ReceiverSettings) -> None:
+    def __init__(self, spool: Spool, settings: ReceiverSettings, privacy: PrivacyPolicy = NO_PRIVACY) -> None:
         self.spool = spool
         self.settings = settings
+        self.privacy = privacy
         self.routes: dict[str, tuple[str, Handler]] = {
             INGESTION_PATH: ("POST", self.ingest),
             BATCH_PATH: ("POST", self.ingest_batch),
@@ -167,7 +178,7 @@ class Receiver:
             event = parse_custom_event(raw)
         except ContractError as exc:
             return _error(exc.status, exc.field, exc.reason)
-        record = api_record(event, received)
+        record = api_record(event, received, self.privacy)
         try:
             await self._store([record])
         except Exception as exc:  # noqa: BLE001 - not stored: the client must retry
@@ -181,7 +192,7 @@ class Receiver:
             parsed = parse_custom_batch(raw)
         except ContractError as exc:
             return _error(exc.status, exc.field, exc.reason)
-        records = [api_record(one, received) for one in parsed if isinstance(one, CustomEvent)]
+        records = [api_record(one, received, self.privacy) for one in parsed if isinstance(one, CustomEvent)]
         try:
             await self._store(records)
         except Exception as exc:  # noqa: BLE001 - none stored: the client must retry the batch
@@ -208,7 +219,8 @@ class Receiver:
             body = parse_body(raw)
             if not isinstance(body, list) or not all(isinstance(o, dict) for o in body):
                 raise ContractError(400, "body", "must be a JSON array of objects")
-            found = [event_from_object(event, obj, f"body[{i}]") for i, obj in enumerate(body)]
+            found = [event_from_object(event, self.privacy.protect_webhook_object(event, obj), f"body[{i}]")
+                     for i, obj in enumerate(body)]
         except ContractError as exc:
             return _error(exc.status, exc.field, exc.reason)
         records = []

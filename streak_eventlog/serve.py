@@ -18,6 +18,8 @@ from typing import TextIO
 
 import uvicorn
 
+from streak_source.privacy import NO_PRIVACY, PrivacyPolicy
+
 from .app import Receiver, ReceiverSettings
 from .config import EventsConfiguration
 from .spool import Spool
@@ -41,8 +43,10 @@ def _stopped(signum: int, frame: object) -> None:
     """Receives the signal uvicorn re-raises after its graceful stop: nothing left to do."""
 
 
-def serve(config: EventsConfiguration, host: str = "127.0.0.1", port: int = 0, out: TextIO = sys.stdout) -> None:
-    """Serve until a signal stops it. Raises OSError if the address cannot be bound."""
+def serve(config: EventsConfiguration, host: str = "127.0.0.1", port: int = 0, out: TextIO = sys.stdout,
+          privacy: PrivacyPolicy = NO_PRIVACY) -> None:
+    """Serve until a signal stops it. Raises OSError if the address cannot be bound. ``privacy``
+    (``[privacy]``) is applied to every event before the spool is written."""
     sock = bind(host, port)
     spool = Spool(config.spool_path, synchronous=config.spool_synchronous)  # type: ignore[arg-type]
     spool.start()
@@ -50,6 +54,7 @@ def serve(config: EventsConfiguration, host: str = "127.0.0.1", port: int = 0, o
         receiver = Receiver(
             spool,
             ReceiverSettings(str(config.api_key), str(config.webhook_token), int(config.max_body_bytes)),
+            privacy,
         )
         server = uvicorn.Server(
             uvicorn.Config(

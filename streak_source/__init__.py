@@ -28,12 +28,14 @@ from streak_source.config import (
     without_userinfo,
 )
 from streak_source.history_calls import HistoryPlan
+from streak_source.privacy import PrivacyPolicy, configured_policy
 from streak_source.reader import StreakReader
 from streak_source.refresh import RefreshPlan
 from streak_source.resources import Run, all_resources
 from streak_source.settings import PageSizes
 
-__all__ = ["streak_source", "RunReport", "PageSizes", "explain_config_error", "HistoryPlan", "RefreshPlan"]
+__all__ = ["streak_source", "RunReport", "PageSizes", "explain_config_error", "HistoryPlan", "RefreshPlan",
+           "PrivacyPolicy"]
 
 
 @dlt.source(name="streak", max_table_nesting=0, spec=StreakSourceConfiguration)
@@ -48,6 +50,7 @@ def streak_source(
     backfill_history: bool = False,
     refresh_plan: RefreshPlan | None = None,
     origin: str | None = None,
+    privacy: PrivacyPolicy | None = None,
 ) -> list[DltResource]:
     """Every readable object of a Streak account, one table each (dataset layout: docs/tables.md).
 
@@ -74,6 +77,8 @@ def streak_source(
         origin: where the data comes from, as the refresh basis records it and a later ``changed``
             refresh compares it; None: ``base_url`` (without user info). ``--demo`` gives the name of
             its sandbox account, whose base URL gets a new port every run.
+        privacy: what to hash or drop in every object as it is read (streak_source/privacy/,
+            docs/privacy.md); None: ``[privacy]`` from the configuration (preset ``none`` unless set).
 
     ``report`` and the arguments after it are per-run inputs, not settings: they are not in the
     ``[sources.streak]`` spec, so dlt neither looks them up in config nor records them in its trace or
@@ -82,8 +87,10 @@ def streak_source(
     """
     sizes = page_sizes_from(page_sizes)
     client = StreakClient(api_key, base_url, max_requests_per_second, report=report)
-    reader = StreakReader(client, sizes, skip_empty_children=skip_empty_children)
+    policy = privacy if privacy is not None else configured_policy()
+    reader = StreakReader(client, sizes, skip_empty_children=skip_empty_children, privacy=policy)
     plan = refresh_plan if refresh_plan is not None else RefreshPlan()
+    plan.privacy = policy.fingerprint  # a basis kept under other [privacy] settings is not reused
     shown_url = origin or without_userinfo(base_url)  # what the basis stamp records and is compared with
     plan.bind(shown_url)
     return list(all_resources(Run(reader, HistoryPlan.of(previous_stage_changes, backfill_history), plan, shown_url)))

@@ -186,7 +186,8 @@ TABLE_COLUMNS: Final[Mapping[str, dict[str, TColumnSchema]]] = {
     },
     "refresh_basis": {
         "loaded_at": {"data_type": "timestamp", "timezone": True, "nullable": False, "primary_key": True},
-        **declared(text=("account_key", "base_url", "mode", "mode_reason"), bigint=("layout_version", "basis_format"),
+        **declared(text=("account_key", "base_url", "mode", "mode_reason", "privacy"),
+                   bigint=("layout_version", "basis_format"),
                    timestamp=("last_full_load_at",)),
     },
     "refresh_basis_children": {

@@ -173,8 +173,10 @@ def explain_config_error(exc: BaseException) -> str | None:
     Covers our own checks (:class:`StreakConfigError`), dlt's coercion errors (``=abc`` for a number,
     which dlt words with ``<class 'float'>``) and a missing ``api_key``.
     """
+    from streak_source.privacy import PrivacyConfigError
+
     for error in _chain(exc):
-        if isinstance(error, StreakConfigError):
+        if isinstance(error, (StreakConfigError, PrivacyConfigError)):
             return str(error)
         if isinstance(error, ConfigValueCannotBeCoercedException) and error.field_name in ALLOWED:
             return str(StreakConfigError(error.field_name, error.field_value))

@@ -6,6 +6,10 @@ Account-level lists are read once per run and shared: several tables come from o
 contacts table and the names used to decode TEAM_CONTACT fields), so each list is fetched at most
 once, under a lock, whichever resource asks first. That keeps the number of calls at the minimum
 whatever order dlt extracts the resources in.
+
+Every answer goes through the run's privacy policy (streak_source/privacy/) as it arrives, before
+it is cached, built into rows, kept in the refresh basis or rejected: what ``[privacy]`` protects
+is never held in clear past this point.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from streak_source.client import StreakClient, StreakNotFound
 from streak_source.field_values import NameLookups, Person
 from streak_source.keys import as_key, entity_key
 from streak_source.people import contact_name, organization_name, person_name
+from streak_source.privacy import NO_PRIVACY, PrivacyPolicy, field_kinds, source_of_endpoint
 from streak_source.settings import Endpoint, PageSizes
 from streak_source.transform import child_count
 
@@ -31,10 +36,12 @@ T = TypeVar("T")
 class StreakReader:
     """Memoized reads of the account's lists on top of one :class:`StreakClient`."""
 
-    def __init__(self, client: StreakClient, page_sizes: PageSizes, skip_empty_children: bool = True) -> None:
+    def __init__(self, client: StreakClient, page_sizes: PageSizes, skip_empty_children: bool = True,
+                 privacy: PrivacyPolicy = NO_PRIVACY) -> None:
         self.client = client
         self.page_sizes = page_sizes
         self.skip_empty_children = skip_empty_children
+        self.privacy = privacy
         self._cache: dict[tuple[str, ...], Any] = {}
         self._locks: dict[tuple[str, ...], threading.Lock] = {}
         self._guard = threading.Lock()
@@ -58,13 +65,27 @@ class StreakReader:
     def _fetch(self, endpoint: Endpoint, path_params: dict[str, str]) -> list[Any]:
         params = dict(endpoint.params) or None
         if endpoint.paging == "object":
-            return [self.client.get_object(endpoint.path, params, **path_params)]
-        if endpoint.paging == "array":
-            return self.client.get_list(endpoint.path, params, **path_params)
-        limit = self._limit(endpoint)
-        if endpoint.paging == "page":
-            return _flatten(self.client.iter_page_envelopes(endpoint.path, limit, params, **path_params))
-        return _flatten(self.client.iter_cursor_pages(endpoint.path, limit, params, **path_params))
+            items = [self.client.get_object(endpoint.path, params, **path_params)]
+        elif endpoint.paging == "array":
+            items = self.client.get_list(endpoint.path, params, **path_params)
+        elif endpoint.paging == "page":
+            items = _flatten(self.client.iter_page_envelopes(endpoint.path, self._limit(endpoint), params,
+                                                             **path_params))
+        else:
+            items = _flatten(self.client.iter_cursor_pages(endpoint.path, self._limit(endpoint), params,
+                                                           **path_params))
+        return self.privacy.protect_items(source_of_endpoint(endpoint.path), items,
+                                          self._team_field_kinds(endpoint, path_params.get("team_key")))
+
+    def _team_field_kinds(self, endpoint: Endpoint, team_key: str | None) -> dict[str, Any] | None:
+        """The kinds of a team's custom contact / organization fields (by their names), for protecting
+        those values; None for other endpoints or when nothing is protected."""
+        settings_name = {settings.CONTACTS.path: "contactSettings",
+                         settings.ORGANIZATIONS.path: "organizationSettings"}.get(endpoint.path)
+        if settings_name is None or team_key is None or not self.privacy.active:
+            return None
+        team = next((t for t in self.teams() if entity_key(t, "teamKey") == team_key), None)
+        return field_kinds(team.get(settings_name)) if isinstance(team, dict) else None
 
     def _limit(self, endpoint: Endpoint) -> int:
         return int(getattr(self.page_sizes, endpoint.page_size or "", settings.MAX_PAGE_SIZE))
@@ -160,9 +181,11 @@ class StreakReader:
         if pipeline_key is None or (self.skip_empty_children and box_count == 0):
             return
         seen: set[str] = set()
+        kinds = field_kinds(pipeline.get("fields")) if self.privacy.active else None
         for page in self.client.iter_page_envelopes(
             settings.BOXES.path, self._limit(settings.BOXES), expected=box_count, pipeline_key=pipeline_key
         ):
+            page = self.privacy.protect_items("boxes", page, kinds)
             fresh = []
             for box in page:
                 key = entity_key(box, "boxKey")
@@ -193,11 +216,13 @@ class StreakReader:
         params = dict(endpoint.params)
         try:
             if endpoint.paged:
-                return _flatten(self.client.iter_page_envelopes(
+                items = _flatten(self.client.iter_page_envelopes(
                     endpoint.path, self._limit(endpoint), params, expected=child_count(box, counters),
                     box_key=box_key,
                 ))
-            return self.client.get_list(endpoint.path, params, box_key=box_key)
+            else:
+                items = self.client.get_list(endpoint.path, params, box_key=box_key)
+            return self.privacy.protect_items(source_of_endpoint(endpoint.path), items)
         except StreakNotFound:
             log.warning("box %s is gone (404 on GET %s): its %s are skipped", box_key, endpoint.path, table)
             self.client.report.box_vanished(box_key)

@@ -25,7 +25,8 @@ Fallbacks to a full load, each with its reason (:func:`first_decision`, :func:`a
 no basis in the destination (no previous complete load, or one made before this mode existed, or a
 destination that keeps none), a basis from another layout version or basis format, another base
 URL, another account (the ``/v1/users/me`` user key; checked once that call, which every run makes,
-has answered), or a last full load older than ``full_refresh_every_days``.
+has answered), a basis kept under other ``[privacy]`` settings (its raw items are protected as the
+policy then said), or a last full load older than ``full_refresh_every_days``.
 
 Pure rules, no HTTP and no dlt: :class:`RefreshPlan` binds them to one run and is shared by the
 source's extract threads (a lock guards its one lazy decision and its counters).
@@ -139,6 +140,9 @@ class BasisStamp:
     layout_version: int | None
     basis_format: int | None
     last_full_load_at: datetime | None
+    privacy: str | None = None
+    """The fingerprint of the ``[privacy]`` policy its raw items were protected by (None: a basis
+    written before privacy existed, i.e. nothing protected)."""
 
 
 @dataclass
@@ -205,12 +209,15 @@ def _days(value: float) -> str:
 def first_decision(
     requested: RefreshMode, basis: RefreshBasis | None, *, unavailable: str | None, base_url: str,
     layout_version: int | None, now: datetime, full_refresh_every_days: float, asked: bool = True,
+    privacy: str = "none",
 ) -> Decision:
     """The mode as far as it is known before any call: everything but the account (see module doc).
 
     ``unavailable``: why this destination gives no basis at all (None: it does; ``basis`` None then
     means there is no previous complete load with one). ``asked``: False when no mode was set
-    anywhere and ``requested`` is the default."""
+    anywhere and ``requested`` is the default. ``privacy``: the fingerprint of this run's
+    ``[privacy]`` policy: a basis kept under another one is not reused (its items would carry values
+    the new settings protect, or protect them otherwise)."""
     if requested == "full":
         return Decision("full", "asked for" if asked else "the default")
     if unavailable is not None:
@@ -225,6 +232,9 @@ def first_decision(
     if stamp.basis_format != BASIS_FORMAT:
         return Decision("full", f"fell back to a full load: the previous load's basis has format "
                                 f"{stamp.basis_format}, this code compares format {BASIS_FORMAT}")
+    if (stamp.privacy or "none") != privacy:
+        return Decision("full", "fell back to a full load: the previous load's raw responses were kept under other "
+                                "[privacy] settings (docs/privacy.md)")
     if not _same_url(stamp.base_url, base_url):
         return Decision("full", f"fell back to a full load: the previous load came from another base URL "
                                 f"({stamp.base_url})")
@@ -272,6 +282,9 @@ class RefreshPlan:
     layout_version: int | None = None
     full_refresh_every_days: float = DEFAULT_FULL_REFRESH_EVERY_DAYS
     started_at: datetime = field(default_factory=lambda: streak_clock.now())
+    privacy: str = "none"
+    """The fingerprint of this run's ``[privacy]`` policy (``PrivacyPolicy.fingerprint``; the source
+    sets it): stamped, and compared with the basis'."""
     reused: int = 0
     """(box, child table) pairs taken from the basis: child calls not made."""
     reread: int = 0
@@ -287,7 +300,7 @@ class RefreshPlan:
             self._decision = first_decision(
                 self.requested, self.basis, unavailable=self.unavailable, base_url=base_url,
                 layout_version=self.layout_version, now=self.started_at,
-                full_refresh_every_days=self.full_refresh_every_days, asked=self.asked)
+                full_refresh_every_days=self.full_refresh_every_days, asked=self.asked, privacy=self.privacy)
             self._settled = self._decision.mode == "full"
             return self._decision
 
@@ -359,5 +372,5 @@ class RefreshPlan:
         last_full = self.started_at if decision.mode == "full" or stamp is None else stamp.last_full_load_at
         return {"loaded_at": self.started_at, "account_key": me_key(), "base_url": base_url,
                 "layout_version": self.layout_version, "basis_format": BASIS_FORMAT, "mode": decision.mode,
-                "mode_reason": decision.reason, "last_full_load_at": last_full}
+                "mode_reason": decision.reason, "last_full_load_at": last_full, "privacy": self.privacy}
 

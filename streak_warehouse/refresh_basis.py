@@ -135,14 +135,16 @@ def read_basis(execute: Execute, dataset: str, stream: Callable[[str], ChildRows
         return None
     if not set(CHILD_COLUMNS) <= columns_of(execute, dataset, BASIS_CHILDREN_TABLE):
         return None
-    stamps = execute(f"SELECT {', '.join(STAMP_COLUMNS)} FROM {qualified(dataset, BASIS_TABLE)}")
+    # ``privacy`` only since issue 25: a basis without it was kept with nothing protected
+    privacy = "privacy" if "privacy" in columns_of(execute, dataset, BASIS_TABLE) else "NULL"
+    stamps = execute(f"SELECT {', '.join(STAMP_COLUMNS)}, {privacy} FROM {qualified(dataset, BASIS_TABLE)}")
     if len(stamps) != 1:
         return None
-    account, base_url, layout, basis_format, last_full = stamps[0]
+    account, base_url, layout, basis_format, last_full, fingerprint = stamps[0]
     basis = RefreshBasis(BasisStamp(
         account_key=None if account is None else str(account), base_url=None if base_url is None else str(base_url),
         layout_version=_int_or_none(layout), basis_format=_int_or_none(basis_format),
-        last_full_load_at=_as_utc(last_full)))
+        last_full_load_at=_as_utc(last_full), privacy=None if fingerprint is None else str(fingerprint)))
     table = qualified(dataset, BASIS_CHILDREN_TABLE)
     select = f"SELECT {', '.join(CHILD_COLUMNS)} FROM {table}"
     for rows in stream(select) if stream is not None else _in_box_slices(execute, table, select):

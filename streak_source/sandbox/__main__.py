@@ -158,6 +158,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="inject a fault (see below)",
     )
     serve.add_argument(
+        "--canary",
+        metavar="TOKEN",
+        default=None,
+        help="plant TOKEN, made unique per person and text (TOKEN-c000007), in every field that "
+        "holds personal data: lower-case letters and digits (docs/sandbox.md, 'Canary')",
+    )
+    serve.add_argument(
         "--boxes-array",
         action="store_true",
         help="serve the paged box list (page/limit given) as a plain array, not "
@@ -194,6 +201,7 @@ def _serve(args: argparse.Namespace) -> int:
             port=args.port,
             day=args.day,
             rates=dict(args.day_rate),
+            canary=args.canary,
         ).start()
     except (SandboxError, FaultSpecError, ValueError) as exc:
         print(f"streak sandbox: {exc}", file=sys.stderr)

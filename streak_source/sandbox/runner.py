@@ -20,6 +20,7 @@ from typing import Any, Self
 import uvicorn
 
 from .account import DEFAULT_BOX_COUNT, DEFAULT_SEED, generate_account
+from .canary import Canary
 from .faults import FaultSpec, parse_fault
 from .ground_truth import rejected_counts
 from .model import Account
@@ -48,8 +49,10 @@ class Sandbox:
     ``boxes_paged_as_array`` serves the paged box list as a plain array; ``account`` is
     ``"default"`` or ``"hostile"`` (hostile.py); ``day`` serves the account after that many
     simulated days (timeline.py; default account only), ``rates`` says how much happens per day
-    (``evolve.Rates`` or a mapping such as ``{"changed": 0.05}``). The account is generated (and
-    moved on) here; ``start()`` (or ``with``) serves it; ``advance()`` moves it on while served.
+    (``evolve.Rates`` or a mapping such as ``{"changed": 0.05}``); ``canary`` plants that token,
+    made unique per person and text (``TOKEN-c000007``), in every field holding personal data
+    (canary.py; None: the account as generated). The account is generated (and moved on) here;
+    ``start()`` (or ``with``) serves it; ``advance()`` moves it on while served.
     """
 
     def __init__(
@@ -70,6 +73,7 @@ class Sandbox:
         rates: Rates | Mapping[str, float] | None = None,
         webhook_attempts: int = 8,
         webhook_backoff_s: float = 0.25,
+        canary: str | None = None,
     ) -> None:
         keys = (api_keys,) if isinstance(api_keys, str) else tuple(api_keys)
         fault_list = (faults,) if isinstance(faults, str) else tuple(faults)
@@ -77,6 +81,12 @@ class Sandbox:
             seed=seed, boxes=boxes, anchor_date=anchor_date, account=account
         )
         self.timeline = Timeline(self.account, rates)
+        self.canary = Canary(canary) if canary is not None else None
+        if self.canary is not None:
+            planted = self.canary
+            self.timeline.after_advance.append(
+                lambda: planted.plant(self.account, self.timeline.deleted_boxes.values()))
+            planted.plant(self.account)
         self.timeline.advance(day)
         self._stop = threading.Event()
         self.server = SandboxServer(

@@ -22,7 +22,7 @@ What the timeline keeps beside the account:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, fields
 from typing import Any, Final
 
@@ -82,6 +82,9 @@ class Timeline:
         """``_after_day[d]``: index into ``_changes`` of the first change made after day d."""
         self.deleted_boxes: dict[str, Box] = {}
         self._evolver: Evolver | None = None
+        self.after_advance: list[Callable[[], None]] = []
+        """Called after every ``advance`` that simulated a day, before anything is served or
+        delivered (the canary marks what the days added)."""
 
     @property
     def day(self) -> int:
@@ -104,6 +107,9 @@ class Timeline:
             self.account.anchor_ms = self.start_ms + day * DAY_MS
             self._after_day.append(len(self._changes) + len(made))
         self._changes += made
+        if days:
+            for hook in self.after_advance:
+                hook()
         return made
 
     # ------------------------------------------------------------------ ground truth
