@@ -37,8 +37,8 @@ def history_rows(db: Reader) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize(("destination", "boxes", "days"), [
-    ("duckdb", 300, 5),
-    pytest.param("postgres", 100, 4, marks=pytest.mark.postgres),
+    ("duckdb", 150, 4),
+    pytest.param("postgres", 80, 3, marks=pytest.mark.postgres),
 ])
 def test_daily_loads_record_the_true_stage_history_with_calls_that_scale_with_change(
     destination: str, boxes: int, days: int, request: pytest.FixtureRequest, dlt_isolated: Any,

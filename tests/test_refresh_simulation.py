@@ -32,10 +32,10 @@ def check(result: dict[str, Any], days: int) -> None:
 
 
 def test_refresh_equals_a_full_load_every_day_on_duckdb(dlt_isolated: Any, tmp_path: Path) -> None:
-    check(equality(boxes=30, days=5, work=tmp_path), days=5)
+    check(equality(boxes=30, days=3, work=tmp_path), days=3)
 
 
 @pytest.mark.postgres
 def test_refresh_equals_a_full_load_every_day_on_postgres(dlt_isolated: Any, postgres_url: str, tmp_path: Path) -> None:
     with two_postgres_databases(postgres_url) as urls:
-        check(equality(boxes=30, days=3, work=tmp_path, postgres=urls), days=3)
+        check(equality(boxes=30, days=2, work=tmp_path, postgres=urls), days=2)
