@@ -1,4 +1,4 @@
-"""The receiver's HTTP side (ASGI, with Starlette's Request and Response): the custom-events
+"""The receiver's HTTP side (plain ASGI): the custom-events
 contract (one event, or a batch), Streak deliveries, health. Any other path answers 404, a known
 path with another method 405, both one line of JSON.
 
@@ -18,11 +18,15 @@ for it (``{"status": 202, "event_key": ...}`` or ``{"status": 400, "error": ...,
 Privacy (``[privacy]``, streak_source/privacy/): a delivered Streak object is protected as its
 table's objects are before anything is taken from it, and a custom event's ``properties`` and
 ``distinct_id`` as ``events.properties`` / ``events.distinct_id`` say, all before the spool is written.
+
+Plain ASGI, no framework: four fixed routes found by a dict lookup, the three headers a route reads
+taken from the scope, the body read from ``receive``, the answer sent in two messages. (Starlette's
+router, Request and Response cost about a fifth of a single event's CPU; docs/events.md,
+"Performance".)
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hmac
 import json
@@ -31,8 +35,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from streak_source.privacy import NO_PRIVACY, PrivacyPolicy
@@ -46,8 +48,9 @@ BATCH_PATH: Final = "/events/ingestion/v1/batch"
 WEBHOOK_PREFIX: Final = "/webhooks/streak/"
 """Followed by the Streak event's name: ``/webhooks/streak/BOX_CHANGE_STAGE``."""
 HEALTH_PATH: Final = "/health"
-API_KEY_HEADER: Final = "x-api-key"
-TOKEN_HEADER: Final = "x-streak-webhook-token"
+API_KEY_HEADER: Final = b"x-api-key"
+TOKEN_HEADER: Final = b"x-streak-webhook-token"
+JSON_HEADERS: Final = [(b"content-type", b"application/json")]
 
 
 @dataclass(frozen=True)
@@ -61,38 +64,76 @@ def _error_body(field: str, reason: str) -> dict[str, str]:
     return {"error": f"{field} {reason}", "field": field}
 
 
-def _error(status: int, field: str, reason: str) -> Response:
-    return Response(
-        json.dumps(_error_body(field, reason), ensure_ascii=False) + "\n",
-        status_code=status,
-        media_type="application/json",
-    )
+@dataclass(frozen=True)
+class Answer:
+    """A response: status, one line of JSON, extra headers (``allow`` on a 405)."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+
+    async def __call__(self, send: Send) -> None:
+        headers = [*JSON_HEADERS, (b"content-length", str(len(self.body)).encode()), *self.headers]
+        await send({"type": "http.response.start", "status": self.status, "headers": headers})
+        await send({"type": "http.response.body", "body": self.body})
 
 
-def _ok(body: dict[str, Any], status: int = 200) -> Response:
-    return Response(json.dumps(body) + "\n", status_code=status, media_type="application/json")
+def _error(status: int, field: str, reason: str) -> Answer:
+    return Answer(status, (json.dumps(_error_body(field, reason), ensure_ascii=False) + "\n").encode())
+
+
+def _ok(body: dict[str, Any], status: int = 200) -> Answer:
+    return Answer(status, (json.dumps(body) + "\n").encode())
+
+
+class Disconnected(Exception):
+    """The client went away before its body was read: nothing is stored, nothing answered."""
+
+
+@dataclass
+class Call:
+    """One HTTP request as a route sees it: the scope's headers (names lower-case, the first of
+    each kept, values as Latin-1 text like any ASGI framework gives them) and the unread body."""
+
+    scope: Scope
+    receive: Receive
+
+    def header(self, name: bytes) -> str | None:
+        for key, value in self.scope["headers"]:
+            if key == name:
+                return value.decode("latin-1")
+        return None
+
+    @property
+    def path_params(self) -> dict[str, str]:
+        return self.scope["path_params"]
 
 
 def _same(given: str | None, expected: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), expected.encode())
 
 
-def _is_json(request: Request) -> bool:
-    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+def _is_json(call: Call) -> bool:
+    kind = (call.header(b"content-type") or "").split(";", 1)[0].strip().lower()
     return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def _body(call: Call, limit: int) -> bytes:
+    declared = call.header(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ContractError(413, "body", f"is larger than {limit} bytes")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await call.receive()
+        if message["type"] != "http.request":
+            raise Disconnected
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise ContractError(413, "body", f"is larger than {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def api_record(event: CustomEvent, received_ms: int, privacy: PrivacyPolicy = NO_PRIVACY) -> SpoolRecord:
@@ -119,7 +160,7 @@ def api_record(event: CustomEvent, received_ms: int, privacy: PrivacyPolicy = NO
     )
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+Handler = Callable[[Call], Awaitable[Answer]]
 
 
 class Receiver:
@@ -136,9 +177,7 @@ class Receiver:
         }
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The ASGI app: four fixed routes found by a dict lookup. (Starlette's router and middleware
-        cost about 30 us a request, an eighth of a single event's whole CPU; its Request and Response
-        are kept.)"""
+        """The ASGI app: four fixed routes found by a dict lookup."""
         if scope["type"] == "lifespan":  # nothing to start or stop (serve.py turns it off; test clients send it)
             while (await receive())["type"] != "lifespan.shutdown":
                 await send({"type": "lifespan.startup.complete"})
@@ -155,26 +194,29 @@ class Receiver:
             response = _error(404, "path", "is not a route of the events receiver")
         elif method != route[0]:
             response = _error(405, "method", f"must be {route[0]}")
-            response.headers["allow"] = route[0]
+            response = dataclasses.replace(response, headers=((b"allow", route[0].encode()),))
         else:
-            response = await route[1](Request(scope, receive))
-        await response(scope, receive, send)
+            try:
+                response = await route[1](Call(scope, receive))
+            except Disconnected:
+                return
+        await response(send)
 
     async def _store(self, records: list[SpoolRecord]) -> None:
         if records:
-            await asyncio.wrap_future(self.spool.submit(records))
+            await self.spool.write_async(records)
 
-    async def _guarded(self, request: Request, header: str, secret: str, field: str) -> bytes:
-        if not _same(request.headers.get(header), secret):
+    async def _guarded(self, call: Call, header: bytes, secret: str, field: str) -> bytes:
+        if not _same(call.header(header), secret):
             raise ContractError(401, field, "missing or wrong")
-        if not _is_json(request):
+        if not _is_json(call):
             raise ContractError(415, "content-type", "must be application/json")
-        return await _body(request, self.settings.max_body_bytes)
+        return await _body(call, self.settings.max_body_bytes)
 
-    async def ingest(self, request: Request) -> Response:
+    async def ingest(self, call: Call) -> Answer:
         received = now_ms()
         try:
-            raw = await self._guarded(request, API_KEY_HEADER, self.settings.api_key, "X-API-Key")
+            raw = await self._guarded(call, API_KEY_HEADER, self.settings.api_key, "X-API-Key")
             event = parse_custom_event(raw)
         except ContractError as exc:
             return _error(exc.status, exc.field, exc.reason)
@@ -185,10 +227,10 @@ class Receiver:
             return _error(503, "spool", f"not stored ({type(exc).__name__})")
         return _ok({"success": True, "event_key": record.event_key}, 202)
 
-    async def ingest_batch(self, request: Request) -> Response:
+    async def ingest_batch(self, call: Call) -> Answer:
         received = now_ms()
         try:
-            raw = await self._guarded(request, API_KEY_HEADER, self.settings.api_key, "X-API-Key")
+            raw = await self._guarded(call, API_KEY_HEADER, self.settings.api_key, "X-API-Key")
             parsed = parse_custom_batch(raw)
         except ContractError as exc:
             return _error(exc.status, exc.field, exc.reason)
@@ -209,13 +251,13 @@ class Receiver:
              "refused": len(parsed) - len(records), "results": results}
         )
 
-    async def webhook(self, request: Request) -> Response:
+    async def webhook(self, call: Call) -> Answer:
         received = now_ms()
-        event = request.path_params["event"]
+        event = call.path_params["event"]
         if event not in WEBHOOK_EVENTS:
             return _error(404, "event", f"unknown Streak webhook event {event[:60]!r}")
         try:
-            raw = await self._guarded(request, TOKEN_HEADER, self.settings.webhook_token, "X-Streak-Webhook-Token")
+            raw = await self._guarded(call, TOKEN_HEADER, self.settings.webhook_token, "X-Streak-Webhook-Token")
             body = parse_body(raw)
             if not isinstance(body, list) or not all(isinstance(o, dict) for o in body):
                 raise ContractError(400, "body", "must be a JSON array of objects")
@@ -245,5 +287,5 @@ class Receiver:
             return _error(503, "spool", f"not stored ({type(exc).__name__})")
         return _ok({"success": True, "stored": len(records)})
 
-    async def health(self, request: Request) -> Response:
+    async def health(self, call: Call) -> Answer:
         return _ok({"ok": True, "spool_commits": self.spool.commits, "events_written": self.spool.events_written})

@@ -143,6 +143,20 @@ class _Unstorable(Exception):
         self.path: list[str | int] = []
 
 
+def _plainly_storable(item: Any) -> bool:
+    """True for the values of almost every body: ASCII text without NUL, a 64-bit integer, a finite
+    float, a boolean, null. Only a shortcut: what it does not vouch for goes through :func:`_check`,
+    which holds the rules (and names what is wrong)."""
+    kind = type(item)
+    if kind is str:
+        return item.isascii() and "\x00" not in item
+    if kind is int:
+        return -(2**63) <= item < 2**63
+    if kind is float:
+        return item - item == 0.0  # False for NaN and the infinities
+    return item is None or kind is bool
+
+
 def _check(value: Any, depth: int) -> None:
     if depth > MAX_DEPTH:
         raise ContractError(400, "body", f"nests deeper than {MAX_DEPTH} levels")
@@ -158,7 +172,10 @@ def _check(value: Any, depth: int) -> None:
         if not math.isfinite(value):
             raise _Unstorable("is not a finite number")
     elif isinstance(value, dict):
+        shortcut = depth < MAX_DEPTH  # an item one level down is within the depth limit
         for name, item in value.items():
+            if shortcut and type(name) is str and name.isascii() and "\x00" not in name and _plainly_storable(item):
+                continue
             try:
                 if (problem := _text_problem(name)) is not None:
                     raise _Unstorable(f"has a name with {problem}")
@@ -167,7 +184,10 @@ def _check(value: Any, depth: int) -> None:
                 exc.path.append(name)
                 raise
     elif isinstance(value, list):
+        shortcut = depth < MAX_DEPTH
         for index, item in enumerate(value):
+            if shortcut and _plainly_storable(item):
+                continue
             try:
                 _check(item, depth + 1)
             except _Unstorable as exc:
@@ -194,6 +214,22 @@ def check_storable(value: Any, field: str, depth: int = 0) -> None:
         raise ContractError(400, _field_name(field, exc.path), exc.reason) from None
 
 
+def _property_problem(item: Any) -> str | None:
+    """Why a property's value is not allowed (None: a string or a finite number)."""
+    if item is None:
+        return "is null; values must be strings or finite numbers"
+    if isinstance(item, bool):
+        return "is a boolean; values must be strings or finite numbers"
+    if isinstance(item, (dict, list)):
+        kind = "an object" if isinstance(item, dict) else "a list"
+        return f"is {kind}; values must be strings or finite numbers"
+    if isinstance(item, float) and not math.isfinite(item):
+        return "is NaN or Infinity; values must be finite numbers"
+    if not isinstance(item, (str, int, float)):
+        return "values must be strings or finite numbers"
+    return None
+
+
 def check_properties(value: Any) -> dict[str, JsonScalar]:
     """``properties``: an object of strings and finite numbers; names the first bad property."""
     if value is None:
@@ -201,18 +237,11 @@ def check_properties(value: Any) -> dict[str, JsonScalar]:
     if not isinstance(value, dict):
         raise ContractError(400, "properties", "must be a JSON object")
     for name, item in value.items():
-        field = f"properties.{name}"
-        if item is None:
-            raise ContractError(400, field, "is null; values must be strings or finite numbers")
-        if isinstance(item, bool):
-            raise ContractError(400, field, "is a boolean; values must be strings or finite numbers")
-        if isinstance(item, (dict, list)):
-            kind = "an object" if isinstance(item, dict) else "a list"
-            raise ContractError(400, field, f"is {kind}; values must be strings or finite numbers")
-        if isinstance(item, float) and not math.isfinite(item):
-            raise ContractError(400, field, "is NaN or Infinity; values must be finite numbers")
-        if not isinstance(item, (str, int, float)):
-            raise ContractError(400, field, "values must be strings or finite numbers")
+        kind = type(item)
+        if kind is str or kind is int or (kind is float and item - item == 0.0):  # the usual: no call
+            continue
+        if (problem := _property_problem(item)) is not None:
+            raise ContractError(400, f"properties.{name}", problem)
     return dict(value)
 
 

@@ -64,6 +64,7 @@ def serve(config: EventsConfiguration, host: str = "127.0.0.1", port: int = 0, o
                 log_level="warning",
                 access_log=False,
                 lifespan="off",
+                proxy_headers=False,  # the receiver never reads the client's address
                 backlog=2048,
                 timeout_graceful_shutdown=5,
             )

@@ -32,6 +32,7 @@ Why this shape:
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import json
 import os
@@ -202,6 +203,39 @@ def connect(path: Path, synchronous: Synchronous = "FULL") -> sqlite3.Connection
     return conn
 
 
+Submission = tuple[Sequence[SpoolRecord], "Future[None] | asyncio.Future[None]"]
+"""Records to commit together and who waits for them: a thread (``submit``) or a coroutine."""
+
+
+def _settle(group: list[Submission], error: BaseException | None) -> None:
+    """Release the waiters of ``group``: each thread's future at once, each event loop's futures in
+    one callback (a loop is woken through its self-pipe, so once per commit rather than per request)."""
+    failure = None if error is None else error if isinstance(error, Exception) else RuntimeError(str(error))
+    by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for _, done in group:
+        if not isinstance(done, Future):
+            by_loop.setdefault(done.get_loop(), []).append(done)
+        elif failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(failure)
+    for loop, futures in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_on_loop, futures, failure)
+        except RuntimeError:  # the loop has closed: nobody waits any more
+            pass
+
+
+def _settle_on_loop(futures: list[asyncio.Future[None]], failure: Exception | None) -> None:
+    for done in futures:
+        if done.done():  # cancelled: its client went away
+            continue
+        if failure is None:
+            done.set_result(None)
+        else:
+            done.set_exception(failure)
+
+
 class Spool:
     """``with Spool(path) as spool:`` ``spool.write([...])`` (or ``await spool.write_async``)."""
 
@@ -213,7 +247,7 @@ class Spool:
         create_private(self.path)
         self.synchronous: Synchronous = synchronous
         self._writer = writer
-        self._queue: queue.Queue[tuple[Sequence[SpoolRecord], Future[None]] | None] = queue.Queue()
+        self._queue: queue.SimpleQueue[Submission | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
         self.commits = 0
@@ -260,14 +294,24 @@ class Spool:
 
     def submit(self, records: Sequence[SpoolRecord]) -> Future[None]:
         """Queue ``records`` for the next commit; the future completes once they are durable."""
-        if self._thread is None:
-            raise RuntimeError("the spool writer is not running (call start())")
         done: Future[None] = Future()
-        self._queue.put((records, done))
+        self._put((records, done))
         return done
+
+    async def write_async(self, records: Sequence[SpoolRecord]) -> None:
+        """``records`` durable (or the commit's error raised), awaited on the running loop: the
+        writer wakes each loop once per commit for all of its waiters (not once per request)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._put((records, done))
+        await done
 
     def write(self, records: Sequence[SpoolRecord], timeout: float | None = 30.0) -> None:
         self.submit(records).result(timeout)
+
+    def _put(self, item: Submission) -> None:
+        if self._thread is None:
+            raise RuntimeError("the spool writer is not running (call start())")
+        self._queue.put(item)
 
     def _run(self, conn: sqlite3.Connection) -> None:
         try:
@@ -290,17 +334,18 @@ class Spool:
         finally:
             conn.close()
 
-    def _commit(self, conn: sqlite3.Connection, group: list[tuple[Sequence[SpoolRecord], Future[None]]]) -> None:
+    def _commit(self, conn: sqlite3.Connection, group: list[Submission]) -> None:
         """Commit ``group`` in one transaction; if that fails, each submission alone, so one that
-        cannot be stored fails only its own request."""
-        if not self._transaction(conn, group) and len(group) > 1:
-            for item in group:
-                if not item[1].done():  # not already failed (an interrupt fails the whole group)
-                    self._transaction(conn, [item])
+        cannot be stored fails only its own request (an interrupt fails the whole group)."""
+        error = self._transaction(conn, group)
+        if error is None or len(group) == 1 or not isinstance(error, Exception):
+            _settle(group, error)
+            return
+        for item in group:
+            _settle([item], self._transaction(conn, [item]))
 
-    def _transaction(self, conn: sqlite3.Connection, group: list[tuple[Sequence[SpoolRecord], Future[None]]]) -> bool:
-        """One transaction for ``group``; True once committed (every waiter released). On failure
-        False, and a lone submission's waiter learns the error (a group's is retried by the caller)."""
+    def _transaction(self, conn: sqlite3.Connection, group: list[Submission]) -> BaseException | None:
+        """One transaction for ``group``: None once committed, else the error (rolled back)."""
         version = self._version
         try:
             params = []
@@ -322,17 +367,12 @@ class Spool:
         except BaseException as exc:  # noqa: BLE001 - nothing acknowledged; the waiters learn it
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            if len(group) == 1 or not isinstance(exc, Exception):
-                for _, done in group:
-                    done.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
-            return False
+            return exc
         self._version = version
         self.commits += 1
         self.events_written += len(params)
         self.largest_group = max(self.largest_group, len(group))
-        for _, done in group:
-            done.set_result(None)
-        return True
+        return None
 
     # ------------------------------------------------------------------ reading and handover
 
