@@ -35,6 +35,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
+
 from starlette.types import Receive, Scope, Send
 
 from streak_source.privacy import NO_PRIVACY, PrivacyPolicy
@@ -78,12 +80,20 @@ class Answer:
         await send({"type": "http.response.body", "body": self.body})
 
 
+def _json_line(body: dict[str, Any]) -> bytes:
+    """``body`` as one line of JSON (UTF-8): orjson, or ``json`` for what orjson refuses."""
+    try:
+        return orjson.dumps(body) + b"\n"
+    except orjson.JSONEncodeError:
+        return (json.dumps(body) + "\n").encode()
+
+
 def _error(status: int, field: str, reason: str) -> Answer:
-    return Answer(status, (json.dumps(_error_body(field, reason), ensure_ascii=False) + "\n").encode())
+    return Answer(status, _json_line(_error_body(field, reason)))
 
 
 def _ok(body: dict[str, Any], status: int = 200) -> Answer:
-    return Answer(status, (json.dumps(body) + "\n").encode())
+    return Answer(status, _json_line(body))
 
 
 class Disconnected(Exception):

@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from events_support import API_KEY, LIMIT, TOKEN, post_event, receiver_client
 
-from streak_eventlog.contract import ContractError, parse_timestamp
+from streak_eventlog.contract import ContractError, parse_json, parse_timestamp
+from streak_eventlog.spool import properties_json
 
 
 @pytest.fixture()
@@ -256,3 +257,34 @@ def test_the_spool_holds_no_secret(rc: Any, tmp_path: Path) -> None:
     post_event(client, {"event_name": "x"}, key="wrong")
     blob = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert API_KEY.encode() not in blob and TOKEN.encode() not in blob
+
+
+# Bodies where orjson (the fast path) and json differ or are near their edges: parse_json must read
+# each as json does (the same value and type, or a 400 where json refuses it).
+EDGE_BODIES = [
+    b"9223372036854775807", b"-9223372036854775808", b"18446744073709551615", b"18446744073709551616",
+    b"-9223372036854775809", b"123456789012345678901234567890", b'{"n": 100000000000000000000}',
+    b"1e400", b"NaN", b'[-Infinity]', b'"\\ud800"', b'"\xed\xa0\x80"', b'"a\\u0000b"', b"\xef\xbb\xbf{}",
+    '{"a": 1}'.encode("utf-16"), b'{"a": 1, "a": 2}', b"0.1000000000000000055511151231257827", b"-0.0",
+    b"1E5", b'"\\u00e9\xc3\xa9"', b"[1,]", b'"\xff"', b"",
+]
+
+
+@pytest.mark.parametrize("raw", EDGE_BODIES)
+def test_a_body_parses_as_pythons_json_reads_it(raw: bytes) -> None:
+    try:
+        expected: Any = json.loads(raw)
+    except ValueError:
+        with pytest.raises(ContractError) as refused:
+            parse_json(raw)
+        assert refused.value.status == 400 and refused.value.field == "body"
+        return
+    got = parse_json(raw)
+    assert repr(got) == repr(expected) and type(got) is type(expected)
+
+
+def test_stored_properties_read_back_equal_keys_sorted() -> None:
+    checked = {"b": 1e16, "a": "é", "n": 2**63 - 1, "m": -1.5e-7}
+    assert json.loads(properties_json(checked)) == checked
+    assert list(json.loads(properties_json(checked))) == ["a", "b", "m", "n"]
+    assert json.loads(properties_json({"big": 2**64, "none": None})) == {"big": 2**64, "none": None}
