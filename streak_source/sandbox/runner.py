@@ -135,6 +135,7 @@ class Sandbox:
         config = uvicorn.Config(
             self.server.app,
             http="h11",  # pure Python whatever is installed: the receiver's httptools changes nothing here
+            loop="asyncio",  # nor does the receiver's uvloop
             log_config=None,
             log_level="warning",
             access_log=False,
