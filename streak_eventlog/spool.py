@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import json
 import os
 import queue
 import sqlite3
@@ -45,11 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Literal, Self
 
-import orjson
-
 import streak_clock
 
-from .spooled import SPOOLED_COLUMNS, RejectedEvent, checked, raw_row
+from .spooled import SPOOLED_COLUMNS, RejectedEvent, checked, properties_json, raw_row
 
 Source = Literal["api", "webhook", "derived"]
 Synchronous = Literal["FULL", "NORMAL"]
@@ -82,24 +79,6 @@ REJECTED_INDEX: Final = (
     "CREATE INDEX IF NOT EXISTS events_rejected ON events (event_key) WHERE rejected_reason IS NOT NULL"
 )
 SELECT_EVENT: Final = ", ".join(SPOOLED_COLUMNS)
-_STDLIB_PROPERTIES_JSON: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
-
-
-def properties_json(properties: dict[str, Any]) -> str:
-    """How ``properties`` is stored: JSON text, keys sorted, UTF-8. A custom event's (strings and
-    finite numbers) is written by orjson, a tenth of the CPU; anything else by ``json``, which alone
-    spells NaN and the infinities as an older receiver did (orjson would write null). Readers parse
-    the text, so the two spellings of a number (``1e+16``, ``1e16``) are alike."""
-    for value in properties.values():
-        kind = type(value)
-        if not (kind is str or kind is int or (kind is float and value - value == 0.0)):
-            return _STDLIB_PROPERTIES_JSON(properties)
-    try:
-        return orjson.dumps(properties, option=orjson.OPT_SORT_KEYS).decode()
-    except orjson.JSONEncodeError:  # a key that is not text, an integer beyond 64 bits, a lone surrogate
-        return _STDLIB_PROPERTIES_JSON(properties)
-
-
 UPSERT: Final = """
 INSERT INTO events (event_key, event_name, distinct_id, location_id, contact_key, box_key,
     pipeline_key, timestamp_ms, first_received_ms, last_received_ms, source, properties, version)

@@ -1,4 +1,5 @@
-"""A spooled row -> a ``crm.events`` row, or the reason it cannot be loaded (pure functions).
+"""How a row is spooled (:func:`properties_json`), and a spooled row -> a ``crm.events`` row or the
+reason it cannot be loaded (pure functions).
 
 The receiver refuses what cannot be stored (``contract.check_storable``, times in 1970..9999), but a
 spool written by an older receiver may hold such rows: a webhook timed ``9000000000000000`` (year
@@ -10,12 +11,33 @@ for loading is checked again by the same rules; one that fails becomes a :class:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import orjson
+
 from .contract import ContractError, check_storable, check_time_range, loads_strict
+
+_STDLIB_PROPERTIES_JSON: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
+def properties_json(properties: dict[str, Any]) -> str:
+    """How ``properties`` is stored: JSON text, keys sorted, UTF-8. A custom event's (strings and
+    finite numbers) is written by orjson, a tenth of the CPU; anything else by ``json``, which alone
+    spells NaN and the infinities as an older receiver did (orjson would write null). Readers parse
+    the text, so the two spellings of a number (``1e+16``, ``1e16``) are alike."""
+    for value in properties.values():
+        kind = type(value)
+        if not (kind is str or kind is int or (kind is float and value - value == 0.0)):
+            return _STDLIB_PROPERTIES_JSON(properties)
+    try:
+        return orjson.dumps(properties, option=orjson.OPT_SORT_KEYS).decode()
+    except orjson.JSONEncodeError:  # a key that is not text, an integer beyond 64 bits, a lone surrogate
+        return _STDLIB_PROPERTIES_JSON(properties)
+
 
 SPOOLED_COLUMNS: Final = (
     "event_key", "event_name", "distinct_id", "location_id", "contact_key", "box_key", "pipeline_key",

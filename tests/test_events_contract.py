@@ -10,7 +10,7 @@ import pytest
 from events_support import API_KEY, LIMIT, TOKEN, post_event, receiver_client
 
 from streak_eventlog.contract import ContractError, parse_json, parse_timestamp
-from streak_eventlog.spool import properties_json
+from streak_eventlog.spooled import properties_json
 
 
 @pytest.fixture()
