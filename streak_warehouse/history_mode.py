@@ -78,7 +78,7 @@ class TrackedTable:
     def history_table(self) -> PersistentTable:
         """Its kept ``<table>_history``: the columns, ``valid_from``, ``valid_to``, ``deleted``."""
         columns = (*self.columns, (VALID_FROM, "timestamp"), (VALID_TO, "timestamp"), (DELETED, "bool"))
-        return PersistentTable(self.history_name, columns, (*self.key, VALID_FROM))
+        return PersistentTable(self.history_name, columns, (*self.key, VALID_FROM), unique_by_construction=True)
 
     def copy_columns(self) -> list[str]:
         """The columns an analyst sees in the copy (dlt's own left out)."""

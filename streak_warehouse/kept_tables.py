@@ -33,6 +33,12 @@ class PersistentTable:
     primary_key: tuple[str, ...]
     whole: bool = False
     """The run writes the whole table (rows given replace the carried ones), instead of appending."""
+    unique_by_construction: bool = False
+    """Every key is written once by the code that writes the table (a history version: one per
+    record and run), so DuckDB keeps no ``PRIMARY KEY`` index for it: the index over every version
+    is rebuilt by each run's carry-over into the fresh file. Measured on a 20,000-box file after 7
+    loads (566,130 versions): carry 7.5 -> 7.1 s, fresh file 208 -> 162 MB (docs/history.md).
+    Postgres keeps the key (its tables move with the schema swap, nothing is copied)."""
 
     def column_names(self) -> list[str]:
         return [name for name, _ in self.columns]

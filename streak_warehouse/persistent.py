@@ -83,10 +83,19 @@ def with_live_duckdb_file(path: Path, what: str, use: Callable[[Any], T]) -> T |
 # --- SQL text (DuckDB and Postgres share it) -----------------------------------------------------
 
 
-def create_sql(table: PersistentTable, schema: str) -> str:
+def create_sql(table: PersistentTable, schema: str, keyed: bool = True) -> str:
+    """``CREATE TABLE IF NOT EXISTS``; ``keyed=False``: without the ``PRIMARY KEY`` constraint (DuckDB's
+    tables that are unique by construction: :attr:`PersistentTable.unique_by_construction`)."""
     columns = ", ".join(f"{quote_identifier(name)} {ANSI_TYPES.get(kind, 'VARCHAR')}" for name, kind in table.columns)
+    if not keyed:
+        return f"CREATE TABLE IF NOT EXISTS {qualified(schema, table.name)} ({columns})"
     key = ", ".join(quote_identifier(name) for name in table.primary_key)
     return f"CREATE TABLE IF NOT EXISTS {qualified(schema, table.name)} ({columns}, PRIMARY KEY ({key}))"
+
+
+def keyed_on_duckdb(table: PersistentTable) -> bool:
+    """Whether DuckDB keeps ``table``'s primary key as a constraint (see ``unique_by_construction``)."""
+    return not table.unique_by_construction
 
 
 def add_columns_sql(table: PersistentTable, schema: str, existing: set[str]) -> list[str]:
@@ -163,14 +172,14 @@ def carry_over_duckdb(live: Path, fresh: Path, dataset: str, rows: Rows, migrate
             attached = True
         try:
             for table in kept_tables.KEPT_TABLES if tables is None else tables:
-                con.execute(create_sql(table, dataset))
+                con.execute(create_sql(table, dataset, keyed=keyed_on_duckdb(table)))
                 if table.whole and table.name in rows:
                     _bulk_insert_duckdb(con, table, dataset, rows[table.name])
                     continue
                 if attached:
                     old = columns_of(execute, dataset, table.name, f" AND table_catalog = {string_literal(_PREVIOUS)}")
                     source = f"{quote_identifier(_PREVIOUS)}.{qualified(dataset, table.name)}"
-                    statement = carry_sql(table, source, dataset, old, migrate_from)
+                    statement = carry_sql(table, source, dataset, old, migrate_from, keyed=keyed_on_duckdb(table))
                     if statement is not None:
                         con.execute(statement)
                 for statement in insert_sql(table, dataset, rows.get(table.name, ())):
@@ -249,17 +258,25 @@ def _migrate_in_place(client: Any, execute: Any, table: PersistentTable, dataset
     client.execute_sql(f"DROP TABLE {aside}")
 
 
-def carry_sql(table: PersistentTable, source: str, schema: str, old_columns: set[str], migrate_from: int | None) -> str | None:
+def carry_sql(table: PersistentTable, source: str, schema: str, old_columns: set[str], migrate_from: int | None,
+              keyed: bool = True) -> str | None:
     """``INSERT INTO schema.table ... SELECT ... FROM source``: the old rows (``source``'s columns
     ``old_columns``) in the current definition; with ``migrate_from`` through the declared migrations,
-    keeping the first row of a key that is no longer unique. None when they share no column."""
+    keeping the first row of a key that is no longer unique (``keyed=False``: a table without the
+    constraint keeps one row per key by ``DISTINCT ON``). None when they share no column."""
     carried = migrations.carried_columns(table, old_columns, migrate_from, layout_version.LAYOUT_VERSION)
     if not carried:
         return None
     names = ", ".join(quote_identifier(name) for name, _ in carried)
     values = ", ".join(expression for _, expression in carried)
-    conflict = "" if migrate_from is None else " ON CONFLICT DO NOTHING"
-    return f"INSERT INTO {qualified(schema, table.name)} ({names}) SELECT {values} FROM {source}{conflict}"
+    target = f"INSERT INTO {qualified(schema, table.name)} ({names})"
+    if migrate_from is None:
+        return f"{target} SELECT {values} FROM {source}"
+    if keyed:
+        return f"{target} SELECT {values} FROM {source} ON CONFLICT DO NOTHING"
+    by_name = dict(carried)
+    key = ", ".join(by_name[name] for name in table.primary_key if name in by_name)
+    return f"{target} SELECT DISTINCT ON ({key}) {values} FROM {source}" if key else f"{target} SELECT {values} FROM {source}"
 
 
 def read_rows(execute: Any, table: PersistentTable, schema: str, migrate_from: int | None = None) -> list[dict[str, Any]]:
