@@ -97,12 +97,20 @@ class Person:
     also what is replaced inside longer texts."""
     contact_keys: frozenset[str] = field(default_factory=frozenset)
     """Keys of the contacts that are the person (their rows are deleted)."""
+    hash_: Callable[[Kind, str], str] | None = field(default=None, compare=False)
+    """The policy's hashing: a clear text whose hash is one of the person's hashed values is theirs
+    too (a contact kept hashed, named in clear in a thread's participants)."""
+
+    def _hashed_in(self, text: str, values: frozenset[str]) -> bool:
+        if self.hash_ is None or is_hashed(text) or len(text.strip()) < MIN_VALUE_CHARS:
+            return False
+        return self.hash_("name", text) in values or (looks_like_email(text) and self.hash_("email", text) in values)
 
     def is_strong(self, text: str) -> bool:
-        return not _forms(text).isdisjoint(self.strong)
+        return not _forms(text).isdisjoint(self.strong) or self._hashed_in(text, self.strong)
 
     def is_weak(self, text: str) -> bool:
-        return not _forms(text).isdisjoint(self.weak)
+        return not _forms(text).isdisjoint(self.weak) or self._hashed_in(text, self.weak)
 
     @property
     def empty(self) -> bool:
@@ -172,7 +180,7 @@ def person_from(addresses: Iterable[str], rows: Iterable[tuple[str, Mapping[str,
     needles |= {normalized("email", text) for text in clear["strong"] if looks_like_email(text)}
     needles |= {escaped for text in list(needles) if (escaped := json.dumps(text)[1:-1]) != text}
     return Person(frozenset(strong), frozenset(weak), tuple(sorted(needles, key=lambda n: (-len(n), n))),
-                  frozenset(keys))
+                  frozenset(keys), hash_)
 
 
 # --- redaction ------------------------------------------------------------------------------------
