@@ -224,7 +224,7 @@ def _string(text: str, person: Person, scoped: bool) -> Any:
         return ERASED
     parsed = parsed_json(text)
     if parsed is not None:
-        redacted = redact(parsed, person)
+        redacted = redact(parsed, person, scoped)
         return text if redacted is parsed else json_text_like(text, redacted)
     if ", " in text:
         parts = text.split(", ")
