@@ -4,6 +4,7 @@ end-to-end test relies on (tests/test_privacy_e2e.py)."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import re
@@ -12,9 +13,11 @@ from typing import Any
 
 import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from privacy_support import found_in
 
-from streak_source import settings
+from streak_source import settings as source_settings
 from streak_source.columns import TABLE_COLUMNS
 from streak_source.privacy import (
     CATALOG, COLUMNS, DERIVED, PrivacyConfigError, field_kinds, hash_value, is_hashed, kind_of_name,
@@ -97,7 +100,7 @@ def test_every_catalog_column_is_a_column_of_the_copy_and_derived_ones_follow_a_
 
 
 def test_every_endpoint_the_source_reads_says_which_object_it_answers_with() -> None:
-    endpoints = [value for value in vars(settings).values() if isinstance(value, settings.Endpoint)]
+    endpoints = [value for value in vars(source_settings).values() if isinstance(value, source_settings.Endpoint)]
     assert {e.path for e in endpoints} == set(ENDPOINT_SOURCES)
     assert {c.source for c in CATALOG} <= {*ENDPOINT_SOURCES.values(), "teams", "events"}
     assert source_of_endpoint("v9/something/new") is None
@@ -178,12 +181,13 @@ def test_strict_protects_a_box_where_the_catalog_says_and_any_email_address_besi
     assert out["someNewField"] == {"owner": STRICT.hash("email", "cy@x.com")} and out["name"] == "Acme deal"
 
 
-def test_a_contact_is_hashed_whole_so_its_name_joins_a_threads_names() -> None:
+def test_the_contacts_preset_protects_a_contact_and_hashes_a_stray_item() -> None:
     contact = {"key": "c1", "givenName": "Ada", "familyName": "Lovelace", "emailAddresses": ["ada@x.com"],
                "phoneNumbers": ["+1 555"], "addresses": ["1 Main St"], "other": "likes tea", "title": "CTO"}
     out = policy_from("contacts", SALT).protect_items("contacts", [contact, "stray@x.com", None])
-    assert out[0]["fullName"] == STRICT.hash("name", "Ada Lovelace") == STRICT.hash("name", "ada  lovelace")
-    assert out[0]["title"] == "CTO" and "addresses" not in out[0] and "other" not in out[0]
+    assert out[0] == {"key": "c1", "givenName": STRICT.hash("name", "Ada"), "familyName": STRICT.hash("name", "LOVELACE"),
+                      "emailAddresses": [STRICT.hash("email", "ADA@x.com")], "phoneNumbers": [STRICT.hash("phone", "+1555")],
+                      "title": "CTO"}
     assert out[1:] == [STRICT.hash("email", "stray@x.com"), None]  # a stray item, as rejected_records keeps it
 
 
@@ -217,6 +221,37 @@ def test_a_basis_kept_under_other_privacy_settings_is_not_reused() -> None:
     assert decide(STRICT.fingerprint, STRICT.fingerprint).startswith("refresh = changed")
     assert "kept under other [privacy] settings" in decide(None, STRICT.fingerprint)
     assert "kept under other [privacy] settings" in decide(STRICT.fingerprint, "none")
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=12)
+    | st.sampled_from(["ada@x.com", "Ada <ADA@x.com>", "+1 555", "h:" + "0" * 32]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+        st.sampled_from(["email", "fullName", "image", "notes", "emailAddresses", "assignedToSharingEntries",
+                         "fields", "specificVariables", "members", "name", "x", "1001"]) | st.text(max_size=6),
+        inner, max_size=5),
+    max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(source=st.sampled_from(sorted({c.source for c in CATALOG} | {"stages"})), obj=_JSON)
+def test_protecting_any_json_never_raises_and_protecting_twice_changes_nothing(source: str, obj: Any) -> None:
+    once = STRICT.protect_items(source, [obj])
+    assert STRICT.protect_items(source, copy.deepcopy(once)) == once
+    assert "ada@x.com" not in json.dumps(once).lower()
+
+
+def test_the_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch, dlt_isolated: Any) -> None:
+    from streak_source.privacy import configured_policy
+
+    assert configured_policy().preset == "none"
+    monkeypatch.setenv("PRIVACY__PRESET", "contacts")
+    monkeypatch.setenv("PRIVACY__SALT", SALT)
+    monkeypatch.setenv("PRIVACY__RULES", '{"box_comments.message": "drop"}')
+    policy = configured_policy()
+    assert (policy.preset, policy.settings.rules) == ("contacts", {"box_comments.message": "drop"})
+    assert policy.fingerprint == policy_from("contacts", SALT, {"box_comments.message": "drop"}).fingerprint
+    assert SALT not in repr(policy.settings)
 
 
 # --------------------------------------------------------------------------- the canary
@@ -262,6 +297,39 @@ def test_the_canary_marks_people_and_texts_and_strict_removes_every_marker() -> 
     assert not left, f"strict leaves planted markers: {sorted(set(left))[:10]}"
 
 
+def test_a_row_already_built_is_protected_as_the_row_built_from_the_protected_object() -> None:
+    """``protect_row`` (for rewriting kept tables) agrees with protecting as the source reads."""
+    from streak_source import transform
+    from streak_source.people import task_assignee_rows
+
+    account = generate_account(seed=5, boxes=12)
+    Canary("zqxtoken").plant(account)
+    rendered = _rendered(account)
+    kinds = field_kinds(account.pipelines[0].fields)
+    stage_names = transform.stage_names(rendered["pipelines"][0])
+    builders: dict[str, Any] = {
+        "users": lambda o: transform.user_row(o, False), "contacts": transform.contact_row,
+        "organizations": transform.organization_row, "snippets": transform.snippet_row,
+        "pipeline_newsfeed": lambda o: transform.newsfeed_row(o, "p1"),
+        "boxes": lambda o: transform.box_row(o, stage_names), "box_threads": lambda o: transform.thread_row(o, {}),
+        "box_tasks": lambda o: transform.task_row(o, {}), "box_comments": lambda o: transform.comment_row(o, {}),
+        "box_meetings": lambda o: transform.meeting_row(o, {}),
+    }
+    compared = 0
+    for source, build in builders.items():
+        for raw in rendered[source]:
+            field_kinds_ = kinds if source == "boxes" else None
+            expected = build(STRICT.protect(source, copy.deepcopy(raw), field_kinds_))
+            got = STRICT.protect_row(source, build(copy.deepcopy(raw)), field_kinds_)
+            assert {k: v for k, v in got.items() if v is not None} == {k: v for k, v in expected.items() if v is not None}
+            compared += 1
+            if source == "box_tasks":
+                rows = task_assignee_rows(build(copy.deepcopy(raw)) | {"task_key": "t"})
+                protected = task_assignee_rows(expected | {"task_key": "t"})
+                assert [STRICT.protect_row("box_task_assignees", r) for r in rows] == protected
+    assert compared > 100 and "zqxtoken" not in json.dumps(got, default=str)
+
+
 def test_a_canary_token_that_would_not_survive_is_refused() -> None:
     for token in ("Canary", "ab", "0abc", "abcdef", "has space"):
         with pytest.raises(CanaryError):
@@ -301,9 +369,9 @@ def test_the_receiver_protects_custom_events_and_webhook_objects_before_the_spoo
 def test_the_search_finds_a_marker_in_compressed_duckdb_parquet_and_gzip_files(tmp_path: Path) -> None:
     """A marker in each compressed form must be found, or the end-to-end test's "none found" means nothing."""
     rows = [f"row {i} plain words" for i in range(20_000)] + ["zqxfound-c000001.ada@example.com"]
-    with duckdb.connect(str(tmp_path / "copy.duckdb")) as con:
-        con.execute("create schema crm; create table crm.t (v varchar, n int)")
-        con.executemany("insert into crm.t values (?, ?)", [[r, i] for i, r in enumerate(rows)])
+    with duckdb.connect(str(tmp_path / "copy.duckdb")) as con:  # enough rows for DuckDB to compress strings
+        con.execute("create schema crm; create table crm.t as select 'row ' || i || ' plain words' as v, i as n "
+                    "from range(20000) r(i); insert into crm.t values ('zqxfound-c000001.ada@example.com', -1)")
         con.execute(f"copy crm.t to '{tmp_path / 'part.parquet'}' (format parquet, compression zstd)")
     (tmp_path / "job.insert_values.gz").write_bytes(gzip.compress("\n".join(rows).encode()))
     hits = found_in(tmp_path, "zqxfound")
@@ -326,3 +394,15 @@ def test_the_main_job_stops_before_reading_anything_on_a_bad_privacy_setting(dlt
         "error: [privacy] salt is missing: contacts.given_name (and 45 more) are hashed with it; set salt under "
         "[privacy] in .dlt/secrets.toml or env PRIVACY__SALT"]
     assert not dlt_isolated.duckdb_path.exists()
+
+
+def test_docs_list_every_column_with_what_each_preset_does_to_it() -> None:
+    """docs/privacy.md, "Every column, per preset", is the catalog as the code resolves it."""
+    page = (Path(__file__).resolve().parent.parent / "docs" / "privacy.md").read_text()
+    rows = re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| ([^|]+) \| ([^|]+) \| ([^|]+) \|", page, flags=re.MULTILINE)
+    listed = {name: (kinds.strip(), contacts.strip(), strict.strip()) for name, kinds, contacts, strict in rows}
+    contacts = policy_from("contacts", SALT)
+    assert listed == {c.name: (", ".join(c.kinds), contacts.treatment(c.name).describe(),
+                               STRICT.treatment(c.name).describe()) for c in CATALOG}
+    follows = dict(re.findall(r"^\| `([a-z_]+\.[a-z_]+)` \| `([a-z_]+\.[a-z_]+)` \|$", page, flags=re.MULTILINE))
+    assert follows == dict(DERIVED)

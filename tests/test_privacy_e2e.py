@@ -73,7 +73,8 @@ def _read(destination: str, dlt_dirs: Any, bucket: Path, url: str | None, sql_ta
     return [value for row in rows for value in (json.loads(row) if isinstance(row, str) else row)]
 
 
-@pytest.mark.parametrize("destination", ["duckdb", "postgres", "filesystem"])
+@pytest.mark.slow
+@pytest.mark.parametrize("destination", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres), "filesystem"])
 def test_strict_leaves_no_planted_marker_in_any_file_and_addresses_still_join(
     destination: str, dlt_isolated: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:

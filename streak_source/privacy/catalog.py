@@ -36,7 +36,7 @@ from dlt.common.normalizers.naming.snake_case import NamingConvention
 from streak_source import settings
 from streak_source.privacy.hashing import Kind
 
-__all__ = ["CATALOG", "COLUMNS", "DERIVED", "ENDPOINT_SOURCES", "PERSON_KEYS", "Column", "Scope", "Shape",
+__all__ = ["CATALOG", "COLUMNS", "DERIVED", "DERIVED_KINDS", "ENDPOINT_SOURCES", "PERSON_KEYS", "Column", "Scope", "Shape",
            "kind_of_name", "source_of_endpoint", "source_of_webhook"]
 
 Shape = Literal["value", "people", "fields", "variables", "free", "emails_only"]
@@ -86,8 +86,8 @@ CATALOG: Final[tuple[Column, ...]] = (
     # -- the team's contacts and organizations (preset "contacts" and up)
     _column("contacts", "givenName", ("name",), "the contact's name"),
     _column("contacts", "familyName", ("name",), "the contact's name"),
-    _column("contacts", "fullName", ("name",), "the contact's name (else built from the given and family names, "
-            "else the first e-mail address: all protected)", also=("name",)),
+    _column("contacts", "fullName", ("name",), "the contact's name as Streak sends it; without one the copy "
+            "joins the given and family names (each hashed: `h:... h:...`)", also=("name",)),
     _column("contacts", "emailAddresses", ("email",), "the contact's e-mail addresses"),
     _column("contacts", "phoneNumbers", ("phone",), "the contact's phone numbers"),
     _column("contacts", "addresses", ("text",), "postal addresses"),
@@ -177,6 +177,20 @@ DERIVED: Final[Mapping[str, str]] = {
     **{f"box_field_values.{c}": "boxes.fields" for c in ("value_text", "value_labels", "value_raw")},
 }
 """Columns the source computes from a catalog column: they follow it (a rule names that one)."""
+
+DERIVED_KINDS: Final[Mapping[str, tuple[Kind, bool]]] = {
+    "boxes.owner_name": ("name", False), "boxes.owner_email": ("email", False),
+    "boxes.assigned_to_names": ("name", True), "boxes.assigned_to_emails": ("email", True),
+    "boxes.creator_name": ("name", False),
+    "box_tasks.assignee_names": ("name", True), "box_tasks.assignee_emails": ("email", True),
+    "box_tasks.creator_name": ("name", False),
+    "box_task_assignees.email": ("email", False), "box_task_assignees.name": ("name", False),
+    "pipeline_newsfeed.author_name": ("name", False), "box_newsfeed.author_name": ("name", False),
+}
+"""What a derived column holds, and whether it is several values joined by ``", "`` (the
+transform's joins): how :meth:`PrivacyPolicy.protect_row` protects it in a row already built.
+``box_task_assignees.assignee_id`` is rebuilt from the protected ``email`` / ``name``;
+``box_field_values`` is not here: rebuild it from the protected ``boxes.fields``."""
 
 PERSON_KEYS: Final[Mapping[str, Kind]] = {
     "email": "email", "lowercaseEmail": "email", "emailAddress": "email",

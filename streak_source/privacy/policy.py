@@ -5,7 +5,8 @@ objects as soon as they are read (docs/privacy.md).
 column's rule), and protects a raw object *in place*: the source's reader calls
 :meth:`PrivacyPolicy.protect_items` on every answer before it is cached, built into rows, kept in
 the refresh basis or rejected; the events receiver calls :meth:`protect_webhook_object` and
-:meth:`protect_custom_event` before its spool is written. With preset ``none`` and no rules the
+:meth:`protect_custom_event` before its spool is written. :meth:`protect_row` protects a row of the
+copy already built (what rewriting kept tables under new settings needs). With preset ``none`` and no rules the
 policy is inactive and returns everything untouched, at no cost.
 """
 
@@ -17,8 +18,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from streak_source.people import contact_name
-from streak_source.privacy.catalog import CATALOG, COLUMNS, Column, kind_of_name, source_of_webhook
+from streak_source.privacy.catalog import (
+    CATALOG, COLUMNS, DERIVED, DERIVED_KINDS, Column, kind_of_name, source_of_webhook,
+)
 from streak_source.privacy.hashing import Hasher, Kind
 from streak_source.privacy.protect import DROPPED, Action, FieldKinds, Treatment, protect_shape, sweep_emails
 from streak_source.privacy.settings import MIN_SALT_CHARS, PrivacyConfigError, PrivacySettings, checked_settings
@@ -149,13 +151,6 @@ class PrivacyPolicy:
         know) with its personal values protected, in place; ``field_kinds`` for its custom fields."""
         if not self.active or not isinstance(obj, dict):
             return obj
-        if source == "contacts" and not obj.get("fullName") and not obj.get("name") \
-                and self.treatments["contacts.full_name"].action("name") == "hash":
-            # the name the copy shows, hashed whole: it then joins a thread's ``names``, where a
-            # hash of each part would not
-            whole = contact_name(obj)
-            if whole:
-                obj["fullName"] = whole
         for column, treatment in self._by_source.get(source or "", ()):
             for path in column.paths:
                 _at_path(obj, path, lambda value, c=column, t=treatment: protect_shape(
@@ -196,9 +191,77 @@ class PrivacyPolicy:
         self.protect("events", protected)
         return protected.get("properties") or {}, protected.get("distinct_id")
 
+    def protect_row(self, table: str, row: dict[str, Any], field_kinds: FieldKinds | None = None) -> dict[str, Any]:
+        """A row of the copy *already built* (a version in a ``*_history`` table, say) protected as
+        the same row built from a protected object would be, in place: its catalog columns, named
+        as loaded (``display_name``) or as built (``displayName``; JSON columns as parsed values:
+        lists, objects), and the columns derived from them
+        (:data:`~streak_source.privacy.catalog.DERIVED_KINDS`). A dropped column becomes None.
+        ``box_field_values`` rows are not covered: rebuild them from the protected ``boxes.fields``
+        (``streak_source.field_values.box_field_value_rows``)."""
+        if not self.active:
+            return row
+        built_from = _contact_name_parts(row) if table == "contacts" else None
+        known: set[str] = set()
+        for column in CATALOG:
+            if column.table != table:
+                continue
+            names = {column.column, *(path[-1] for path in column.paths)}  # as loaded, or as built (raw names)
+            known |= names
+            treatment = self.treatments[column.name]
+            for name in names:
+                if treatment.active and row.get(name) is not None:
+                    value = protect_shape(column.shape, row[name], column.kinds, treatment, self._hash, field_kinds)
+                    row[name] = None if value is DROPPED else value
+        for name, (kind, joined) in DERIVED_KINDS.items():
+            derived_table, _, column_name = name.partition(".")
+            value = row.get(column_name)
+            if derived_table != table or not isinstance(value, str) or not value:
+                continue
+            action = self.treatments[DERIVED[name]].action(kind)
+            if action == "drop":
+                row[column_name] = None
+            elif action == "hash":
+                parts = value.split(", ") if joined else [value]
+                row[column_name] = ", ".join(self._hash(kind, part) for part in parts)
+        if built_from is not None:  # the name the transform joined from the parts: joined from protected parts
+            parts = [row.get(name) for name in built_from]
+            row["full_name"] = (" ".join(str(p) for p in parts if p) if len(built_from) == 2
+                                else next(iter(parts[0] or []), None)) or None
+        if table == "box_task_assignees" and not row.get("user_key"):
+            row["assignee_id"] = row.get("email") or row.get("name") or row.get("assignee_id")
+        if self._email_sweep != "keep":
+            known |= {name.partition(".")[2] for name in DERIVED if name.startswith(table + ".")}
+            for name, value in row.items():
+                if name not in known and isinstance(value, (str, list, dict)):
+                    row[name] = sweep_emails(value, self._email_sweep, self._hash)
+        return row
+
     def _hash(self, kind: Kind, value: Any) -> Any:
         assert self._hasher is not None  # __init__ refused a policy that hashes without a salt
         return self._hasher.hash(kind, value)
+
+
+def _contact_name_parts(row: Mapping[str, Any]) -> tuple[str, ...] | None:
+    """Where a built contact row's ``full_name`` came from, when not from a name Streak sent
+    (``people.contact_name``): the given and family name columns, or the addresses column."""
+    def pick(*names: str) -> str | None:
+        return next((name for name in names if name in row), None)
+
+    given, family = pick("given_name", "givenName"), pick("family_name", "familyName")
+    emails = pick("email_addresses", "emailAddresses")
+    full = row.get("full_name")
+    if not isinstance(full, str) or not full:
+        return None
+    parts = [row.get(name).strip() for name in (given, family)  # type: ignore[union-attr]
+             if name is not None and isinstance(row.get(name), str) and row.get(name).strip()]
+    if parts and full == " ".join(parts):
+        return tuple(name for name in (given, family) if name is not None and isinstance(row.get(name), str)
+                     and row[name].strip())
+    addresses = row.get(emails) if emails is not None else None
+    if not parts and isinstance(addresses, list) and addresses and full == addresses[0]:
+        return (emails,)  # type: ignore[return-value]
+    return None
 
 
 def _at_path(node: Any, path: tuple[str, ...], protect: Any) -> None:

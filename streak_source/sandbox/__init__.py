@@ -20,6 +20,7 @@ Layout (a backend/rendering split in the style of moto):
   true parameters and exact figures (``__sandbox__/sales_process``).
 * ``webhooks.py`` (+ ``routes_webhooks.py``): the webhook registry (``POST``/``DELETE
   v2/webhooks``, ``endpoints.WRITE_ENDPOINTS``) and delivery of changes on ``advance``.
+* ``canary.py``: ``--canary TOKEN``, a marker planted in every personal-data field (issue 25).
 * ``runner.py``: :class:`Sandbox`, uvicorn in a background thread; ``__main__.py``: the CLI.
 * ``demo_settings.py``: what the demo account's owner would configure (its closed stages), which
   ``--demo`` records in the copy it loads.
@@ -29,6 +30,7 @@ loader), and the source never imports it. ``docs/sandbox.md`` is the user guide.
 """
 
 from .account import ACCOUNT_KINDS, DEFAULT_BOX_COUNT, DEFAULT_SEED, generate_account
+from .canary import Canary, CanaryError
 from .demo_settings import DEMO_CLOSED_STAGES, DEMO_LOST_STAGES, DEMO_SETTINGS, DEMO_WON_STAGES
 from .endpoints import ENDPOINTS, Endpoint
 from .faults import FAULT_SYNTAX, FaultSpec, FaultSpecError, parse_fault
@@ -51,6 +53,8 @@ __all__ = [
     "MAX_PAGE_SIZE",
     "TABLES",
     "Account",
+    "Canary",
+    "CanaryError",
     "Change",
     "Endpoint",
     "FaultSpec",
