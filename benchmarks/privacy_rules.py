@@ -32,13 +32,14 @@ CANARY = "zqxbench"
 SALT = "benchmark-salt-0123456789abcdef"
 
 
-def _run(source: dict[str, Any]) -> tuple[float, str]:
+def _run(source: dict[str, Any]) -> tuple[float, str, dict[str, int]]:
+    """One load: its seconds, its progress lines, the history versions it added per table."""
     from pipelines.job import run_full_load
 
     out = io.StringIO()
     started = time.monotonic()
-    run_full_load(dict(source), progress=out, refresh="changed")
-    return time.monotonic() - started, out.getvalue()
+    summary = run_full_load(dict(source), progress=out, refresh="changed")
+    return time.monotonic() - started, out.getvalue(), dict(summary.versions_added)
 
 
 def measure(boxes: int, days: int, events: int, work: Path) -> dict[str, Any]:
@@ -68,17 +69,18 @@ def measure(boxes: int, days: int, events: int, work: Path) -> dict[str, Any]:
         for day in range(days + 1):
             if day:
                 sb.advance(1)
-            seconds, _ = _run(source)
-            result["runs"].append({"preset": "none", "seconds": round(seconds, 1)})
+            seconds, _, versions = _run(source)
+            result["runs"].append({"preset": "none", "seconds": round(seconds, 1), "versions": sum(versions.values())})
         os.environ.update(PRIVACY__PRESET="strict", PRIVACY__SALT=SALT)
-        seconds, progress = _run(source)
+        seconds, progress, versions = _run(source)
         line = next((text for text in progress.splitlines() if text.startswith("privacy: the rules changed")), "")
         step = re.search(r"\(([\d.]+) s\)", line)
-        result["runs"].append({"preset": "strict (rules changed)", "seconds": round(seconds, 1)})
+        result["runs"].append({"preset": "strict (rules changed)", "seconds": round(seconds, 1),
+                               "versions": versions})
         result["rewrite_line"] = line
         result["rewrite_step_s"] = float(step.group(1)) if step else None
-        seconds, _ = _run(source)
-        result["runs"].append({"preset": "strict (unchanged)", "seconds": round(seconds, 1)})
+        seconds, _, versions = _run(source)
+        result["runs"].append({"preset": "strict (unchanged)", "seconds": round(seconds, 1), "versions": versions})
         result["file_mb"] = round(duckdb_path.stat().st_size / 2**20, 1)
         copy = work / "measure.duckdb"
         shutil.copyfile(duckdb_path, copy)

@@ -106,8 +106,18 @@ class Person:
             return False
         return self.hash_("name", text) in values or (looks_like_email(text) and self.hash_("email", text) in values)
 
+    def _named_by_parts(self, text: str) -> bool:
+        """``Ada Lovelace`` in clear where the copy holds the contact's given and family names
+        hashed one by one (its ``full_name`` then is ``h:... h:...``)."""
+        words = text.split()
+        if self.hash_ is None or not 1 < len(words) <= 8 or not self.weak:
+            return False
+        return any(self.hash_("name", " ".join(words[:cut])) in self.weak
+                   and self.hash_("name", " ".join(words[cut:])) in self.weak for cut in range(1, len(words)))
+
     def is_strong(self, text: str) -> bool:
-        return not _forms(text).isdisjoint(self.strong) or self._hashed_in(text, self.strong)
+        return (not _forms(text).isdisjoint(self.strong) or self._hashed_in(text, self.strong)
+                or self._named_by_parts(text))
 
     def is_weak(self, text: str) -> bool:
         return not _forms(text).isdisjoint(self.weak) or self._hashed_in(text, self.weak)

@@ -9,12 +9,11 @@ when the previous complete load's differs (none recorded: written with nothing p
 publishing run applies its policy to the stored values of every kept table, inside the publishing
 transaction, before this run's versions are compared with them:
 
-* a catalog column (``streak_source/privacy/catalog.py``) gets its treatment by its shape, exactly
-  as the source treats the raw value it was built from (the same walkers, the same keyed hash), so
-  an unchanged record compares equal and gets no new version;
-* a column computed from one (``DERIVED``: ``boxes.owner_email``, ``box_field_values.value_text``...)
-  follows it, each value (or each part of a ``", "``-joined list) as the kind its name says;
-* under ``strict``, every other text column has its e-mail addresses hashed, as the source does;
+* every stored version through ``PrivacyPolicy.protect_row`` (the policy's own rule for a row
+  already built: catalog columns by their shape, the columns derived from them, the ``strict``
+  sweep of e-mail addresses), so an unchanged record compares equal to what the source now writes
+  and gets no new version; ``box_field_values``, which the source builds from ``boxes.fields``,
+  by :func:`protect_field_value`;
 * events as the receiver and the derived events treat them (custom events' ``properties`` and
   ``distinct_id``, the ``api:`` key built from it; a webhook's or derived event's properties as
   its object's fields).
@@ -30,21 +29,16 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from streak_source.privacy import COLUMNS, DERIVED, Kind, PrivacyPolicy, field_kinds, kind_of_name, looks_like_email
-from streak_source.privacy.protect import DROPPED, Treatment, protect_shape, sweep_emails
+from streak_source.privacy import COLUMNS, DERIVED, Kind, PrivacyPolicy, field_kinds, looks_like_email
+from streak_source.privacy.protect import DROPPED, Treatment, protect_shape
 from streak_warehouse.forget_values import json_text_like
-from streak_warehouse.history_mode import HISTORY_SUFFIX, TrackedTable
-from streak_warehouse.sql import columns_of, qualified, quote_identifier, string_literal
+from streak_warehouse.history_mode import TrackedTable
+from streak_warehouse.sql import columns_of, qualified, string_literal
 from streak_warehouse.table_rewrite import Execute, TextColumn, rewrite_rows, row_ids
 
 PRIVACY_COLUMN: Final = "privacy"
 """``load_history`` column: the fingerprint of the policy each complete load ran under."""
 NONE: Final = "none"
-
-Cell = Callable[[Any, Mapping[str, Any]], Any]
-"""A column's protection: (its value, parsed JSON where it is JSON; the row's other values) -> the
-protected value or ``DROPPED``."""
-
 
 def previous_fingerprint(execute: Execute, dataset: str, run_id: str) -> str | None:
     """The fingerprint of the newest complete load before ``run_id`` in ``dataset`` (``none``: it
@@ -91,18 +85,22 @@ def read_lookups(execute: Execute, dataset: str) -> Lookups:
                    team["contact_settings"], team["organization_settings"])
 
 
-# --- one column -------------------------------------------------------------------------------------
+# --- box_field_values ---------------------------------------------------------------------------------
 
 
-def _derived(value: Any, kind: Kind | None, treatment: Treatment, hash_: Callable[[Kind, Any], Any]) -> Any:
-    """A value computed from a protected column: a string (each part of a ", "-joined list), or a list."""
+FIELD_VALUE_COLUMNS: Final = ("value_text", "value_labels", "value_raw")
+
+
+def _names(value: Any, kind: Kind | None, treatment: Treatment, hash_: Callable[[Kind, Any], Any]) -> Any:
+    """A decoded field value: a text (the ", "-joined names of PERSON and TEAM_* fields) or a list
+    of labels, each part protected as ``kind`` (None: an e-mail address is one, anything else kept)."""
     if isinstance(value, list):
-        items = [_derived(item, kind, treatment, hash_) for item in value]
+        items = [_names(item, kind, treatment, hash_) for item in value]
         return DROPPED if any(item is DROPPED for item in items) else items
     if not isinstance(value, str) or not value:
         return value
     parts = []
-    for part in value.split(", "):
+    for part in value.split(", ") if kind == "name" else [value]:
         own = kind or ("email" if looks_like_email(part) else None)
         action = treatment.action(own) if own is not None else "keep"
         if action == "drop":
@@ -111,87 +109,73 @@ def _derived(value: Any, kind: Kind | None, treatment: Treatment, hash_: Callabl
     return ", ".join(parts)
 
 
-def _field_value(policy: PrivacyPolicy, column: str) -> Cell:
-    """``box_field_values``: ``value_raw`` as ``boxes.fields`` treats the raw value; the names in
-    ``value_text`` / ``value_labels`` as the column they come from (PERSON: the sharing entries,
-    TEAM_CONTACT: ``contacts.full_name``, TEAM_ORGANIZATION: ``organizations.name``), a text as its
-    field's name says, any e-mail address as one."""
+def protect_field_value(policy: PrivacyPolicy, row: dict[str, Any], kinds: Mapping[str, Kind]) -> None:
+    """A stored ``box_field_values`` row (``PrivacyPolicy.protect_row`` leaves it alone: the source
+    builds it from ``boxes.fields``), in place: ``value_raw`` as ``boxes.fields`` treats the raw
+    value; the names in ``value_text`` / ``value_labels`` as the column they come from (PERSON: the
+    sharing entries, TEAM_CONTACT: ``contacts.full_name``, TEAM_ORGANIZATION: ``organizations.name``),
+    a text as its field's name says (``field_kinds``), any e-mail address as one; ``value_number``
+    goes with a text that is protected (a phone number's digits)."""
     fields = policy.treatment("boxes.fields")
+    key = str(row.get("field_key"))
+    raw = row.get("value_raw")
+    if isinstance(raw, str) and raw:
+        holder = {key: json.loads(raw)}
+        protect_shape("fields", holder, COLUMNS["boxes.fields"].kinds, fields, policy.hash, kinds)
+        row["value_raw"] = json_text_like(raw, holder[key]) if key in holder else None
     by_type = {"PERSON": fields, "TEAM_CONTACT": policy.treatment("contacts.full_name"),
                "TEAM_ORGANIZATION": policy.treatment("organizations.name")}
-
-    def protect(value: Any, row: Mapping[str, Any], lookups: Lookups) -> Any:
-        key = str(row.get("field_key"))
-        kinds = lookups.fields_of("boxes", row)
-        if column == "value_raw":  # the compact JSON text of the raw value
-            holder = {key: json.loads(value) if isinstance(value, str) else value}
-            protect_shape("fields", holder, COLUMNS["boxes.fields"].kinds, fields, policy.hash, kinds)
-            if key not in holder:
-                return DROPPED
-            return json_text_like(value, holder[key]) if isinstance(value, str) else holder[key]
-        field_type = str(row.get("field_type") or "").upper()
-        if field_type in by_type:
-            return _derived(value, "name", by_type[field_type], policy.hash)
-        return _derived(value, kinds.get(key), fields, policy.hash)
-
-    return protect  # type: ignore[return-value]
+    field_type = str(row.get("field_type") or "").upper()
+    treatment, kind = (by_type[field_type], "name") if field_type in by_type else (fields, kinds.get(key))
+    text = row.get("value_text")
+    for column in [name for name in ("value_text", "value_labels") if name in row]:
+        value = _names(row[column], kind, treatment, policy.hash)
+        row[column] = None if value is DROPPED else value
+    if row.get("value_text") != text and row.get("value_number") is not None:
+        row["value_number"] = None
 
 
-def cell_protection(policy: PrivacyPolicy, table: str, column: str) -> Callable[..., Any] | None:
-    """How ``table.column`` of the copy is protected by ``policy`` (None: it is kept as it is):
-    ``protect(value, row, lookups)`` (module doc)."""
-    name = f"{table}.{column}"
-    if name in COLUMNS:
-        catalog, treatment = COLUMNS[name], policy.treatment(name)
-        if not treatment.active:
-            return None
-        return lambda value, row, lookups: protect_shape(catalog.shape, value, catalog.kinds, treatment, policy.hash,
-                                                         lookups.fields_of(table, row))
-    if name in DERIVED:
-        if table == "box_field_values":
-            return _field_value(policy, column) if policy.treatment(DERIVED[name]).active or any(
-                policy.treatment(n).active for n in ("contacts.full_name", "organizations.name")) else None
-        treatment = policy.treatment(DERIVED[name])
-        if not treatment.active:
-            return None
-        kind = kind_of_name(column)
-        return lambda value, row, lookups: _derived(value, kind, treatment, policy.hash)
+def _touches(policy: PrivacyPolicy, table: str) -> bool:
+    """Whether ``policy`` changes anything stored in ``table`` (else its history is not read)."""
     if policy.email_sweep != "keep":
-        return lambda value, row, lookups: sweep_emails(value, policy.email_sweep, policy.hash)
-    return None
+        return True
+    names = [c.name for c in COLUMNS.values() if c.table == table]
+    names += [followed for derived, followed in DERIVED.items() if derived.startswith(table + ".")]
+    if table == "box_field_values":
+        names += ["contacts.full_name", "organizations.name"]
+    return any(policy.treatment(name).active for name in names)
 
 
 # --- a history table ---------------------------------------------------------------------------------
 
 
 def _history_change(policy: PrivacyPolicy, table: TrackedTable, lookups: Lookups,
-                    json_columns: set[str]) -> tuple[list[str], Callable[[Mapping[str, str | None]], dict[str, str | None]]]:
-    """The columns to read of ``<table>_history`` and the change of one of its rows."""
-    protections = {column: cell for column, _ in table.columns if column not in table.key
-                   and (cell := cell_protection(policy, table.name, column)) is not None}
-    context = [column for column in ("pipeline_key", "field_key", "field_type") if column in dict(table.columns)]
+                    json_columns: set[str]) -> Callable[[Mapping[str, str | None]], dict[str, str | None]]:
+    """The change of one stored version of ``table``: ``PrivacyPolicy.protect_row`` (and
+    :func:`protect_field_value`) on its values, the cells that differ as text again."""
 
     def change(cells: Mapping[str, str | None]) -> dict[str, str | None]:
-        row = {name: cells.get(name) for name in context}
+        def parsed(name: str, text: str | None) -> Any:
+            return json.loads(text) if text is not None and name in json_columns else text
+
+        row = {name: parsed(name, text) for name, text in cells.items()}
+        policy.protect_row(table.name, row, lookups.fields_of(table.name, row))
+        if table.name == "box_field_values":
+            protect_field_value(policy, row, lookups.fields_of("boxes", row))
         changed: dict[str, str | None] = {}
-        for column, protect in protections.items():
-            text = cells.get(column)
-            if text is None:
+        for name, text in cells.items():
+            value = row.get(name)
+            if value == parsed(name, text):
                 continue
-            value = json.loads(text) if column in json_columns else text
-            new = protect(value, row, lookups)
-            if new is DROPPED or new is None:
-                changed[column] = None
-            elif column in json_columns:
-                if new != json.loads(text):
-                    changed[column] = json_text_like(text, new)
-            elif new != text:
-                changed[column] = str(new)
-        if table.name == "box_field_values" and "value_text" in changed and cells.get("value_number") is not None:
-            changed["value_number"] = None  # a number read from a text now protected (a phone's digits)
+            if value is None:
+                changed[name] = None
+            elif name in json_columns:
+                changed[name] = json_text_like(text, value) if text is not None else json.dumps(value)
+            else:
+                changed[name] = str(value)
         return changed
 
-    return [*protections, *context, *(["value_number"] if table.name == "box_field_values" else [])], change
+    return change
 
 
 def protect_history(execute: Execute, dataset: str, policy: PrivacyPolicy, tables: Sequence[TrackedTable],
@@ -205,18 +189,14 @@ def protect_history(execute: Execute, dataset: str, policy: PrivacyPolicy, table
     ids = row_ids(driver)
     written: dict[str, int] = {}
     for table in tables:
-        if table.history_name not in present:
+        if table.history_name not in present or not _touches(policy, table.name):
             continue
         json_columns = {column for column, kind in table.columns if kind == "json"}
-        names, change = _history_change(policy, table, lookups, json_columns)
-        stored = {c.name: c for c in present[table.history_name]}
-        columns = [stored.get(name) or TextColumn(name, "DOUBLE", True) for name in names
-                   if name in stored or name in dict(table.columns)]
-        if not any(name in stored for name in names):
-            continue
-        count = rewrite_rows(execute, dataset, table.history_name, columns, change, ids,
-                             where=" OR ".join(f"{quote_identifier(c.name)} IS NOT NULL" for c in columns
-                                               if c.name in stored))
+        columns = [c for c in present[table.history_name] if c.name in dict(table.columns)]
+        if table.name == "box_field_values" and "value_number" in dict(table.columns):
+            columns.append(TextColumn("value_number", "DOUBLE", True))
+        count = rewrite_rows(execute, dataset, table.history_name, columns,
+                             _history_change(policy, table, lookups, json_columns), ids)
         if count:
             written[table.history_name] = count
     return written

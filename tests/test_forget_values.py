@@ -6,16 +6,14 @@ from __future__ import annotations
 import json
 
 from streak_source.privacy import policy_from
-from streak_source.privacy.protect import DROPPED
 from streak_warehouse.forget_values import ERASED, FORGOTTEN, json_text_like, person_from, redact, redacted_cells
-from streak_warehouse.privacy_rewrite import Lookups, cell_protection, event_change
+from streak_warehouse.privacy_rewrite import event_change, protect_field_value
 
 SALT = "unit-salt-0123456789abcdef"
 STRICT = policy_from("strict", SALT)
 ADA = "ada.lovelace@example.com"
 CONTACT = {"contact_key": "c1", "full_name": "Ada Lovelace", "given_name": "Ada", "email_addresses": json.dumps([ADA]),
            "phone_numbers": json.dumps(["+1 555 0100"])}
-NO_LOOKUPS = Lookups({}, {}, {})
 
 
 def ada(hashing: bool = False) -> object:
@@ -48,6 +46,10 @@ def test_hashed_values_match_and_a_clear_name_matches_its_hash() -> None:
     assert redact([STRICT.hash("email", ADA), "h:" + "0" * 32], person) == ["h:" + "0" * 32]
     assert redact(["Ada  Lovelace", "Bob Smith"], person) == ["Bob Smith"]  # only her hash was kept
     assert redact("team: " + STRICT.hash("email", ADA), person) == f"team: {FORGOTTEN}"
+    by_parts = {"contact_key": "c1", "given_name": STRICT.hash("name", "Nina"),
+                "family_name": STRICT.hash("name", "da Rosa"), "email_addresses": json.dumps([ADA])}
+    person = person_from([ADA], [("contacts", by_parts)], STRICT.hash)
+    assert redact(["Nina da Rosa", "Nina Simone"], person) == ["Nina Simone"]  # her full name, from its parts
 
 
 def test_json_text_keeps_its_style_and_keys_stay_distinct() -> None:
@@ -62,22 +64,22 @@ def test_json_text_keeps_its_style_and_keys_stay_distinct() -> None:
     assert redacted_cells(cells, person, {"event_key": False}, {})["event_key"] == changed["event_key"]
 
 
-def test_stored_values_are_protected_as_the_source_protects_their_raw_fields() -> None:
-    joined = cell_protection(STRICT, "boxes", "assigned_to_emails")
-    assert joined is not None
-    assert joined(f"{ADA}, bob@example.com", {}, NO_LOOKUPS) == (
-        f"{STRICT.hash('email', ADA)}, {STRICT.hash('email', 'bob@example.com')}")
-    entries = [{"email": ADA, "fullName": "Ada Lovelace", "image": "https://x/a.png"}]
-    raw = STRICT.protect("boxes", {"assignedToSharingEntries": json.loads(json.dumps(entries))})
-    people = cell_protection(STRICT, "boxes", "assigned_to_sharing_entries")
-    assert people is not None and people(entries, {}, NO_LOOKUPS) == raw["assignedToSharingEntries"]
-    notes = cell_protection(STRICT, "boxes", "notes")
-    assert notes is not None and notes("call Ada", {}, NO_LOOKUPS) is DROPPED
-    assert cell_protection(policy_from("contacts", SALT), "boxes", "notes") is None  # kept under that preset
-    value_raw = cell_protection(STRICT, "box_field_values", "value_raw")
-    assert value_raw is not None
-    assert json.loads(value_raw(json.dumps(entries, separators=(",", ":")), {"field_key": "1005", "field_type": "PERSON"},
-                                NO_LOOKUPS)) == raw["assignedToSharingEntries"]
+def test_a_stored_field_value_is_protected_as_the_source_protects_the_raw_field() -> None:
+    entries = [{"userKey": "u1", "email": ADA, "fullName": "Ada Lovelace", "image": "https://x/a.png"}]
+    raw = STRICT.protect("boxes", {"fields": {"1005": json.loads(json.dumps(entries))}})["fields"]["1005"]
+    person = {"field_key": "1005", "field_type": "PERSON", "value_text": "Ada Lovelace, Bob Smith",
+              "value_labels": ["Ada Lovelace", "Bob Smith"], "value_raw": json.dumps(entries, separators=(",", ":"))}
+    protect_field_value(STRICT, person, {})
+    assert json.loads(person["value_raw"]) == raw and person["value_text"] == ", ".join(person["value_labels"])
+    assert person["value_labels"] == [STRICT.hash("name", "Ada Lovelace"), STRICT.hash("name", "Bob Smith")]
+    phone = {"field_key": "1003", "field_type": "TEXT_INPUT", "value_text": "+1 555 0100", "value_number": 15550100.0,
+             "value_raw": '"+1 555 0100"'}
+    protect_field_value(STRICT, phone, {"1003": "phone"})
+    assert phone == {"field_key": "1003", "field_type": "TEXT_INPUT", "value_text": STRICT.hash("phone", "+1 555 0100"),
+                     "value_number": None, "value_raw": json.dumps(STRICT.hash("phone", "+1 555 0100"))}
+    kept = {"field_key": "1002", "field_type": "DROPDOWN", "value_text": "Negotiation", "value_raw": '"9002"'}
+    protect_field_value(STRICT, kept, {})
+    assert kept == {"field_key": "1002", "field_type": "DROPDOWN", "value_text": "Negotiation", "value_raw": '"9002"'}
 
 
 def test_a_custom_events_key_follows_its_hashed_id_and_a_newer_one_supersedes_it() -> None:
