@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -72,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = [args.contact.strip()] if args.contact is not None else []
     try:
         policy = configured_policy()
-        report = forget(addresses, keys, policy.hash if policy.settings.salt else None)
+        keys_found = forget(addresses, keys, policy.hash if policy.settings.salt else None, print)
     except LoadAlreadyRunning as exc:
         return _refused(str(exc), EXIT_LOCKED)
     except (PrivacyConfigError, WarehouseConfigError) as exc:
@@ -80,46 +79,46 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationException as exc:
         return _refused(one_line(f"configuration: {exc}"), EXIT_CONFIG)
     except Exception as exc:  # noqa: BLE001 - one line, whatever failed
-        return _refused(one_line(f"forget failed ({type(exc).__name__}: {exc}); what was not yet erased is "
-                                 "unchanged, run it again"), EXIT_FAILED)
-    for line in report.lines:
-        print(line)
+        return _refused(one_line(f"forget failed ({type(exc).__name__}: {exc}); the places listed above are done, "
+                                 "the others unchanged: run it again"), EXIT_FAILED)
     if not policy.settings.salt:
         print("note: no [privacy] salt is configured, so values the copy holds hashed (written under a preset "
               "that hashes) could be found only where the contact's own rows hold them")
-    print(streak_still_has(addresses, sorted(report.contact_keys)))
+    print(streak_still_has(addresses, sorted(keys_found)))
     return EXIT_OK
 
 
-@dataclass
-class Report:
-    lines: list[str] = field(default_factory=list)
-    contact_keys: set[str] = field(default_factory=set)
+def forget(addresses: Sequence[str], keys: Sequence[str], hash_: Callable[..., Any] | None,
+           say: Callable[[str], None]) -> set[str]:
+    """Erase the person from the destination, the spool and dlt's working dir (module doc), saying
+    what each place erased as soon as it is done; the person's contact keys."""
+    from dlt.common.pipeline import get_dlt_pipelines_dir
 
-
-def forget(addresses: Sequence[str], keys: Sequence[str], hash_: Callable[..., Any] | None) -> Report:
-    """Erase the person from the destination, the spool and dlt's working dir (module doc)."""
+    from pipelines.job import working_dir_lock
+    from pipelines.privacy_step import drop_load_packages
+    from streak_warehouse.destination import PIPELINE_NAME
     from streak_warehouse.forget_values import person_from
     from streak_warehouse.locks import RunOwner
 
-    report = Report()
     owner = RunOwner.this_process()
-    with _working_dir_locked(owner) as pipelines_dir:
-        person = _forget_in_destination(addresses, keys, hash_, owner, report)
+    pipelines_dir = Path(get_dlt_pipelines_dir())
+    with working_dir_lock(pipelines_dir, owner):
+        person = _forget_in_destination(addresses, keys, hash_, owner, say)
         if person is None:  # the destination holds no copy: the spool still may
             person = person_from(addresses, [], hash_, keys)
-        report.contact_keys |= set(person.contact_keys) | set(keys)
-        report.lines.append(_forget_in_spool(person))
-        report.lines.append(_dropped_packages(pipelines_dir))
-    return report
+        say(_forget_in_spool(person))
+        say(f"dlt working dir {pipelines_dir / PIPELINE_NAME}: {drop_load_packages(pipelines_dir):,} load package(s) "
+            "deleted")
+    return set(person.contact_keys) | set(keys)
 
 
 def _forget_in_destination(addresses: Sequence[str], keys: Sequence[str], hash_: Callable[..., Any] | None,
-                           owner: Any, report: Report) -> Any:
+                           owner: Any, say: Callable[[str], None]) -> Any:
     """The destination's part; the person found there (None: no copy yet)."""
     from streak_warehouse.destination import DATASET_NAME, WarehouseConfigError
     from streak_warehouse.forget import erase_person, find_person, forget_in_duckdb_file
     from streak_warehouse.locks import FileRunLock
+    from streak_warehouse.sql import columns_of
     from streak_warehouse.targets.configured import configured_target
     from streak_warehouse.targets.duckdb_file import DuckDBFile, discard_leftovers, lock_path
     from streak_warehouse.targets.schema_swap import SchemaSwap
@@ -130,10 +129,10 @@ def _forget_in_destination(addresses: Sequence[str], keys: Sequence[str], hash_:
         with FileRunLock(lock_path(target.path), str(target.path), owner):
             discard_leftovers(target.path)
             if not target.path.is_file():
-                report.lines.append(f"{target.path}: no copy yet, nothing to erase there")
+                say(f"{target.path}: no copy yet, nothing to erase there")
                 return None
             done = forget_in_duckdb_file(target.path, DATASET_NAME, addresses, keys, hash_)
-            report.lines += _destination_lines(str(target.path), done.person, done.erased.lines(DATASET_NAME))
+            _say_erased(say, str(target.path), done.person, done.erased.lines(DATASET_NAME))
             return done.person
     if not isinstance(target, SchemaSwap):
         raise WarehouseConfigError(
@@ -142,31 +141,23 @@ def _forget_in_destination(addresses: Sequence[str], keys: Sequence[str], hash_:
     live = target.live_copy()
     with live.locked(owner) as session:
         discard_leftover_schemas(live.pipeline, DATASET_NAME)
-        found: list[Any] = []
-
-        def erase(execute: Any) -> None:
-            from streak_warehouse.sql import columns_of
-
-            if not columns_of(execute, DATASET_NAME, "load_history"):
-                return
-            person = find_person(execute, DATASET_NAME, addresses, keys, hash_)
-            found.append((person, erase_person(execute, DATASET_NAME, person, "psycopg2") if not person.empty else None))
-
         with session.transaction() as execute:
-            erase(execute)
-    if not found:
-        report.lines.append(f"{live.location}: no copy yet, nothing to erase there")
-        return None
-    person, erased = found[0]
-    report.lines += _destination_lines(live.location, person, erased.lines(DATASET_NAME) if erased else [])
+            if not columns_of(execute, DATASET_NAME, "load_history"):
+                say(f"{live.location}: no copy yet, nothing to erase there")
+                return None
+            person = find_person(execute, DATASET_NAME, addresses, keys, hash_)
+            erased = erase_person(execute, DATASET_NAME, person, "psycopg2")
+    _say_erased(say, live.location, person, erased.lines(DATASET_NAME))
     return person
 
 
-def _destination_lines(location: str, person: Any, erased: list[str]) -> list[str]:
+def _say_erased(say: Callable[[str], None], location: str, person: Any, erased: list[str]) -> None:
     keys = sorted(person.contact_keys)
     found = (f"{len(keys)} contact key(s): {', '.join(keys)}" if keys else "no contact row")
-    return [f"{location}: {found}; " + (f"{len(erased)} table(s) changed, one transaction" if erased
-                                        else "nothing of that person in the copy"), *(f"  {line}" for line in erased)]
+    say(f"{location}: {found}; " + (f"{len(erased)} table(s) changed, one transaction" if erased
+                                    else "nothing of that person in the copy"))
+    for line in erased:
+        say(f"  {line}")
 
 
 def _forget_in_spool(person: Any) -> str:
@@ -183,32 +174,6 @@ def _forget_in_spool(person: Any) -> str:
     if not done.log_emptied:
         line += " (its write-ahead log is in use: stop the receiver and run forget again to empty it)"
     return line
-
-
-def _dropped_packages(pipelines_dir: Path) -> str:
-    from pipelines.privacy_step import drop_load_packages
-    from streak_warehouse.destination import PIPELINE_NAME
-
-    return f"dlt working dir {pipelines_dir / PIPELINE_NAME}: {drop_load_packages(pipelines_dir):,} load package(s) deleted"
-
-
-class _working_dir_locked:  # noqa: N801 - used as a context manager, like the job's
-    """The job's dlt working dir, locked as the job locks it (``pipelines/job.py``)."""
-
-    def __init__(self, owner: Any) -> None:
-        from dlt.common.pipeline import get_dlt_pipelines_dir
-
-        from pipelines.job import working_dir_lock
-
-        self.path = Path(get_dlt_pipelines_dir())
-        self._lock = working_dir_lock(self.path, owner)
-
-    def __enter__(self) -> Path:
-        self._lock.acquire()
-        return self.path
-
-    def __exit__(self, *exc: object) -> None:
-        self._lock.release()
 
 
 def streak_still_has(addresses: Sequence[str], keys: Sequence[str]) -> str:
