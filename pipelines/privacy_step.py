@@ -57,7 +57,7 @@ def start_rule_change(client: Any, dataset: str, policy: PrivacyPolicy | None, r
                       "values stored under the old rules stay as they are (docs/privacy.md)")
         return None
     change = RuleChange(policy, previous)
-    change.rows.update(protect_history(execute, dataset, policy, tracked, driver))
+    change.rows.update(protect_history(execute, dataset, policy, tracked, driver, _native(client, driver)))
     return change
 
 
@@ -69,7 +69,8 @@ def finish_rule_change(change: RuleChange | None, client: Any, dataset: str, pro
 
     if change is None:
         return False
-    events = protect_events(executor(client), dataset, change.policy, driver_name(client))
+    driver = driver_name(client)
+    events = protect_events(executor(client), dataset, change.policy, driver, _native(client, driver))
     if events:
         change.rows["events"] = events
     spooled = _protect_spool(change.policy)
@@ -100,6 +101,11 @@ def drop_load_packages(pipelines_dir: Path) -> int:
         else:
             package.unlink()
     return len(packages)
+
+
+def _native(client: Any, driver: str) -> Any:
+    """The DuckDB connection behind ``client`` (its rewrite's fast path), else None."""
+    return getattr(client, "native_connection", None) if driver == "duckdb" else None
 
 
 def _protect_spool(policy: PrivacyPolicy) -> int:

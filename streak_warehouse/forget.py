@@ -90,9 +90,9 @@ def find_person(execute: Execute, dataset: str, addresses: Sequence[str], contac
     return person_from(addresses, found, hash_, contact_keys)
 
 
-def erase_person(execute: Execute, dataset: str, person: Person, driver: str) -> Erased:
+def erase_person(execute: Execute, dataset: str, person: Person, driver: str, native: Any = None) -> Erased:
     """Delete the person's own rows and redact every mention in every base table of ``dataset``
-    (module doc). Call inside the caller's transaction."""
+    (module doc). Call inside the caller's transaction (``native``: its DuckDB connection)."""
     erased = Erased()
     columns = text_columns(execute, dataset)
     if person.contact_keys:
@@ -104,7 +104,7 @@ def erase_person(execute: Execute, dataset: str, person: Person, driver: str) ->
                 if count:
                     execute(f"DELETE FROM {qualified(dataset, table)} WHERE {where}")
                     erased.deleted[table] = int(count)
-    ids = row_ids(driver)
+    ids = row_ids(driver, native)
     for table, text in sorted(columns.items()):
         if not text:
             continue
@@ -143,7 +143,7 @@ def forget_in_duckdb_file(path: Path, dataset: str, addresses: Sequence[str], co
             con.execute("BEGIN TRANSACTION")
             try:
                 person = find_person(execute, dataset, addresses, contact_keys, hash_)
-                erased = erase_person(execute, dataset, person, "duckdb") if not person.empty else Erased()
+                erased = erase_person(execute, dataset, person, "duckdb", con) if not person.empty else Erased()
             except BaseException:
                 con.execute("ROLLBACK")
                 raise

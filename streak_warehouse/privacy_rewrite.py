@@ -179,14 +179,15 @@ def _history_change(policy: PrivacyPolicy, table: TrackedTable, lookups: Lookups
 
 
 def protect_history(execute: Execute, dataset: str, policy: PrivacyPolicy, tables: Sequence[TrackedTable],
-                    driver: str) -> dict[str, int]:
+                    driver: str, native: Any = None) -> dict[str, int]:
     """Apply ``policy`` to the stored values of every ``<table>_history`` of ``dataset``; rows
-    rewritten per history table. Call inside the publishing transaction, before this run's versions."""
+    rewritten per history table. Call inside the publishing transaction, before this run's versions
+    (``native``: the DuckDB connection behind ``execute``, for its fast path)."""
     from streak_warehouse.table_rewrite import text_columns
 
     lookups = read_lookups(execute, dataset)
     present = text_columns(execute, dataset)
-    ids = row_ids(driver)
+    ids = row_ids(driver, native)
     written: dict[str, int] = {}
     for table in tables:
         if table.history_name not in present or not _touches(policy, table.name):
@@ -262,7 +263,7 @@ def event_change(policy: PrivacyPolicy, taken: set[str], superseded: list[str]) 
     return change
 
 
-def protect_events(execute: Execute, dataset: str, policy: PrivacyPolicy, driver: str) -> int:
+def protect_events(execute: Execute, dataset: str, policy: PrivacyPolicy, driver: str, native: Any = None) -> int:
     """Apply ``policy`` to every event stored in ``dataset.events``; rows rewritten (or superseded)."""
     from streak_warehouse.table_rewrite import text_columns
 
@@ -272,7 +273,7 @@ def protect_events(execute: Execute, dataset: str, policy: PrivacyPolicy, driver
     taken = {str(row[0]) for row in execute(f"SELECT event_key FROM {qualified(dataset, 'events')}")}
     superseded: list[str] = []
     count = rewrite_rows(execute, dataset, "events", [stored[name] for name in EVENT_COLUMNS],
-                         event_change(policy, taken, superseded), row_ids(driver))
+                         event_change(policy, taken, superseded), row_ids(driver, native))
     for start in range(0, len(superseded), 500):
         keys = ", ".join(string_literal(key) for key in superseded[start:start + 500])
         execute(f"DELETE FROM {qualified(dataset, 'events')} WHERE event_key IN ({keys})")
