@@ -1,10 +1,11 @@
 """What a change of the ``[privacy]`` rules and a ``forget`` cost on a copy with history (issue 25;
 not a timed test).
 
-    python benchmarks/privacy_rules.py [--boxes 2000] [--days 2] [--events 2000]
+    python benchmarks/privacy_rules.py [--boxes 2000] [--days 2] [--events 2000] [--postgres URL]
                                        [--json benchmarks/results/privacy_rules.json]
 
-Against the sandbox with its canary planted, into a DuckDB file: ``days + 1`` loads under preset
+Against the sandbox with its canary planted, into a DuckDB file (``--postgres URL``: into that
+database's ``crm`` schema instead; use an empty database): ``days + 1`` loads under preset
 ``none`` a simulated day apart (history versions, a refresh basis, ``--events`` custom events in the
 spool merged into ``crm.events``), then one load under ``strict`` (the rule change: the kept tables,
 the events and the spool rewritten, the file written anew), then one more ``strict`` load (no
@@ -42,9 +43,9 @@ def _run(source: dict[str, Any]) -> tuple[float, str, dict[str, int]]:
     return time.monotonic() - started, out.getvalue(), dict(summary.versions_added)
 
 
-def measure(boxes: int, days: int, events: int, work: Path) -> dict[str, Any]:
+def measure(boxes: int, days: int, events: int, work: Path, postgres: str | None = None) -> dict[str, Any]:
     sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from privacy_support import found_in
+    from privacy_support import found_in, pg_dump
 
     import streak_clock
     from pipelines.privacy_cli import main as privacy_main
@@ -56,7 +57,10 @@ def measure(boxes: int, days: int, events: int, work: Path) -> dict[str, Any]:
     os.environ.update(DLT_DATA_DIR=str(work / "dlt"), DLT_LOCAL_DIR=str(work), DLT_PROJECT_DIR=str(REPO_ROOT),
                       STREAK_DUCKDB_PATH=str(duckdb_path), EVENTS__SPOOL_PATH=str(work / "spool.sqlite"),
                       PRIVACY__PRESET="none")
-    result: dict[str, Any] = {"boxes": boxes, "days": days, "events": events, "runs": []}
+    if postgres is not None:
+        os.environ.update(DESTINATION__WAREHOUSE__DESTINATION_TYPE="postgres", DESTINATION__WAREHOUSE__CREDENTIALS=postgres)
+    result: dict[str, Any] = {"boxes": boxes, "days": days, "events": events,
+                              "destination": "postgres" if postgres else "duckdb", "runs": []}
     with Sandbox(boxes=boxes, seed=25, canary=CANARY) as sb:
         source = {"api_key": sb.api_key, "base_url": sb.base_url, "max_requests_per_second": 1000}
         contacts = [c for team in sb.account.contacts.values() for c in team]
@@ -81,15 +85,19 @@ def measure(boxes: int, days: int, events: int, work: Path) -> dict[str, Any]:
         result["rewrite_step_s"] = float(step.group(1)) if step else None
         seconds, _, versions = _run(source)
         result["runs"].append({"preset": "strict (unchanged)", "seconds": round(seconds, 1), "versions": versions})
-        result["file_mb"] = round(duckdb_path.stat().st_size / 2**20, 1)
-        copy = work / "measure.duckdb"
-        shutil.copyfile(duckdb_path, copy)
-        started = time.monotonic()
-        rewrite_duckdb_file(copy, work / "measure.rewritten.duckdb")
-        result["file_rewrite_s"] = round(time.monotonic() - started, 1)
-        copy.unlink()
-        (work / "measure.rewritten.duckdb").unlink()
+        if postgres is None:
+            result["file_mb"] = round(duckdb_path.stat().st_size / 2**20, 1)
+            copy = work / "measure.duckdb"
+            shutil.copyfile(duckdb_path, copy)
+            started = time.monotonic()
+            rewrite_duckdb_file(copy, work / "measure.rewritten.duckdb")
+            result["file_rewrite_s"] = round(time.monotonic() - started, 1)
+            copy.unlink()
+            (work / "measure.rewritten.duckdb").unlink()
         result["clear_markers_left"] = found_in(work, CANARY)[:10]
+        if postgres is not None and CANARY in pg_dump(postgres, work / "dump.sql").read_text():
+            result["clear_markers_left"].append("pg_dump")
+        (work / "dump.sql").unlink(missing_ok=True)
         os.environ.update(SOURCES__STREAK__API_KEY=sb.api_key, SOURCES__STREAK__BASE_URL=sb.base_url)
         started = time.monotonic()
         out = io.StringIO()
@@ -111,10 +119,11 @@ def main() -> None:
     parser.add_argument("--boxes", type=int, default=2000)
     parser.add_argument("--days", type=int, default=2)
     parser.add_argument("--events", type=int, default=2000)
+    parser.add_argument("--postgres", default=None, metavar="URL", help="load into this (empty) Postgres database")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="streak-privacy-rules-") as work:
-        result = measure(args.boxes, args.days, args.events, Path(work))
+        result = measure(args.boxes, args.days, args.events, Path(work), args.postgres)
     result["command"] = "python benchmarks/privacy_rules.py " + " ".join(sys.argv[1:])
     result["machine"] = machine()
     publish(result, args.json)

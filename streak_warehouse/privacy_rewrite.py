@@ -29,8 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from streak_source.privacy import COLUMNS, DERIVED, Kind, PrivacyPolicy, field_kinds, looks_like_email
-from streak_source.privacy.protect import DROPPED, Treatment, protect_shape
+from streak_source.field_values import NameLookups, box_field_value_rows
+from streak_source.privacy import COLUMNS, DERIVED, Kind, PrivacyPolicy, field_kinds
+from streak_source.privacy.protect import protect_shape, sweep_emails
 from streak_warehouse.forget_values import json_text_like
 from streak_warehouse.history_mode import TrackedTable
 from streak_warehouse.sql import columns_of, qualified, string_literal
@@ -56,12 +57,14 @@ def previous_fingerprint(execute: Execute, dataset: str, run_id: str) -> str | N
 
 @dataclass(frozen=True)
 class Lookups:
-    """What the treatments of custom fields need, read from the fresh copy."""
+    """What the treatments of custom fields need, read from the fresh copy (protected by this run)."""
 
     box_fields: Mapping[str, Mapping[str, Kind]]
     """pipeline key -> custom-field key -> kind (by the field's name)."""
     contact_fields: Mapping[str, Kind]
     organization_fields: Mapping[str, Kind]
+    names: NameLookups = NameLookups()
+    """Contact and organization key -> name as this run's copy shows it (TEAM_* field labels)."""
 
     def fields_of(self, table: str, row: Mapping[str, Any]) -> Mapping[str, Kind]:
         if table == "contacts":
@@ -69,6 +72,13 @@ class Lookups:
         if table == "organizations":
             return self.organization_fields
         return self.box_fields.get(str(row.get("pipeline_key")), {})
+
+
+def _names_by_key(execute: Execute, dataset: str, table: str, key: str, name: str) -> dict[str, str]:
+    if not {key, name} <= columns_of(execute, dataset, table):
+        return {}
+    return {str(k): str(v) for k, v in execute(f"SELECT {key}, {name} FROM {qualified(dataset, table)}")
+            if k is not None and v is not None}
 
 
 def read_lookups(execute: Execute, dataset: str) -> Lookups:
@@ -81,8 +91,10 @@ def read_lookups(execute: Execute, dataset: str) -> Lookups:
     for column in [name for name in team if name in columns_of(execute, dataset, "teams")]:
         for (text,) in execute(f"SELECT CAST({column} AS VARCHAR) FROM {qualified(dataset, 'teams')}"):
             team[column].update(field_kinds(json.loads(text)) if text else {})
+    names = NameLookups(contacts=_names_by_key(execute, dataset, "contacts", "contact_key", "full_name"),
+                        organizations=_names_by_key(execute, dataset, "organizations", "organization_key", "name"))
     return Lookups({pipeline: field_kinds(fields) for pipeline, fields in box_fields.items()},
-                   team["contact_settings"], team["organization_settings"])
+                   team["contact_settings"], team["organization_settings"], names)
 
 
 # --- box_field_values ---------------------------------------------------------------------------------
@@ -91,48 +103,38 @@ def read_lookups(execute: Execute, dataset: str) -> Lookups:
 FIELD_VALUE_COLUMNS: Final = ("value_text", "value_labels", "value_raw")
 
 
-def _names(value: Any, kind: Kind | None, treatment: Treatment, hash_: Callable[[Kind, Any], Any]) -> Any:
-    """A decoded field value: a text (the ", "-joined names of PERSON and TEAM_* fields) or a list
-    of labels, each part protected as ``kind`` (None: an e-mail address is one, anything else kept)."""
-    if isinstance(value, list):
-        items = [_names(item, kind, treatment, hash_) for item in value]
-        return DROPPED if any(item is DROPPED for item in items) else items
-    if not isinstance(value, str) or not value:
-        return value
-    parts = []
-    for part in value.split(", ") if kind == "name" else [value]:
-        own = kind or ("email" if looks_like_email(part) else None)
-        action = treatment.action(own) if own is not None else "keep"
-        if action == "drop":
-            return DROPPED
-        parts.append(hash_(own, part) if action == "hash" and own is not None else part)
-    return ", ".join(parts)
+REBUILT_TYPES: Final = frozenset({"PERSON", "TEAM_CONTACT", "TEAM_ORGANIZATION", "TEXT_INPUT"})
+"""Field types whose decoded columns are rebuilt from the protected raw value by the source's own
+decoder (``field_values.box_field_value_rows``): their decoding needs no option lists."""
 
 
-def protect_field_value(policy: PrivacyPolicy, row: dict[str, Any], kinds: Mapping[str, Kind]) -> None:
+def protect_field_value(policy: PrivacyPolicy, row: dict[str, Any], kinds: Mapping[str, Kind],
+                        names: NameLookups = NameLookups()) -> None:
     """A stored ``box_field_values`` row (``PrivacyPolicy.protect_row`` leaves it alone: the source
     builds it from ``boxes.fields``), in place: ``value_raw`` as ``boxes.fields`` treats the raw
-    value; the names in ``value_text`` / ``value_labels`` as the column they come from (PERSON: the
-    sharing entries, TEAM_CONTACT: ``contacts.full_name``, TEAM_ORGANIZATION: ``organizations.name``),
-    a text as its field's name says (``field_kinds``), any e-mail address as one; ``value_number``
-    goes with a text that is protected (a phone number's digits)."""
+    value (``kinds``: the field kinds of the box's pipeline); then ``value_text``, ``value_labels``
+    and ``value_number`` decoded from it again as the source decodes them (a PERSON value's names
+    from its protected sharing entries, a TEAM_CONTACT's from ``names``: this run's protected
+    contacts); other types (dropdowns, tags) keep their labels, e-mail addresses in them treated as
+    ``boxes.fields`` treats them."""
     fields = policy.treatment("boxes.fields")
-    key = str(row.get("field_key"))
+    key, field_type = str(row.get("field_key")), str(row.get("field_type") or "").upper()
     raw = row.get("value_raw")
-    if isinstance(raw, str) and raw:
-        holder = {key: json.loads(raw)}
-        protect_shape("fields", holder, COLUMNS["boxes.fields"].kinds, fields, policy.hash, kinds)
-        row["value_raw"] = json_text_like(raw, holder[key]) if key in holder else None
-    by_type = {"PERSON": fields, "TEAM_CONTACT": policy.treatment("contacts.full_name"),
-               "TEAM_ORGANIZATION": policy.treatment("organizations.name")}
-    field_type = str(row.get("field_type") or "").upper()
-    treatment, kind = (by_type[field_type], "name") if field_type in by_type else (fields, kinds.get(key))
-    text = row.get("value_text")
+    if not isinstance(raw, str) or not raw:
+        return
+    holder = {key: json.loads(raw)}
+    protect_shape("fields", holder, COLUMNS["boxes.fields"].kinds, fields, policy.hash, kinds)
+    if key not in holder:  # the whole value dropped: the source writes no row for it
+        row.update({name: None for name in ("value_raw", "value_text", "value_labels", "value_number") if name in row})
+        return
+    row["value_raw"] = json_text_like(raw, holder[key])
+    if field_type in REBUILT_TYPES:
+        definition = {key: {"key": key, "name": row.get("field_name"), "type": field_type}}
+        decoded = box_field_value_rows({"fields": holder}, definition, names)[0]
+        row.update({name: decoded[name] for name in ("value_text", "value_labels", "value_number") if name in row})
+        return
     for column in [name for name in ("value_text", "value_labels") if name in row]:
-        value = _names(row[column], kind, treatment, policy.hash)
-        row[column] = None if value is DROPPED else value
-    if row.get("value_text") != text and row.get("value_number") is not None:
-        row["value_number"] = None
+        row[column] = sweep_emails(row[column], fields.action("email"), policy.hash)
 
 
 def _touches(policy: PrivacyPolicy, table: str) -> bool:
@@ -161,11 +163,12 @@ def _history_change(policy: PrivacyPolicy, table: TrackedTable, lookups: Lookups
         row = {name: parsed(name, text) for name, text in cells.items()}
         policy.protect_row(table.name, row, lookups.fields_of(table.name, row))
         if table.name == "box_field_values":
-            protect_field_value(policy, row, lookups.fields_of("boxes", row))
+            protect_field_value(policy, row, lookups.fields_of("boxes", row), lookups.names)
         changed: dict[str, str | None] = {}
         for name, text in cells.items():
             value = row.get(name)
-            if value == parsed(name, text):
+            if value == parsed(name, text) or (name == "value_number" and value is not None and text is not None
+                                                 and float(value) == float(text)):
                 continue
             if value is None:
                 changed[name] = None

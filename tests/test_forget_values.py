@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from streak_source.field_values import NameLookups
 from streak_source.privacy import policy_from
 from streak_warehouse.forget_values import ERASED, FORGOTTEN, json_text_like, person_from, redact, redacted_cells
 from streak_warehouse.privacy_rewrite import event_change, protect_field_value
@@ -64,19 +65,26 @@ def test_json_text_keeps_its_style_and_keys_stay_distinct() -> None:
     assert redacted_cells(cells, person, {"event_key": False}, {})["event_key"] == changed["event_key"]
 
 
-def test_a_stored_field_value_is_protected_as_the_source_protects_the_raw_field() -> None:
-    entries = [{"userKey": "u1", "email": ADA, "fullName": "Ada Lovelace", "image": "https://x/a.png"}]
+def test_a_stored_field_value_is_decoded_again_from_its_protected_raw_value() -> None:
+    entries = [{"userKey": "u1", "email": ADA, "fullName": "Ada Lovelace", "image": "https://x/a.png"},
+               {"userKey": "u2", "email": "bob@example.com", "displayName": "Bob"}]
     raw = STRICT.protect("boxes", {"fields": {"1005": json.loads(json.dumps(entries))}})["fields"]["1005"]
-    person = {"field_key": "1005", "field_type": "PERSON", "value_text": "Ada Lovelace, Bob Smith",
-              "value_labels": ["Ada Lovelace", "Bob Smith"], "value_raw": json.dumps(entries, separators=(",", ":"))}
+    person = {"field_key": "1005", "field_type": "PERSON", "value_text": "Ada Lovelace, Bob",
+              "value_labels": ["Ada Lovelace", "Bob"], "value_raw": json.dumps(entries, separators=(",", ":"))}
     protect_field_value(STRICT, person, {})
-    assert json.loads(person["value_raw"]) == raw and person["value_text"] == ", ".join(person["value_labels"])
-    assert person["value_labels"] == [STRICT.hash("name", "Ada Lovelace"), STRICT.hash("name", "Bob Smith")]
+    assert json.loads(person["value_raw"]) == raw
+    assert person["value_labels"] == [STRICT.hash("name", "Ada Lovelace"), STRICT.hash("name", "Bob")]
+    assert person["value_text"] == ", ".join(person["value_labels"])
+    contact = {"field_key": "1008", "field_type": "TEAM_CONTACT", "value_text": "Ada Lovelace",
+               "value_labels": ["Ada Lovelace"], "value_raw": '["c1"]'}
+    protect_field_value(STRICT, contact, {}, NameLookups(contacts={"c1": "h:one h:two"}))
+    assert contact["value_labels"] == ["h:one h:two"] and contact["value_raw"] == '["c1"]'  # the copy's name
     phone = {"field_key": "1003", "field_type": "TEXT_INPUT", "value_text": "+1 555 0100", "value_number": 15550100.0,
              "value_raw": '"+1 555 0100"'}
     protect_field_value(STRICT, phone, {"1003": "phone"})
-    assert phone == {"field_key": "1003", "field_type": "TEXT_INPUT", "value_text": STRICT.hash("phone", "+1 555 0100"),
-                     "value_number": None, "value_raw": json.dumps(STRICT.hash("phone", "+1 555 0100"))}
+    hashed = STRICT.hash("phone", "+1 555 0100")
+    assert phone == {"field_key": "1003", "field_type": "TEXT_INPUT", "value_text": hashed, "value_number": None,
+                     "value_raw": json.dumps(hashed)}
     kept = {"field_key": "1002", "field_type": "DROPDOWN", "value_text": "Negotiation", "value_raw": '"9002"'}
     protect_field_value(STRICT, kept, {})
     assert kept == {"field_key": "1002", "field_type": "DROPDOWN", "value_text": "Negotiation", "value_raw": '"9002"'}
