@@ -35,7 +35,7 @@ from streak_source.privacy.protect import protect_shape, sweep_emails
 from streak_warehouse.forget_values import json_text_like
 from streak_warehouse.history_mode import TrackedTable
 from streak_warehouse.sql import columns_of, qualified, string_literal
-from streak_warehouse.table_rewrite import Execute, TextColumn, rewrite_rows, row_ids
+from streak_warehouse.table_rewrite import Execute, TextColumn, rewrite_rows, row_ids, text_columns
 
 PRIVACY_COLUMN: Final = "privacy"
 """``load_history`` column: the fingerprint of the policy each complete load ran under."""
@@ -98,9 +98,6 @@ def read_lookups(execute: Execute, dataset: str) -> Lookups:
 
 
 # --- box_field_values ---------------------------------------------------------------------------------
-
-
-FIELD_VALUE_COLUMNS: Final = ("value_text", "value_labels", "value_raw")
 
 
 REBUILT_TYPES: Final = frozenset({"PERSON", "TEAM_CONTACT", "TEAM_ORGANIZATION", "TEXT_INPUT"})
@@ -186,8 +183,6 @@ def protect_history(execute: Execute, dataset: str, policy: PrivacyPolicy, table
     """Apply ``policy`` to the stored values of every ``<table>_history`` of ``dataset``; rows
     rewritten per history table. Call inside the publishing transaction, before this run's versions
     (``native``: the DuckDB connection behind ``execute``, for its fast path)."""
-    from streak_warehouse.table_rewrite import text_columns
-
     lookups = read_lookups(execute, dataset)
     present = text_columns(execute, dataset)
     ids = row_ids(driver, native)
@@ -268,8 +263,6 @@ def event_change(policy: PrivacyPolicy, taken: set[str], superseded: list[str]) 
 
 def protect_events(execute: Execute, dataset: str, policy: PrivacyPolicy, driver: str, native: Any = None) -> int:
     """Apply ``policy`` to every event stored in ``dataset.events``; rows rewritten (or superseded)."""
-    from streak_warehouse.table_rewrite import text_columns
-
     stored = {c.name: c for c in text_columns(execute, dataset).get("events", [])}
     if not set(EVENT_COLUMNS) <= set(stored):
         return 0
