@@ -23,7 +23,10 @@ the events derived from the fresh copy (``streak_warehouse/derived_events.py``) 
 lacks are added.
 
 Privacy (``streak_source/privacy/``, docs/privacy.md): ``[privacy]`` is read and checked before
-anything else too, and the source applies it to every object as it is read.
+anything else too, and the source applies it to every object as it is read. Each load records its
+policy's fingerprint in ``load_history.privacy``; when the previous complete load's differs, the
+publishing transaction rewrites the kept tables (history, events) and the spool under the new rules
+(``pipelines/privacy_step.py``), and a DuckDB file is then written anew.
 
 Outcomes (``streak_warehouse/outcome_views.py``, docs/metrics.md): ``[outcomes]`` is read and checked
 before anything else (a bad setting stops the run at once); last in the publishing transaction, once
@@ -46,6 +49,7 @@ from pipelines import stopping
 from pipelines.dlt_steps import extract_normalize_load
 from pipelines.events_load import Pending, acknowledge, merge_with_client, pending_events
 from pipelines.failures import describe_failure, was_interrupted
+from pipelines.privacy_step import finish_rule_change, protect_pending_events, start_rule_change
 from pipelines.progress import LoadSummary, say
 from pipelines.run_state import Run
 from streak_source.privacy import configured_policy
@@ -57,7 +61,7 @@ from streak_warehouse.history_mode import (
     TrackedTable, VersionsAdded, destination_type_name, history_kept_tables, record_versions, summary_line, tracked_tables,
 )
 from streak_warehouse.history_tables import new_history
-from streak_warehouse.locks import FileRunLock, LoadAlreadyRunning
+from streak_warehouse.locks import FileRunLock, LoadAlreadyRunning, RunOwner
 from streak_warehouse.refresh_basis import configured_refresh
 from streak_warehouse.outcome_config import configured_settings
 from streak_warehouse.outcome_views import create_outcome_views
@@ -118,10 +122,14 @@ def _load(run: Run, target: Target, source_args: dict[str, Any], progress: TextI
         if copy.keeps_tables:
             tracked = tracked_tables(copy.pipeline.default_schema)
 
-            def finish(client: Any, dataset: str) -> None:
+            def finish(client: Any, dataset: str) -> bool:
+                rule_change = start_rule_change(client, dataset, run.privacy, run.run_id, tracked, progress)
                 _record_versions(client, dataset, tracked, finished_at, summary, progress)
+                protect_pending_events(run.privacy, events)
                 merge_with_client(client, dataset, events, progress)
+                rewrote = finish_rule_change(rule_change, client, dataset, progress)
                 _create_outcomes(client, dataset, run, finished_at, progress)
+                return rewrote
 
             copy.publish(rows, run.upgrade.migrate_from, finish, (*kept_tables.KEPT_TABLES, *history_kept_tables(tracked)))
             acknowledge(events, progress)
@@ -212,6 +220,7 @@ def _history_rows(run: Run, summary: LoadSummary, finished_at: datetime) -> tupl
         rows_per_table=summary.rows, api_calls=summary.api_calls, boxes_read=summary.boxes_read,
         boxes_skipped=len(summary.boxes_gone), rejected_records=summary.rejected_records,
         history_calls=summary.history_calls, mode=summary.mode,
+        privacy=run.privacy.fingerprint if run.privacy is not None else None,
     )
     earlier = history.side_records(location)
     stage_history = run.history.table_rows() if run.history is not None else {}
@@ -272,13 +281,17 @@ def _done(run: Run, carried: set[str]) -> None:
 # --- locks and places ----------------------------------------------------------------------------
 
 
+def working_dir_lock(pipelines_dir: Path, owner: RunOwner) -> FileRunLock:
+    """The lock of the job's dlt working dir under ``pipelines_dir`` (also taken by ``forget``)."""
+    return FileRunLock(pipelines_dir / f".{PIPELINE_NAME}.lock", f"with the dlt working dir {pipelines_dir / PIPELINE_NAME}",
+                       owner)
+
+
 @contextlib.contextmanager
 def _working_dir_locked(run: Run) -> Iterator[None]:
     """One run at a time per dlt working dir: two runs sharing it (even into different DuckDB
     files) would drop each other's unfinished packages."""
     from dlt.common.pipeline import get_dlt_pipelines_dir
 
-    pipelines_dir = Path(get_dlt_pipelines_dir())
-    with FileRunLock(pipelines_dir / f".{PIPELINE_NAME}.lock", f"with the dlt working dir {pipelines_dir / PIPELINE_NAME}",
-                     run.owner):
+    with working_dir_lock(Path(get_dlt_pipelines_dir()), run.owner):
         yield

@@ -10,7 +10,8 @@ none. Contract (plan.md): ``run_id`` (PK), ``started_at``, ``finished_at``, ``ou
 text), ``rows_total``, ``api_calls``, ``boxes_read``, ``boxes_skipped``, ``duration_s``, plus
 ``rejected_records`` (records the loader quarantined) and ``history_calls`` (per-box newsfeed calls
 made for stage history, issue 13) and ``layout_version`` (the warehouse layout the run's code writes:
-``layout_version.py``; the newest ``ok`` row's says what the copy is).
+``layout_version.py``; the newest ``ok`` row's says what the copy is) and ``privacy`` (the
+fingerprint of the run's ``[privacy]`` policy: ``streak_warehouse/privacy_rewrite.py``).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def history_row(
     history_calls: int | None = None,
     mode: str = "full",
     finished_at: datetime | None = None,
+    privacy: str | None = None,
 ) -> dict[str, Any]:
     """One ``load_history`` row; ``finished_at`` defaults to now."""
     if outcome not in OUTCOMES:
@@ -57,7 +59,7 @@ def history_row(
         "rows_per_table": json.dumps(rows), "rows_total": sum(rows.values()), "api_calls": api_calls,
         "boxes_read": boxes_read, "boxes_skipped": boxes_skipped,
         "duration_s": round((finished - started_at).total_seconds(), 3), "rejected_records": rejected_records,
-        "history_calls": history_calls, "layout_version": layout_version.LAYOUT_VERSION,
+        "history_calls": history_calls, "layout_version": layout_version.LAYOUT_VERSION, "privacy": privacy,
     }
 
 

@@ -79,7 +79,7 @@ LOAD_HISTORY: Final = PersistentTable(
         ("error", "text"), ("mode", "text"), ("destination", "text"), ("rows_per_table", "text"),
         ("rows_total", "bigint"), ("api_calls", "bigint"), ("boxes_read", "bigint"), ("boxes_skipped", "bigint"),
         ("duration_s", "double"), ("rejected_records", "bigint"), ("history_calls", "bigint"),
-        ("layout_version", "bigint"),
+        ("layout_version", "bigint"), ("privacy", "text"),
     ),
     ("run_id",),
 )

@@ -18,12 +18,15 @@ from typing import Any, Final
 
 from streak_warehouse.sql import columns_of, qualified, quote_identifier
 
-LAYOUT_VERSION: Final = 2
+LAYOUT_VERSION: Final = 3
 """1: the layout of the first releases (copy, wide views, load_history, box_stage_history, events).
 2: history mode (``crm.<table>_history`` for every keyed table, the ``crm.deletions`` view), and
 ``box_newsfeed`` keeps every entry ever fetched (``history_mode.py``). Nothing to migrate: the new
 tables start with the first run of this layout; the bump stops an older release from replacing
-a copy whose history it would not carry."""
+a copy whose history it would not carry.
+3: ``load_history.privacy`` (the fingerprint of each load's ``[privacy]`` policy): a change of the
+rules rewrites the kept tables (``privacy_rewrite.py``). Nothing to migrate: older rows have none,
+read as "nothing protected"."""
 
 FIRST_LAYOUT: Final = 1
 """What a copy that records no number was written with: the releases before the number existed."""

@@ -106,6 +106,12 @@ class PrivacyPolicy:
         """The treatment of catalog column ``table.column`` (KeyError for another name)."""
         return self.treatments[name]
 
+    @property
+    def email_sweep(self) -> Action:
+        """What happens to an e-mail address in a field the catalog does not name (``keep`` unless
+        ``strict``): a rewrite of stored values (``streak_warehouse/privacy_rewrite.py``) does the same."""
+        return self._email_sweep
+
     def protected(self) -> dict[str, Treatment]:
         """Every column something happens to, by ``table.column``."""
         return {name: t for name, t in self.treatments.items() if t.active}

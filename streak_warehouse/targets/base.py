@@ -30,11 +30,12 @@ if TYPE_CHECKING:
 
 Execute = Callable[[str], Sequence[Any]]
 KeptRows = Mapping[str, list[dict[str, Any]]]
-Finish = Callable[[Any, str], None]
+Finish = Callable[[Any, str], bool | None]
 """``finish(client, dataset)``: what the job writes into the fresh ``dataset`` once the kept tables
 are in it (this run's history versions, ``history_mode.py``; the events merge,
 ``pipelines/events_load.py``); the copy calls it with a client inside the transaction that writes
-the fresh ``dataset``, before publishing it."""
+the fresh ``dataset``, before publishing it. True when it rewrote carried values in place (a new
+``[privacy]`` rule): a DuckDB file is then written anew, so the old values leave no trace in it."""
 
 
 @dataclass

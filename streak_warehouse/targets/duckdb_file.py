@@ -31,6 +31,7 @@ from streak_warehouse.locks import FileRunLock, RunOwner
 from streak_warehouse.persistent import carry_over_duckdb, read_live_duckdb_file
 from streak_warehouse.refresh_basis import RefreshSettings, plan_for_run, read_basis_duckdb
 from streak_warehouse.kept_tables import PersistentTable
+from streak_warehouse.sql import string_literal
 from streak_warehouse.targets.base import Execute, Finish, KeptRows, LiveReads, RunGuards, new_pipeline
 from streak_warehouse.upgrade import written_layout_of_file
 
@@ -56,7 +57,8 @@ def _discard(path: Path) -> None:
 
 
 def _leftovers(target: Path) -> list[Path]:
-    """Fresh files of earlier runs that never published (killed, or older versions' fixed name)."""
+    """Fresh files of earlier runs that never published (killed, or older versions' fixed name), and
+    the working files of a ``forget`` that was killed."""
     return sorted(target.parent.glob(f"{target.name}.*loading")) + sorted(target.parent.glob(f"{target.name}.*loading.wal"))
 
 
@@ -69,13 +71,34 @@ def fresh_file_for(target: Path, run_id: str, owner: RunOwner) -> Iterator[Path]
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     with FileRunLock(lock_path(target), str(target), owner):
-        for leftover in _leftovers(target):  # the lock is ours: their runs are gone
-            leftover.unlink(missing_ok=True)
+        discard_leftovers(target)  # the lock is ours: their runs are gone
         loading = loading_path(target, run_id)
         try:
             yield loading
         finally:
             _discard(loading)
+
+
+def discard_leftovers(target: Path) -> None:
+    """Delete the fresh and working files of runs that are gone (call under ``target``'s lock)."""
+    for leftover in _leftovers(target):
+        leftover.unlink(missing_ok=True)
+
+
+def rewrite_duckdb_file(source: Path, out: Path) -> None:
+    """Write every schema, table, view and constraint of the DuckDB file ``source`` into a new file
+    ``out`` (replaced if present). An ``UPDATE`` or ``DELETE`` leaves the values it replaced in the
+    file's free blocks; the new file holds only what the tables hold now (``forget``, a change of
+    the ``[privacy]`` rules)."""
+    import duckdb
+
+    _discard(out)
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH {string_literal(str(source))} AS streak_source_file (READ_ONLY)")
+        con.execute(f"ATTACH {string_literal(str(out))} AS streak_rewritten_file")
+        con.execute("COPY FROM DATABASE streak_source_file TO streak_rewritten_file")
+        con.execute("DETACH streak_rewritten_file")
+        con.execute("DETACH streak_source_file")
 
 
 def publish(loading: Path, target: Path) -> None:
@@ -142,7 +165,14 @@ class FreshDuckDBFile:
                 tables: Sequence[PersistentTable]) -> None:
         carry_over_duckdb(self.live, self.loading, DATASET_NAME, rows, migrate_from, tables)
         with transaction(self.loading) as connection:
-            finish(connection, DATASET_NAME)
+            rewrote = finish(connection, DATASET_NAME)
+        if rewrote:  # the carried values it replaced are still in the file's free blocks
+            compacted = self.loading.with_suffix(".rewritten.loading")  # a leftover the next run discards
+            try:
+                rewrite_duckdb_file(self.loading, compacted)
+                compacted.replace(self.loading)
+            finally:
+                _discard(compacted)
         publish(self.loading, self.live)
         self.replace_strategy = "new file renamed into place"
 
