@@ -39,7 +39,7 @@ from streak_source.refresh import (
     RefreshMode,
     RefreshPlan,
 )
-from streak_warehouse.layout_version import LAYOUT_VERSION
+from streak_warehouse import layout_version
 from streak_warehouse.persistent import with_live_duckdb_file
 from streak_warehouse.sql import columns_of, qualified, string_literal
 
@@ -83,7 +83,7 @@ def plan_for_run(
     wanted = settings.mode == "changed" and unavailable is None and read is not None
     return RefreshPlan(requested=settings.mode, asked=settings.asked,
                        basis=read() if wanted and read is not None else None,
-                       unavailable=unavailable, layout_version=LAYOUT_VERSION,
+                       unavailable=unavailable, layout_version=layout_version.LAYOUT_VERSION,
                        full_refresh_every_days=settings.full_refresh_every_days, started_at=started_at)
 
 

@@ -111,7 +111,7 @@ def test_strict_leaves_no_planted_marker_in_any_file_and_addresses_still_join(
 
             refreshed = run_full_load(dict(source), progress=None, refresh="changed")
             if destination != "filesystem":  # files keep no basis: a refresh falls back to a full load there
-                assert refreshed.mode == "changed"
+                assert refreshed.mode == "changed", refreshed.mode_reason
             backfilled = run_full_load(dict(source), progress=None, refresh="changed", backfill_history=True)
             assert backfilled.history_calls >= 15  # every box's newsfeed read
             if destination != "filesystem":  # files have no crm.events: the events stay in the (searched) spool
