@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -155,6 +156,10 @@ def main() -> int:
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--duckdb", type=Path, help="an existing DuckDB file the main job wrote")
     source.add_argument("--boxes", type=int, help="load a demo account with this many boxes first")
+    parser.add_argument("--days", type=int, default=0,
+                        help="with --boxes: then D times advance the sandbox a day and load again (history, outcomes)")
+    parser.add_argument("--keep", type=Path, help="with --boxes: keep the DuckDB file built here (re-measure with --duckdb)")
+    parser.add_argument("--build-only", action="store_true", help="with --keep: build the file, measure nothing")
     parser.add_argument("--rate", type=float, default=2000, help="client request limit for --boxes (req/s)")
     parser.add_argument("--runs", type=int, default=5, help="warm renders per page (median reported)")
     parser.add_argument("--pipeline", help="pipeline name for the one-pipeline pass (default: the biggest)")
@@ -162,16 +167,35 @@ def main() -> int:
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     parser.add_argument("--json", type=Path, help="also write the results as JSON to this path")
     args = parser.parse_args()
+    if (args.days or args.keep) and args.boxes is None:
+        parser.error("--days and --keep need --boxes")
+    if args.build_only and not args.keep:
+        parser.error("--build-only needs --keep")
 
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     with tempfile.TemporaryDirectory(prefix="dashboard_bench_") as tmp:
         os.environ.setdefault("DLT_DATA_DIR", str(Path(tmp) / "dlt"))
-        if args.boxes is not None:
+        build: list[dict[str, Any]] | None = None
+        if args.boxes is not None and args.days:
+            from benchmarks.dashboard_history_build import build_history
+
+            path = (args.keep or Path(tmp) / "streak.duckdb").resolve()
+            started = time.perf_counter()
+            build = build_history(args.boxes, args.days, path, args.rate,
+                                  progress=lambda line: print(line, file=sys.stderr, flush=True))
+            print(f"built {args.boxes} boxes x {args.days} days in {time.perf_counter() - started:.0f} s",
+                  file=sys.stderr)
+        elif args.boxes is not None:
             path = load_demo(args.boxes, Path(tmp), args.rate)
+            if args.keep:
+                path = Path(shutil.copy2(path, args.keep)).resolve()
         else:
             from streak_warehouse.destination import default_duckdb_path
 
             path = (args.duckdb or default_duckdb_path()).resolve()
+        if args.build_only:
+            publish({"duckdb": str(path), "build": build, "load_avg_1m_after": round(os.getloadavg()[0], 2)}, args.json)
+            return 0
         os.environ["STREAK_DUCKDB_PATH"] = str(path)
 
         from dashboards.data import freshness, lookups
