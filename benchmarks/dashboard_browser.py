@@ -3,12 +3,16 @@
 "Drawn" = Streamlit says the script run is over (``stApp``'s ``data-test-script-state`` is
 ``notRunning``) and every chart and table not in a closed expander has its marks or canvas. Per page:
 
-* ``cold_s``: the visit right after the DuckDB file's modification time moved (what a finished load
-  does), so every query misses the cache, exactly as after a load;
-* ``warm_s``: the median of further visits (queries from the cache within its TTL).
+* ``cold_s``: opening the page's address (a new tab, a reload: the browser loads Streamlit's scripts
+  from its cache and opens a new session) right after the DuckDB file's modification time moved (what
+  a finished load does), so every query misses the cache, exactly as after a load;
+* ``warm_s``: the median of further such visits (queries from the cache within its TTL);
+* ``click_cold_s`` / ``click_warm_s``: the same two, reaching the page from another one by its link
+  in the sidebar (the same session: what a person clicking through the app waits for).
 
-``floor_s`` is the same measure for a one-line Streamlit page (a title), served the same way: what
-Streamlit and Chromium cost before the dashboard runs a query.
+``floor_s`` is the address measure for a one-line Streamlit page (a title), served the same way: what
+Streamlit and Chromium cost before the dashboard runs a query. The Box explorer's one-box page has no
+link in the sidebar: only the address figures.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -43,6 +47,15 @@ DRAWN = """() => {
   return !!document.querySelector('h1');
 }"""
 """True once the page is drawn (module docstring); every page of the app has a title (``h1``)."""
+ARM = """() => {
+  window.__ran = false;
+  const app = document.querySelector('[data-testid="stApp"]');
+  new MutationObserver(() => {
+    if (app.getAttribute('data-test-script-state') === 'running') window.__ran = true;
+  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+"""Before a click: notes when the next script run starts, so the previous page's drawn state is not taken for the new one's."""
+CLICKED_AND_DRAWN = "() => window.__ran && (" + DRAWN + ")()"
 FLOOR_APP = 'import streamlit as st\nst.title("Floor", anchor=False)\n'
 TIMEOUT_MS = 300_000
 
@@ -84,6 +97,22 @@ def _visit(page: Any, address: str) -> float:
     return time.perf_counter() - started
 
 
+def _click_to(page: Any, url_path: str) -> float:
+    page.evaluate(ARM)
+    started = time.perf_counter()
+    page.click(f'[data-testid="stSidebarNavLink"][href$="/{url_path}"]')
+    page.wait_for_function(CLICKED_AND_DRAWN, timeout=TIMEOUT_MS, polling=20)
+    return time.perf_counter() - started
+
+
+def _click(page: Any, url_path: str, away: str, before: Callable[[], None] = lambda: None) -> float:
+    """From the page shown, to the page ``away`` by its sidebar link (not counted), ``before()``, then
+    back to ``url_path`` by its link (counted)."""
+    _click_to(page, away)
+    before()
+    return _click_to(page, url_path)
+
+
 def _address(url: str, url_path: str, params: dict[str, str]) -> str:
     return f"{url}/{url_path}" + (f"?{urlencode(params)}" if params else "")
 
@@ -111,5 +140,11 @@ def browser_times(duckdb_path: Path, chromium: str, targets: Sequence[tuple[str,
                 cold = _visit(page, _address(url, url_path, params))
                 warm = [_visit(page, _address(url, url_path, params)) for _ in range(runs)]
                 times[label] = {"cold_s": round(cold, 3), "warm_s": round(statistics.median(warm), 3)}
+                if params:
+                    continue
+                away = targets[1][1] if url_path == targets[0][1] else targets[0][1]
+                click_cold = _click(page, url_path, away, before=lambda: os.utime(duckdb_path))
+                click_warm = [_click(page, url_path, away) for _ in range(runs)]
+                times[label].update(click_cold_s=round(click_cold, 3), click_warm_s=round(statistics.median(click_warm), 3))
         browser.close()
     return times

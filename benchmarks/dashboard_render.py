@@ -130,19 +130,23 @@ def box_with_longest_past(path: Path) -> str | None:
 def summary_lines(result: dict[str, Any]) -> list[str]:
     """Each page's figures, one line each, against the targets."""
     nan = float("nan")
-    lines = [f"{'page':<14}{'cold s':>8}{'warm s':>8}{'1 pipeline cold':>17}{'Chromium cold':>15}{'Chromium warm':>15}"]
+    lines = ["in process: AppTest, all pipelines (cold, warm) and one pipeline (cold); Chromium: opening the page's "
+             "address (cold, warm) and clicking its link in the sidebar (cold, warm); seconds",
+             f"{'page':<14}{'cold':>7}{'warm':>7}{'1 pipe':>8}{'Chr cold':>10}{'warm':>7}{'click cold':>12}{'warm':>7}"]
     browser = result.get("browser", {})
     for label, figures in result["all_pipelines"].items():
         if not isinstance(figures, dict):
             continue
         one, seen = result["one_pipeline"].get(label, {}), browser.get(label, {})
-        lines.append(f"{label:<14}{figures['cold_s']:>8.3f}{figures['warm_s']:>8.3f}{one.get('cold_s', nan):>17.3f}"
-                     f"{seen.get('cold_s', nan):>15.3f}{seen.get('warm_s', nan):>15.3f}")
+        lines.append(f"{label:<14}{figures['cold_s']:>7.2f}{figures['warm_s']:>7.2f}{one.get('cold_s', nan):>8.2f}"
+                     f"{seen.get('cold_s', nan):>10.2f}{seen.get('warm_s', nan):>7.2f}"
+                     f"{seen.get('click_cold_s', nan):>12.2f}{seen.get('click_warm_s', nan):>7.2f}")
     if "floor_s" in browser:
         lines.append(f"Chromium floor (a one-line Streamlit page): {browser['floor_s']:.3f} s")
     met = result["met"]
-    lines.append(f"targets: in process cold < {TARGET_IN_PROCESS_S} s: {met['in_process']}; "
-                 f"Chromium < {TARGET_BROWSER_S} s: {met.get('browser', 'not measured')}")
+    lines.append(f"targets: in process cold < {TARGET_IN_PROCESS_S} s: {met['in_process']}; Chromium < "
+                 f"{TARGET_BROWSER_S} s: address {met.get('browser', 'not measured')}, "
+                 f"click {met.get('browser_click', 'not measured')}")
     return lines
 
 
@@ -240,6 +244,8 @@ def main() -> int:
         seen = [v for v in result["browser"].values() if isinstance(v, dict)]
         result["browser"]["slowest_cold_s"] = max(v["cold_s"] for v in seen)
         result["met"]["browser"] = all(max(v["cold_s"], v["warm_s"]) < TARGET_BROWSER_S for v in seen)
+        result["met"]["browser_click"] = all(max(v["click_cold_s"], v["click_warm_s"]) < TARGET_BROWSER_S
+                                             for v in seen if "click_cold_s" in v)
     publish(result, args.json)
     print("\n".join(summary_lines(result)), file=sys.stderr)
     return 0
