@@ -217,7 +217,8 @@ def _frame(run: Runner, rel: Relations, f: Filters, select: Callable[[q.Sources]
            tasks_of_filtered: bool = False) -> pd.DataFrame:
     catalog = require_data(run)
     sql = select(_sources(catalog, rel, True, tasks_of_filtered))
-    return run.df_as_written(_with(rel, f, catalog, sql, _kept(run, rel, f, catalog)))
+    kept = _kept(run, rel, f, catalog) if quote_identifier(FILTERED) in sql else None
+    return run.df_as_written(_with(rel, f, catalog, sql, kept))
 
 
 def _rows(run: Runner, wrap: Callable[[str], str] = lambda sql: sql) -> Callable[[str], Sequence[Sequence[Any]]]:
