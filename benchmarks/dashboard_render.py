@@ -84,9 +84,11 @@ def page_targets(box_key: str | None) -> list[tuple[str, str, dict[str, str]]]:
     return targets
 
 
-def render_times(runs: int, pipeline_key: str | None, box_key: str | None) -> dict[str, dict[str, float]]:
+def render_times(runs: int, cold_runs: int, pipeline_key: str | None, box_key: str | None) -> dict[str, dict[str, float]]:
     """Cold and warm AppTest render time of every page (one app session, like one browser tab); the
-    query cache is emptied before each page's cold run, so a cold figure includes the sidebar's queries."""
+    query cache is emptied before each cold run, so a cold figure includes the sidebar's queries.
+    ``cold_s`` is the median of ``cold_runs`` (a shared machine's noise), ``cold_max_s`` the slowest,
+    ``cold_cpu_s`` the median CPU time of this process (DuckDB's threads included)."""
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
@@ -98,18 +100,22 @@ def render_times(runs: int, pipeline_key: str | None, box_key: str | None) -> di
     for label, url_path, params in page_targets(box_key):
         at._page_hash = _page_hash(at, url_path)
         at.query_params = dict(params)
-        st.cache_data.clear()
-        started = time.perf_counter()
-        at.run()
-        cold = time.perf_counter() - started
-        if at.exception:
-            raise RuntimeError(f"page {label} failed: {at.exception[0].value}")
+        cold, cpu = [], []
+        for _ in range(cold_runs):
+            st.cache_data.clear()
+            started, cpu_started = time.perf_counter(), time.process_time()
+            at.run()
+            cold.append(time.perf_counter() - started)
+            cpu.append(time.process_time() - cpu_started)
+            if at.exception:
+                raise RuntimeError(f"page {label} failed: {at.exception[0].value}")
         warm = []
         for _ in range(runs):
             started = time.perf_counter()
             at.run()
             warm.append(time.perf_counter() - started)
-        times[label] = {"cold_s": round(cold, 3), "warm_s": round(statistics.median(warm), 3)}
+        times[label] = {"cold_s": round(statistics.median(cold), 3), "cold_max_s": round(max(cold), 3),
+                        "cold_cpu_s": round(statistics.median(cpu), 3), "warm_s": round(statistics.median(warm), 3)}
     return times
 
 
@@ -138,11 +144,18 @@ def summary_lines(result: dict[str, Any]) -> list[str]:
         if not isinstance(figures, dict):
             continue
         one, seen = result["one_pipeline"].get(label, {}), browser.get(label, {})
+        if "error" in seen:
+            lines.append(f"{label:<14}{figures['cold_s']:>7.2f}{figures['warm_s']:>7.2f}{one.get('cold_s', nan):>8.2f}"
+                         f"  Chromium: {seen['error']}")
+            continue
         lines.append(f"{label:<14}{figures['cold_s']:>7.2f}{figures['warm_s']:>7.2f}{one.get('cold_s', nan):>8.2f}"
                      f"{seen.get('cold_s', nan):>10.2f}{seen.get('warm_s', nan):>7.2f}"
                      f"{seen.get('click_cold_s', nan):>12.2f}{seen.get('click_warm_s', nan):>7.2f}")
-    if "floor_s" in browser:
-        lines.append(f"Chromium floor (a one-line Streamlit page): {browser['floor_s']:.3f} s")
+    if "floor" in browser:
+        floor = browser["floor"]
+        lines.append(f"Chromium floors (Streamlit pages without queries): a title {floor['title_s']:.2f} s, "
+                     f"a chart and a table {floor['chart_table_s']:.2f} s, that in a shell like the dashboard's "
+                     f"{floor['shell_s']:.2f} s (click {floor['shell_click_s']:.2f} s)")
     met = result["met"]
     lines.append(f"targets: in process cold < {TARGET_IN_PROCESS_S} s: {met['in_process']}; Chromium < "
                  f"{TARGET_BROWSER_S} s: address {met.get('browser', 'not measured')}, "
@@ -161,6 +174,7 @@ def main() -> int:
     parser.add_argument("--build-only", action="store_true", help="with --keep: build the file, measure nothing")
     parser.add_argument("--rate", type=float, default=2000, help="client request limit for --boxes (req/s)")
     parser.add_argument("--runs", type=int, default=5, help="warm renders per page (median reported)")
+    parser.add_argument("--cold-runs", type=int, default=3, help="cold renders per page (median reported)")
     parser.add_argument("--pipeline", help="pipeline name for the one-pipeline pass (default: the biggest)")
     parser.add_argument("--browser", action="store_true", help="also time real page loads in Chromium")
     parser.add_argument("--chromium", default="/usr/bin/chromium")
@@ -226,14 +240,14 @@ def main() -> int:
             "history": history,
             "build": build,
             "box_opened": box_key,
-            "all_pipelines": render_times(args.runs, None, box_key),
+            "all_pipelines": render_times(args.runs, args.cold_runs, None, box_key),
             "one_pipeline": {"name": str(chosen["pipeline_name"]), "boxes": int(chosen["boxes"]),
-                             **render_times(args.runs, str(chosen["pipeline_key"]), box_key)},
+                             **render_times(args.runs, args.cold_runs, str(chosen["pipeline_key"]), box_key)},
         }
         if args.browser:
             from benchmarks.dashboard_browser import browser_times
 
-            result["browser"] = browser_times(path, args.chromium, page_targets(box_key), args.runs)
+            result["browser"] = browser_times(path, args.chromium, page_targets(box_key), args.runs, args.cold_runs)
         result["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
     for scope in ("all_pipelines", "one_pipeline"):
         pages = {k: v for k, v in result[scope].items() if isinstance(v, dict)}
@@ -241,11 +255,13 @@ def main() -> int:
     result["met"] = {"in_process": all(result[s]["slowest_cold_s"] < TARGET_IN_PROCESS_S
                                        for s in ("all_pipelines", "one_pipeline"))}
     if "browser" in result:
-        seen = [v for v in result["browser"].values() if isinstance(v, dict)]
-        result["browser"]["slowest_cold_s"] = max(v["cold_s"] for v in seen)
-        result["met"]["browser"] = all(max(v["cold_s"], v["warm_s"]) < TARGET_BROWSER_S for v in seen)
-        result["met"]["browser_click"] = all(max(v["click_cold_s"], v["click_warm_s"]) < TARGET_BROWSER_S
-                                             for v in seen if "click_cold_s" in v)
+        seen = [v for k, v in result["browser"].items() if k != "floor" and isinstance(v, dict)]
+        drawn = [v for v in seen if "error" not in v]
+        result["browser"]["slowest_cold_s"] = max(v["cold_s"] for v in drawn) if drawn else None
+        result["met"]["browser"] = len(drawn) == len(seen) and all(
+            max(v["cold_s"], v["warm_s"]) < TARGET_BROWSER_S for v in drawn)
+        result["met"]["browser_click"] = len(drawn) == len(seen) and all(
+            max(v["click_cold_s"], v["click_warm_s"]) < TARGET_BROWSER_S for v in drawn if "click_cold_s" in v)
     publish(result, args.json)
     print("\n".join(summary_lines(result)), file=sys.stderr)
     return 0
