@@ -28,6 +28,7 @@ the load average before and after; they are not asserted anywhere (benchmarks ar
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -172,6 +173,7 @@ def main() -> int:
                         help="with --boxes: then D times advance the sandbox a day and load again (history, outcomes)")
     parser.add_argument("--keep", type=Path, help="with --boxes: keep the DuckDB file built here (re-measure with --duckdb)")
     parser.add_argument("--build-only", action="store_true", help="with --keep: build the file, measure nothing")
+    parser.add_argument("--built-by", type=Path, help="with --duckdb: the --build-only run's JSON, kept in the result")
     parser.add_argument("--rate", type=float, default=2000, help="client request limit for --boxes (req/s)")
     parser.add_argument("--runs", type=int, default=5, help="warm renders per page (median reported)")
     parser.add_argument("--cold-runs", type=int, default=3, help="cold renders per page (median reported)")
@@ -207,7 +209,8 @@ def main() -> int:
 
             path = (args.duckdb or default_duckdb_path()).resolve()
         if args.build_only:
-            publish({"duckdb": str(path), "build": build, "load_avg_1m_after": round(os.getloadavg()[0], 2)}, args.json)
+            publish({"benchmark": "dashboard_render --build-only", "command": _command(), "duckdb": str(path),
+                     "build": build, "load_avg_1m_after": round(os.getloadavg()[0], 2)}, args.json)
             return 0
         os.environ["STREAK_DUCKDB_PATH"] = str(path)
 
@@ -229,7 +232,7 @@ def main() -> int:
         load_before = round(os.getloadavg()[0], 2)
         result: dict[str, Any] = {
             "benchmark": "dashboard_render",
-            "command": " ".join(["python benchmarks/dashboard_render.py", *sys.argv[1:]]),
+            "command": _command(),
             "measured_on": streak_clock.today().isoformat(),
             "machine": machine(),
             "load_avg_1m_before": load_before,
@@ -239,6 +242,7 @@ def main() -> int:
             "rows": int(sum(counts.values())),
             "history": history,
             "build": build,
+            **_built_by(args.built_by),
             "box_opened": box_key,
             "all_pipelines": render_times(args.runs, args.cold_runs, None, box_key),
             "one_pipeline": {"name": str(chosen["pipeline_name"]), "boxes": int(chosen["boxes"]),
@@ -265,6 +269,18 @@ def main() -> int:
     publish(result, args.json)
     print("\n".join(summary_lines(result)), file=sys.stderr)
     return 0
+
+
+def _command() -> str:
+    return " ".join(["python benchmarks/dashboard_render.py", *sys.argv[1:]])
+
+
+def _built_by(build_json: Path | None) -> dict[str, Any]:
+    """How the measured copy was built, from the JSON of its ``--build-only`` run."""
+    if build_json is None:
+        return {}
+    built = json.loads(build_json.read_text("utf-8"))
+    return {"build_command": built.get("command"), "build": built.get("build")}
 
 
 def _history_span(path: Path) -> dict[str, Any]:
