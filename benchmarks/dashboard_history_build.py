@@ -103,3 +103,29 @@ def build_history(boxes: int, days: int, path: Path, rate: float,
         finally:
             streak_clock.now = wall_clock
     return loads
+
+
+def recreate_outcome_views(path: Path) -> None:
+    """Create the copy's outcome tables and views again as this code writes them (``create_outcome_views``,
+    what the job runs at the end of every load, with the copy's own account settings and its last
+    load's end as "now"): a copy built by older code then holds the views a load by this code leaves."""
+    import duckdb
+
+    from streak_warehouse import account_defaults as defaults
+    from streak_warehouse.destination import use_project_settings
+    from streak_warehouse.outcome_config import configured_settings
+    from streak_warehouse.outcome_views import create_outcome_views
+
+    use_project_settings()
+    with duckdb.connect(str(path)) as con:
+        con.execute("SET TimeZone = 'UTC'")
+
+        def execute(sql: str) -> list[tuple[Any, ...]]:
+            return con.execute(sql).fetchall()
+
+        account = defaults.parse_defaults(execute(
+            f"SELECT {defaults.SETTING}, {defaults.VALUE_JSON} FROM crm.{defaults.VIEW}"))
+        (at,) = execute("SELECT MAX(finished_at) FROM crm.load_history WHERE outcome = 'ok'")[0]
+        report = create_outcome_views(execute, "crm", configured_settings(account), at, "duckdb")
+    if report.skipped:
+        raise RuntimeError(f"outcome views not created: {report.skipped}")

@@ -174,6 +174,9 @@ def main() -> int:
     parser.add_argument("--keep", type=Path, help="with --boxes: keep the DuckDB file built here (re-measure with --duckdb)")
     parser.add_argument("--build-only", action="store_true", help="with --keep: build the file, measure nothing")
     parser.add_argument("--built-by", type=Path, help="with --duckdb: the --build-only run's JSON, kept in the result")
+    parser.add_argument("--recreate-outcome-views", action="store_true",
+                        help="with --duckdb: first create the file's outcome views again as this code writes them "
+                             "(a copy built by older code; the file is written)")
     parser.add_argument("--rate", type=float, default=2000, help="client request limit for --boxes (req/s)")
     parser.add_argument("--runs", type=int, default=5, help="warm renders per page (median reported)")
     parser.add_argument("--cold-runs", type=int, default=3, help="cold renders per page (median reported)")
@@ -186,6 +189,8 @@ def main() -> int:
         parser.error("--days and --keep need --boxes")
     if args.build_only and not args.keep:
         parser.error("--build-only needs --keep")
+    if (args.built_by or args.recreate_outcome_views) and args.duckdb is None:
+        parser.error("--built-by and --recreate-outcome-views need --duckdb")
 
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     with tempfile.TemporaryDirectory(prefix="dashboard_bench_") as tmp:
@@ -212,6 +217,10 @@ def main() -> int:
             publish({"benchmark": "dashboard_render --build-only", "command": _command(), "duckdb": str(path),
                      "build": build, "load_avg_1m_after": round(os.getloadavg()[0], 2)}, args.json)
             return 0
+        if args.recreate_outcome_views:
+            from benchmarks.dashboard_history_build import recreate_outcome_views
+
+            recreate_outcome_views(path)
         os.environ["STREAK_DUCKDB_PATH"] = str(path)
 
         from dashboards.data import freshness, lookups
@@ -243,6 +252,7 @@ def main() -> int:
             "history": history,
             "build": build,
             **_built_by(args.built_by),
+            "outcome_views_recreated": args.recreate_outcome_views,
             "box_opened": box_key,
             "all_pipelines": render_times(args.runs, args.cold_runs, None, box_key),
             "one_pipeline": {"name": str(chosen["pipeline_name"]), "boxes": int(chosen["boxes"]),
