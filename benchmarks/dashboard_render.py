@@ -294,14 +294,14 @@ def _built_by(build_json: Path | None) -> dict[str, Any]:
 
 
 def _history_span(path: Path) -> dict[str, Any]:
-    """How much history the copy holds: its ok loads, the first and last, the history tables' rows."""
+    """How much history the copy holds: its ok loads, the first and last, history mode's tables' rows."""
     import duckdb
 
     with duckdb.connect(str(path), read_only=True) as con:
         loads = con.execute("SELECT COUNT(*), MIN(finished_at), MAX(finished_at) FROM crm.load_history "
                             "WHERE outcome = 'ok'").fetchone()
-        tables = [name for (name,) in con.execute(
-            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'crm' AND table_name LIKE '%\\_history' ESCAPE '\\' "
+        tables = [name for (name,) in con.execute(  # history mode's tables: those with valid_from
+            "SELECT table_name FROM duckdb_columns() WHERE schema_name = 'crm' AND column_name = 'valid_from' "
             "ORDER BY 1").fetchall()]
         rows = {name: con.execute(f'SELECT COUNT(*) FROM crm."{name}"').fetchone()[0] for name in tables}
     return {"ok_loads": loads[0], "first_load": str(loads[1]), "last_load": str(loads[2]),
