@@ -107,6 +107,24 @@ def _version_at_close(versions: str, keys: str) -> str:
 """
 
 
+def _owner_at_close(history: str) -> str:
+    """:func:`_version_at_close`'s rule for the box's owner (``boxes_history``, with ``owner_first``),
+    in two parts: a box that closed before its history began gets its first version (no other starts
+    before it closed), any other the version current when it closed. A box has a version per load
+    (its freshness moves daily), and most closed before the history began, so only the few that closed
+    since are joined to all their versions."""
+    return f"""
+  SELECT c.box_key, v.owner_name, v.owner_email, ROW_NUMBER() OVER (PARTITION BY c.box_key ORDER BY v.valid_from) AS pick
+  FROM closing AS c JOIN owner_first AS f ON f.box_key = c.box_key AND c.closed_at < f.first_from
+  JOIN {history} AS v ON v.box_key = f.box_key AND v.valid_from = f.first_from
+  UNION ALL
+  SELECT c.box_key, v.owner_name, v.owner_email, ROW_NUMBER() OVER (PARTITION BY c.box_key ORDER BY v.valid_from) AS pick
+  FROM closing AS c JOIN owner_first AS f ON f.box_key = c.box_key AND c.closed_at >= f.first_from
+  JOIN {history} AS v ON v.box_key = c.box_key AND v.valid_from <= c.closed_at
+   AND (v.valid_to IS NULL OR v.valid_to > c.closed_at)
+"""
+
+
 def box_outcomes_sql(src: Sources) -> str:
     """``crm.box_outcomes``: one row per box of the copy."""
     return _view(src, BOX_OUTCOMES, box_outcomes_select(src))
@@ -147,12 +165,10 @@ value_now AS (
   JOIN {value_fields} AS f ON f.pipeline_key = v.pipeline_key AND f.field_key = v.field_key
   GROUP BY v.box_key
 ),
-owner_versions AS (
-  SELECT h.box_key, h.owner_name, h.owner_email, h.valid_from, h.valid_to,
-         MIN(h.valid_from) OVER (PARTITION BY h.box_key) AS first_from
-  FROM {src.rel('boxes_history')} AS h
+owner_first AS (
+  SELECT h.box_key, MIN(h.valid_from) AS first_from FROM {src.rel('boxes_history')} AS h GROUP BY h.box_key
 ),
-owner_at_close AS ({_version_at_close('owner_versions', 'v.owner_name, v.owner_email')})
+owner_at_close AS ({_owner_at_close(src.rel('boxes_history'))})
 SELECT c.box_key, c.box_name, c.pipeline_key, c.pipeline_name, c.stage_key, c.stage_name,
        CASE WHEN c.stage_outcome IN ('won', 'lost') THEN c.stage_outcome ELSE 'open' END AS outcome,
        c.stage_outcome <> 'open' AS closed,

@@ -218,8 +218,10 @@ def _stage_refs(execute: Execute, src: q.Sources) -> list[tuple[StageRef, int | 
         order = "s.stage_order" if "stage_order" in src.columns["stages"] else "CAST(NULL AS BIGINT)"
         name = "s.name" if "name" in src.columns["stages"] else "CAST(NULL AS VARCHAR)"
         parts.append((f"SELECT s.pipeline_key, s.stage_key, {name}, {order} FROM {src.name('stages')} AS s", True))
-    parts.append((f"SELECT b.pipeline_key, b.stage_key, b.stage_name, CAST(NULL AS BIGINT) FROM {src.rel('boxes')} AS b", False))
-    parts.append((f"SELECT h.pipeline_key, h.stage_key, h.stage_name, h.stage_order "
+    # DISTINCT: a stage's name is read once, not once per box or stay (20,000 boxes: 20,000 rows to Python)
+    parts.append((f"SELECT DISTINCT b.pipeline_key, b.stage_key, b.stage_name, CAST(NULL AS BIGINT) "
+                  f"FROM {src.rel('boxes')} AS b", False))
+    parts.append((f"SELECT DISTINCT h.pipeline_key, h.stage_key, h.stage_name, h.stage_order "
                   f"FROM {src.name('box_stage_history')} AS h", False))
     for sql, current in parts:
         for pipeline_key, stage_key, stage_name, order in execute(sql):

@@ -149,8 +149,8 @@ def _create(con: Any, statements: str) -> None:
 
 def test_a_box_keeps_the_value_and_owner_it_closed_with_and_months_are_utc(con: Any) -> None:
     """b1 closed (Won) at T0+2d with 100, its value became 999 and its owner changed later; b2 closed
-    before the history began (first version counts); b3 is open (today's value). b1 closed on the
-    last evening of January in Los Angeles, already February in UTC."""
+    before the history began (first version counts: value 5, owner Ann, not today's Cy); b3 is open
+    (today's value). b1 closed on the last evening of January in Los Angeles, already February in UTC."""
     t1, t2, t3 = T0 + timedelta(days=1), T0 + timedelta(days=3), T0 + timedelta(days=40)
     close = datetime(2030, 2, 1, 5, tzinfo=UTC)
     _create(con, f"""
@@ -165,7 +165,7 @@ def test_a_box_keeps_the_value_and_owner_it_closed_with_and_months_are_utc(con: 
     CREATE TABLE crm.boxes (box_key VARCHAR, name VARCHAR, pipeline_key VARCHAR, stage_key VARCHAR, stage_name VARCHAR,
       owner_name VARCHAR, owner_email VARCHAR, creation_timestamp TIMESTAMPTZ, last_stage_change_timestamp TIMESTAMPTZ);
     INSERT INTO crm.boxes VALUES ('b1', 'one', 'p', 's2', 'Won', 'Later', 'later@x', '{T0}', '{close}'),
-      ('b2', 'two', 'p', 's2', 'Won', 'Ann', 'ann@x', '{T0}', '{T0 + timedelta(hours=1)}'),
+      ('b2', 'two', 'p', 's2', 'Won', 'Cy', 'cy@x', '{T0}', '{T0 + timedelta(hours=1)}'),
       ('b3', 'three', 'p', 's1', 'Lead', 'Ann', 'ann@x', '{T0}', '{T0}');
     CREATE TABLE crm.box_stage_history (box_key VARCHAR, pipeline_key VARCHAR, stage_key VARCHAR, stage_name VARCHAR,
       stage_order BIGINT, entered_at TIMESTAMPTZ, left_at TIMESTAMPTZ, entered_exact BOOLEAN, box_deleted_at TIMESTAMPTZ);
@@ -181,7 +181,8 @@ def test_a_box_keeps_the_value_and_owner_it_closed_with_and_months_are_utc(con: 
       ('b3', 'p', 'f', 50, '{t2}', NULL);
     CREATE TABLE crm.boxes_history (box_key VARCHAR, owner_name VARCHAR, owner_email VARCHAR, valid_from TIMESTAMPTZ,
       valid_to TIMESTAMPTZ);
-    INSERT INTO crm.boxes_history VALUES ('b1', 'Bob', 'bob@x', '{t1}', '{t3}'), ('b1', 'Later', 'later@x', '{t3}', NULL);
+    INSERT INTO crm.boxes_history VALUES ('b1', 'Bob', 'bob@x', '{t1}', '{t3}'), ('b1', 'Later', 'later@x', '{t3}', NULL),
+      ('b2', 'Ann', 'ann@x', '{t1}', '{t2}'), ('b2', 'Cy', 'cy@x', '{t2}', NULL);
     CREATE TABLE crm.load_history (finished_at TIMESTAMPTZ, outcome VARCHAR);
     INSERT INTO crm.load_history VALUES ('{t3}', 'ok');
     """)

@@ -52,18 +52,20 @@ COLUMNS: Final = {
 """Each list's columns, by the name of its query function."""
 
 
-def _boxes_at(catalog: Catalog, name: str, run_id: str, f: Filters | None = None) -> str:
-    """CTE ``name``: the boxes of the copy load ``run_id`` produced (those ``f`` keeps, if given)."""
+def _boxes_at(run: Runner, catalog: Catalog, name: str, run_id: str, f: Filters | None = None) -> str:
+    """CTE ``name``: the boxes of the copy load ``run_id`` produced (those ``f`` keeps, if given).
+    Every list of the page reads them: the runner keeps them (``Runner.kept``), so the history is
+    read once per page view, not twice per list."""
     c = lambda column: col(catalog, BOXES_HISTORY, "h", column)
     kept = f" AND {box_where(f, catalog, 'h', BOXES_HISTORY)}" if f is not None else ""
-    return f"""{name} AS (
-  SELECT h.box_key AS box_key, h.pipeline_key AS pipeline_key, {c('name')} AS box_name,
+    select = f"""SELECT h.box_key AS box_key, h.pipeline_key AS pipeline_key, {c('name')} AS box_name,
          {c('stage_key')} AS stage_key, COALESCE({c('stage_name')}, {c('stage_key')}) AS stage_name,
          {c('owner_name')} AS owner_name, {c('owner_email')} AS owner_email,
          {c('assigned_to_names')} AS assignees, {c('assigned_to_emails')} AS assignee_emails,
          {c('creation_timestamp')} AS created
-  FROM {BOXES_HISTORY} AS h WHERE {at_load(run_id, 'h')}{kept}
-)"""
+  FROM {BOXES_HISTORY} AS h WHERE {at_load(run_id, 'h')}{kept}"""
+    table = run.kept(select)
+    return f"{name} AS ({f'SELECT * FROM {table}' if table else select})"
 
 
 def _frame(run: Runner, name: str, sql: str | None, times: tuple[str, ...] = ()) -> pd.DataFrame:
@@ -82,7 +84,7 @@ def _frame(run: Runner, name: str, sql: str | None, times: tuple[str, ...] = ())
 def created(run: Runner, f: Filters, earlier: str, later: str) -> pd.DataFrame:
     catalog = require_data(run)
     sql = None if not has_history(catalog, "boxes") else f"""
-        WITH {_boxes_at(catalog, 'box_to', later, f)}, {_boxes_at(catalog, 'box_from', earlier)}
+        WITH {_boxes_at(run, catalog, 'box_to', later, f)}, {_boxes_at(run, catalog, 'box_from', earlier)}
         SELECT t.box_key AS box_key, t.box_name AS box_name, t.pipeline_key AS pipeline_key,
                t.stage_name AS stage_name, t.owner_name AS owner_name, t.created AS created
         FROM box_to AS t WHERE NOT EXISTS (SELECT 1 FROM box_from AS b WHERE b.box_key = t.box_key)
@@ -93,7 +95,7 @@ def created(run: Runner, f: Filters, earlier: str, later: str) -> pd.DataFrame:
 def deleted(run: Runner, f: Filters, earlier: str, later: str) -> pd.DataFrame:
     catalog = require_data(run)
     sql = None if not has_history(catalog, "boxes") else f"""
-        WITH {_boxes_at(catalog, 'box_from', earlier, f)}, {_boxes_at(catalog, 'box_to', later)}
+        WITH {_boxes_at(run, catalog, 'box_from', earlier, f)}, {_boxes_at(run, catalog, 'box_to', later)}
         SELECT b.box_key AS box_key, b.box_name AS box_name, b.pipeline_key AS pipeline_key,
                b.stage_name AS stage_name, b.owner_name AS owner_name,
                (SELECT MIN(d.valid_to) FROM {BOXES_HISTORY} AS d WHERE d.box_key = b.box_key AND d.deleted
@@ -106,7 +108,7 @@ def deleted(run: Runner, f: Filters, earlier: str, later: str) -> pd.DataFrame:
 def moved(run: Runner, f: Filters, earlier: str, later: str) -> pd.DataFrame:
     catalog = require_data(run)
     sql = None if not has_history(catalog, "boxes") else f"""
-        WITH {_boxes_at(catalog, 'box_to', later, f)}, {_boxes_at(catalog, 'box_from', earlier)}
+        WITH {_boxes_at(run, catalog, 'box_to', later, f)}, {_boxes_at(run, catalog, 'box_from', earlier)}
         SELECT t.box_key AS box_key, t.box_name AS box_name, t.pipeline_key AS pipeline_key,
                b.stage_name AS from_stage, t.stage_name AS to_stage
         FROM box_to AS t JOIN box_from AS b ON b.box_key = t.box_key
@@ -120,7 +122,7 @@ def owners(run: Runner, f: Filters, earlier: str, later: str) -> pd.DataFrame:
     nobody)."""
     catalog = require_data(run)
     sql = None if not has_history(catalog, "boxes") else f"""
-        WITH {_boxes_at(catalog, 'box_to', later, f)}, {_boxes_at(catalog, 'box_from', earlier)}
+        WITH {_boxes_at(run, catalog, 'box_to', later, f)}, {_boxes_at(run, catalog, 'box_from', earlier)}
         SELECT t.box_key AS box_key, t.box_name AS box_name, t.pipeline_key AS pipeline_key,
                b.assignees AS from_assignees, t.assignees AS to_assignees
         FROM box_to AS t JOIN box_from AS b ON b.box_key = t.box_key
@@ -149,7 +151,7 @@ def fields(run: Runner, f: Filters, earlier: str, later: str) -> pd.DataFrame:
     sides = ", ".join(f"{alias}.{column} AS {side}_{column}"
                       for side, alias in (("old", "o"), ("new", "n")) for column in VALUE_COLUMNS)
     sql = f"""
-        WITH {_boxes_at(catalog, 'box_to', later, f)}, {_boxes_at(catalog, 'box_from', earlier)},
+        WITH {_boxes_at(run, catalog, 'box_to', later, f)}, {_boxes_at(run, catalog, 'box_from', earlier)},
         {state('fv_from', earlier)}, {state('fv_to', later)}
         SELECT t.box_key AS box_key, t.box_name AS box_name, t.pipeline_key AS pipeline_key,
                COALESCE(n.field_key, o.field_key) AS field_key, COALESCE(n.field_name, o.field_name) AS field_name,
@@ -168,7 +170,7 @@ def tasks_added(run: Runner, f: Filters, earlier: str, later: str) -> pd.DataFra
         return _frame(run, "tasks_added", None)
     k = lambda column: col(catalog, TASKS_HISTORY, "n", column)
     sql = f"""
-        WITH {_boxes_at(catalog, 'box_to', later, f)}
+        WITH {_boxes_at(run, catalog, 'box_to', later, f)}
         SELECT t.box_key AS box_key, t.box_name AS box_name, t.pipeline_key AS pipeline_key,
                n.task_key AS task_key, {k('text')} AS task, {k('status')} AS status,
                {k('assignee_names')} AS assignees, {k('due_date')} AS due_date
@@ -185,7 +187,7 @@ def tasks_completed(run: Runner, f: Filters, earlier: str, later: str) -> pd.Dat
         return _frame(run, "tasks_completed", None)
     k = lambda column: col(catalog, TASKS_HISTORY, "n", column)
     sql = f"""
-        WITH {_boxes_at(catalog, 'box_to', later, f)}
+        WITH {_boxes_at(run, catalog, 'box_to', later, f)}
         SELECT t.box_key AS box_key, t.box_name AS box_name, t.pipeline_key AS pipeline_key,
                n.task_key AS task_key, {k('text')} AS task, {k('assignee_names')} AS assignees,
                {k('last_status_change_date')} AS completed_at

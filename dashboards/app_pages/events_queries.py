@@ -102,20 +102,23 @@ def events_summary(run: Runner, f: Filters) -> dict[str, Any]:
     summary: dict[str, Any] = {"events": 0, "names": 0, "with_box": 0, "latest": None, "by_source": {}}
     if not catalog.has(EVENTS, *EVENT_COLUMNS):
         return summary
-    sources = run.df(f"""{_events_cte(f, catalog)}
-        SELECT COALESCE(ev.source, '') AS source, COUNT(*) AS events FROM ev GROUP BY COALESCE(ev.source, '')""")
-    summary["by_source"] = {str(r.source): int(r.events) for r in sources.sort_values(
-        ["events", "source"], ascending=[False, True]).itertuples()}
+    # one pass: per source and name, summed here (the names are the distinct names of every group)
     frame = run.df(
         f"""{_events_cte(f, catalog)}
-        SELECT COUNT(*) AS events, COUNT(DISTINCT ev.event_name) AS names,
+        SELECT COALESCE(ev.source, '') AS source, ev.event_name AS event_name, COUNT(*) AS events,
                COUNT(CASE WHEN ev.owner <> {lit(NO_BOX)} THEN 1 END) AS with_box, MAX(ev.ts) AS latest
-        FROM ev"""
+        FROM ev GROUP BY COALESCE(ev.source, ''), ev.event_name"""
     )
-    for key in ("events", "names", "with_box"):
-        summary[key] = _int(frame, key)
-    latest = utc(frame["latest"]).iloc[0] if not frame.empty else None
-    summary["latest"] = None if latest is None or pd.isna(latest) else latest
+    if frame.empty:
+        return summary
+    sources = frame.groupby("source", as_index=False)["events"].sum()
+    summary["by_source"] = {str(r.source): int(r.events) for r in sources.sort_values(
+        ["events", "source"], ascending=[False, True]).itertuples()}
+    summary["events"] = int(frame["events"].sum())
+    summary["names"] = int(frame["event_name"].nunique())
+    summary["with_box"] = int(frame["with_box"].sum())
+    latest = utc(frame["latest"]).max()
+    summary["latest"] = None if pd.isna(latest) else latest
     return summary
 
 

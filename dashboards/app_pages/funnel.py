@@ -105,10 +105,18 @@ def _over_time(past: pd.DataFrame, loads: pd.DataFrame, summed: str | None) -> N
     if summed:
         with columns[1]:
             chart(over_time_bars(open_rows, order, "value", summed, "value_total_label"))
-    with st.expander("At each load, as a table"):
-        for measure, title in (("boxes", "Open boxes"), *((("value", summed),) if summed else ())):
-            st.caption(f"{md(title)} per stage")
-            st.dataframe(at_each_load(open_rows, list(reversed(list(order))), measure), hide_index=True)
+    # Drawn only once opened (a rerun): closed, its tables would still be built, sent and laid out.
+    with st.expander("At each load, as a table", key=tables_key(str(past["pipeline_key"].iloc[0])),
+                     on_change="rerun") as tables:
+        if tables.open:
+            for measure, title in (("boxes", "Open boxes"), *((("value", summed),) if summed else ())):
+                st.caption(f"{md(title)} per stage")
+                st.dataframe(at_each_load(open_rows, list(reversed(list(order))), measure), hide_index=True)
+
+
+def tables_key(pipeline_key: str) -> str:
+    """The widget key of a pipeline's "At each load, as a table" expander (its open state)."""
+    return f"funnel_tables_{pipeline_key}"
 
 
 def at_each_load(rows: pd.DataFrame, loads: list[str], measure: str) -> pd.DataFrame:

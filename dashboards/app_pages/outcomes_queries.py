@@ -190,21 +190,35 @@ def _sources(catalog: Catalog, rel: Relations | None = None, filtered: bool = Fa
     return q.Sources(DATASET, {table: frozenset(columns) for table, columns in catalog.columns.items()}, names)
 
 
-def _with(rel: Relations, f: Filters, catalog: Catalog, select: str) -> str:
+def _with(rel: Relations, f: Filters, catalog: Catalog, select: str, kept: str | None = None) -> str:
     """``select`` after the CTEs it reads: ``rel``'s relations, the filtered boxes (``fb``) and their
-    rows of ``box_outcomes`` (:data:`FILTERED`)."""
-    outcomes = dict(rel.names).get(q.BOX_OUTCOMES) or f"{quote_identifier(DATASET)}.{quote_identifier(q.BOX_OUTCOMES)}"
-    ctes = [*rel.ctes, boxes_cte(f, catalog),
-            f"{quote_identifier(FILTERED)} AS (SELECT o.* FROM {outcomes} AS o WHERE o.box_key IN (SELECT fb.box_key FROM fb))"]
+    rows of ``box_outcomes`` (:data:`FILTERED`), or those rows from the table ``kept`` (:func:`_kept`)."""
+    rows = f"SELECT * FROM {kept}" if kept else _filtered_select(rel)
+    ctes = [*rel.ctes, boxes_cte(f, catalog), f"{quote_identifier(FILTERED)} AS ({rows})"]
     if select.lstrip().upper().startswith("WITH"):  # a view's SELECT with CTEs of its own (owner_scorecard)
         select = f"SELECT * FROM (\n{select}\n) AS v"
     return "WITH " + ",\n".join(ctes) + "\n" + select
 
 
+def _filtered_select(rel: Relations) -> str:
+    """The filtered boxes' rows of ``box_outcomes`` (reads the CTEs of :func:`_with` before it)."""
+    outcomes = dict(rel.names).get(q.BOX_OUTCOMES) or f"{quote_identifier(DATASET)}.{quote_identifier(q.BOX_OUTCOMES)}"
+    return f"SELECT o.* FROM {outcomes} AS o WHERE o.box_key IN (SELECT fb.box_key FROM fb)"
+
+
+def _kept(run: Runner, rel: Relations, f: Filters, catalog: Catalog) -> str | None:
+    """The filtered boxes' rows of ``box_outcomes`` kept by the runner for the page's other queries:
+    the view reads every box's history (the value and owner when it closed), so the page computes it
+    once, not once per table (None: the runner keeps nothing; each query computes it)."""
+    return run.kept("WITH " + ",\n".join([*rel.ctes, boxes_cte(f, catalog)]) + "\n" + _filtered_select(rel))
+
+
 def _frame(run: Runner, rel: Relations, f: Filters, select: Callable[[q.Sources], str],
            tasks_of_filtered: bool = False) -> pd.DataFrame:
     catalog = require_data(run)
-    return run.df_as_written(_with(rel, f, catalog, select(_sources(catalog, rel, True, tasks_of_filtered))))
+    sql = select(_sources(catalog, rel, True, tasks_of_filtered))
+    kept = _kept(run, rel, f, catalog) if quote_identifier(FILTERED) in sql else None
+    return run.df_as_written(_with(rel, f, catalog, sql, kept))
 
 
 def _rows(run: Runner, wrap: Callable[[str], str] = lambda sql: sql) -> Callable[[str], Sequence[Sequence[Any]]]:

@@ -93,6 +93,12 @@ class Runner(Protocol):
         """Relations and columns present in the dataset."""
         ...
 
+    def kept(self, select: str) -> str | None:
+        """The name of a temporary table holding the rows of ``select`` (SQL as written) for the rest of
+        this connection, made on the first call: several queries of a page then read a costly relation
+        computed once. None where the runner keeps nothing: the caller puts ``select`` in each query."""
+        ...
+
     def close(self) -> None:
         """Release the connection (DuckDB: the file lock) as soon as the page is done."""
         ...
@@ -106,6 +112,7 @@ class DuckDBRunner:
     def __init__(self, connection: Any) -> None:
         self._con = connection
         self._catalog: Catalog | None = None
+        self._kept: set[str] = set()
         # The catalog is named after the file; with a file named like the dataset, `crm.x` would be
         # ambiguous, so put catalog.schema on the search path and use unqualified names.
         current = self._con.execute("SELECT current_database()").fetchone()[0]
@@ -130,6 +137,14 @@ class DuckDBRunner:
             rows = self._con.execute(catalog_sql(DATASET_NAME)).fetchall()
             self._catalog = catalog_from_rows(rows)
         return self._catalog
+
+    def kept(self, select: str) -> str | None:
+        """A TEMP table (in memory: the file stays read-only), named after ``select``."""
+        name = "kept_" + hashlib.sha256(select.encode()).hexdigest()[:16]
+        if name not in self._kept:
+            self._con.execute(f"CREATE TEMP TABLE {name} AS {select}")
+            self._kept.add(name)
+        return name
 
     def close(self) -> None:
         self._con.close()
@@ -216,6 +231,10 @@ class DatasetRunner:
                 # which knows the loaded tables (not the views) and their non-NULL columns.
                 self._catalog = self._catalog_from_dlt_schema()
         return self._catalog
+
+    def kept(self, select: str) -> str | None:
+        """dlt opens a connection per query: nothing outlives one."""
+        return None
 
     def _catalog_from_dlt_schema(self) -> Catalog:
         rows: list[tuple[str, str, str | None]] = []

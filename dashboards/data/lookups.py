@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any, Final
+from weakref import WeakKeyDictionary
 
 import pandas as pd
 
@@ -16,8 +17,20 @@ UNKNOWN_STAGE_ORDER: Final = 10_000
 """Sorts boxes whose stage is missing from ``stages`` after every real stage."""
 
 
+_PIPELINES_READ: WeakKeyDictionary[Any, pd.DataFrame] = WeakKeyDictionary()
+""":func:`pipelines` per open runner: every query that names pipelines (``with_pipeline_names``) asks,
+and the answer cannot change while the connection is open (a page view's)."""
+
+
 def pipelines(run: Runner) -> pd.DataFrame:
     """Pipelines that exist, with their box counts: ``pipeline_key, pipeline_name, boxes``."""
+    known = _PIPELINES_READ.get(run)
+    if known is None:
+        known = _PIPELINES_READ[run] = _read_pipelines(run)
+    return known.copy()
+
+
+def _read_pipelines(run: Runner) -> pd.DataFrame:
     catalog = require_data(run)
     if catalog.has("pipelines", "pipeline_key"):
         name = col(catalog, "pipelines", "p", "name")

@@ -88,6 +88,31 @@ def test_missing_file_is_no_data_and_is_not_created(missing_db: Path) -> None:
     assert not missing_db.exists()
 
 
+def test_a_kept_relation_holds_its_rows_for_the_connection_and_leaves_the_file_alone(demo_db: DemoDB) -> None:
+    """``Runner.kept``: a page's queries read one costly relation computed once (a TEMP table), and the
+    read-only file is not written; a new connection starts without it."""
+    before = demo_db.path.stat()
+    select = "SELECT b.box_key, b.pipeline_key FROM boxes AS b WHERE b.box_key IS NOT NULL"
+    runner, _ = connection.open_duckdb(demo_db.path)
+    try:
+        name = runner.kept(select)
+        assert name is not None and runner.kept(select) == name
+        assert runner.kept(select + " AND b.pipeline_key IS NOT NULL") != name
+        kept = runner.df(f"SELECT * FROM {name} ORDER BY box_key").reset_index(drop=True)
+        pd.testing.assert_frame_equal(kept, runner.df(f"{select} ORDER BY b.box_key").reset_index(drop=True))
+        assert len(kept) > 0
+    finally:
+        runner.close()
+    fresh, _ = connection.open_duckdb(demo_db.path)
+    try:
+        with pytest.raises(duckdb.CatalogException):
+            fresh.df(f"SELECT * FROM {name}")
+    finally:
+        fresh.close()
+    after = demo_db.path.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
 def test_empty_file_is_no_data(empty_db: Path) -> None:
     runner, _ = connection.open_duckdb(empty_db)
     try:
