@@ -44,8 +44,7 @@ def _run(source: dict[str, Any]) -> tuple[float, str, dict[str, int]]:
 
 
 def measure(boxes: int, days: int, events: int, work: Path, postgres: str | None = None) -> dict[str, Any]:
-    sys.path.insert(0, str(REPO_ROOT / "tests"))
-    from privacy_support import found_in, pg_dump
+    from benchmarks.marker_search import found_in, pg_dump
 
     import streak_clock
     from pipelines.privacy_cli import main as privacy_main

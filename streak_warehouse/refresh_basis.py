@@ -74,6 +74,12 @@ def configured_refresh(cli_value: str | None = None) -> RefreshSettings:
     return RefreshSettings(refresh_mode_from(mode), full_refresh_days_from(days), asked=mode is not None)
 
 
+def basis_layout() -> int:
+    """The layout this code writes, read at call time (imported by value, the number would be the one
+    the module saw when first imported, even a test's patched one)."""
+    return layout_version.LAYOUT_VERSION
+
+
 def plan_for_run(
     settings: RefreshSettings, started_at: datetime, read: Callable[[], RefreshBasis | None] | None = None,
     unavailable: str | None = None,
@@ -83,7 +89,7 @@ def plan_for_run(
     wanted = settings.mode == "changed" and unavailable is None and read is not None
     return RefreshPlan(requested=settings.mode, asked=settings.asked,
                        basis=read() if wanted and read is not None else None,
-                       unavailable=unavailable, layout_version=layout_version.LAYOUT_VERSION,
+                       unavailable=unavailable, layout_version=basis_layout(),
                        full_refresh_every_days=settings.full_refresh_every_days, started_at=started_at)
 
 

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from privacy_support import found_in
+from benchmarks.marker_search import found_in
 
 from streak_source import settings as source_settings
 from streak_source.columns import TABLE_COLUMNS

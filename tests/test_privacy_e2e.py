@@ -9,7 +9,7 @@ One sequence per destination on a 15-box account: the main job as a subprocess (
 ``--summary-json``) for the first load, then in this process a ``changed`` refresh after a
 simulated day (whose webhooks reach the events receiver, a real subprocess with the same
 ``[privacy]``), a backfill and ``streak_events.py load``. Custom events with planted properties go
-to the receiver too. tests/privacy_support.py searches compressed files as well.
+to the receiver too. benchmarks/marker_search.py searches compressed files as well.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import duckdb
 import pytest
 import requests
 from events_support import API_KEY, TOKEN, ReceiverProcess
-from privacy_support import found_in, pg_dump
+from benchmarks.marker_search import found_in, pg_dump
 
 from pipelines.events_cli import main as events_main
 from streak_source.privacy import policy_from

@@ -7,7 +7,7 @@
   hashed and the threads name them in clear: ``forget`` finds both forms.
 * a rule change: two loads under ``none``, then one under ``strict``: afterwards no marker anywhere.
 
-tests/privacy_support.py searches compressed files and DuckDB columns too.
+benchmarks/marker_search.py searches compressed files and DuckDB columns too.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from privacy_support import found_in, pg_dump
+from benchmarks.marker_search import found_in, pg_dump
 
 import streak_clock
 from streak_eventlog.spool import Spool, SpoolRecord

@@ -62,7 +62,7 @@ def test_each_fallback_runs_a_full_load_and_says_why(
         assert stale.mode == "full" and "days old (full_refresh_every_days = 0)" in stale.mode_reason
         monkeypatch.delenv("SOURCES__STREAK__FULL_REFRESH_EVERY_DAYS")
 
-        monkeypatch.setattr("streak_warehouse.refresh_basis.LAYOUT_VERSION", LAYOUT_VERSION + 1)
+        monkeypatch.setattr("streak_warehouse.refresh_basis.basis_layout", lambda: LAYOUT_VERSION + 1)
         assert f"written by layout version {LAYOUT_VERSION}, this code writes {LAYOUT_VERSION + 1}" in load(sb).mode_reason
 
     port = find_free_port()
