@@ -53,13 +53,19 @@ DRAWN = """() => {
 """True once the page is drawn (module docstring); every page of the app has a title (``h1``)."""
 ARM = """() => {
   window.__ran = false;
+  window.__title = (document.querySelector('h1') || {}).textContent;
   new MutationObserver((changes) => {
     for (const change of changes)
-      if (change.target.getAttribute('data-test-script-state') === 'running') window.__ran = true;
-  }).observe(document.body, {attributes: true, subtree: true, attributeFilter: ['data-test-script-state']});
+      if (change.oldValue === 'running' || change.target.getAttribute('data-test-script-state') === 'running')
+        window.__ran = true;
+  }).observe(document.body, {attributes: true, subtree: true, attributeOldValue: true,
+                             attributeFilter: ['data-test-script-state']});
 }"""
-"""Before a click: notes when the next script run starts, so the previous page's drawn state is not taken for the new one's."""
-CLICKED_AND_DRAWN = "() => window.__ran && (" + DRAWN + ")()"
+"""Before a click: notes the title shown and when the next script run starts, so the previous page's drawn
+state is not taken for the new one's. A fast run can start and end in one frame, never showing "running":
+then the new page's title tells (the pages clicked between have different titles)."""
+CLICKED_AND_DRAWN = ("() => (window.__ran || (document.querySelector('h1') || {}).textContent !== window.__title)"
+                     " && (" + DRAWN + ")()")
 IMPORTS = "import altair as alt\nimport pandas as pd\nimport streamlit as st\n\n"
 CHART_AND_TABLE = """st.title("Floor", anchor=False)
 data = pd.DataFrame({"a": list("abcdef"), "b": range(6)})
@@ -68,17 +74,25 @@ st.dataframe(data)
 """
 SHELL = """
 
+def numbered(number: int) -> Callable[[], None]:
+    def draw() -> None:
+        page(number)
+
+    return draw
+
+
 with st.sidebar:
     st.selectbox("Pipeline", ["All pipelines", "Sales"])
     st.multiselect("Owner", ["Ann", "Bo"], placeholder="Everyone")
     st.date_input("Boxes created", value=())
     st.multiselect("Closed stages", ["Won", "Lost"], default=["Won", "Lost"])
-st.navigation([st.Page(page, title=f"Page {i}", url_path=f"p{i}", default=i == 0) for i in range(10)]).run()
+st.navigation([st.Page(numbered(i), title=f"Page {i}", url_path=f"p{i}", default=i == 0) for i in range(10)]).run()
 """
 FLOORS: dict[str, str] = {
     "title": 'import streamlit as st\nst.title("Floor", anchor=False)\n',
     "chart_table": IMPORTS + CHART_AND_TABLE,
-    "shell": IMPORTS + "\ndef page() -> None:\n" + textwrap.indent(CHART_AND_TABLE, "    ") + SHELL,
+    "shell": "from collections.abc import Callable\n" + IMPORTS + "\ndef page(number: int) -> None:\n"
+    + textwrap.indent(CHART_AND_TABLE.replace('"Floor"', 'f"Floor {number}"'), "    ") + SHELL,
 }
 """Streamlit pages that run no query, measured as the app's pages are: a title alone; a title, one small
 chart and one small table; that page in a shell like the dashboard's (a sidebar of four filters, ten
