@@ -133,10 +133,7 @@ def _people(value: Any, treatment: Treatment, hash_: Hash) -> Any:
             protected = _people(item, treatment, hash_)
         else:
             protected = sweep_emails(item, treatment.action("email"), hash_)
-        if protected is DROPPED:
-            del value[name]
-        else:
-            value[name] = protected
+        _store(value, name, protected)
     return value
 
 
@@ -197,10 +194,7 @@ def _by_key_names(value: Any, treatment: Treatment, hash_: Hash) -> Any:
             protected = _by_key_names(item, treatment, hash_)
         else:
             protected = sweep_emails(item, treatment.action("email"), hash_)
-        if protected is DROPPED:
-            del value[name]
-        else:
-            value[name] = protected
+        _store(value, name, protected)
     return value
 
 
@@ -215,3 +209,11 @@ def _all_leaves(value: Any, kind: Kind, treatment: Treatment, hash_: Hash) -> An
     if isinstance(value, dict):
         return {name: _all_leaves(item, kind, treatment, hash_) for name, item in value.items()}
     return hash_(kind, value) if value is not None and not isinstance(value, bool) else value
+
+
+def _store(obj: dict[Any, Any], name: Any, protected: Any) -> None:
+    """``protected`` in place of ``obj[name]``; a dropped value leaves no key behind."""
+    if protected is DROPPED:
+        del obj[name]
+    else:
+        obj[name] = protected
