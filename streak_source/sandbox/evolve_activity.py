@@ -40,6 +40,20 @@ def _pool(items: list[str], limit: int = 2000) -> list[str]:
     return [item for item in items[:limit] if item] or list(FALLBACK_TEXT)
 
 
+def _text_field_texts(account: Account) -> list[str]:
+    """What day 0 typed into text fields (cities, \"12,000 €\"): an edited text field gets text of its
+    own kind, never a thread subject, so a canary marker (which text fields do not carry) cannot
+    move into a field the privacy presets rightly keep."""
+    texts: list[str] = []
+    for pipeline in account.pipelines:
+        text_keys = {f.key for f in pipeline.fields if f.type == "TEXT_INPUT"}
+        for box in pipeline.boxes:
+            texts.extend(
+                v for k, v in box.fields.items() if k in text_keys and isinstance(v, str) and v
+            )
+    return texts
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """One thing that happened: its type, when, and the keys it is about."""
@@ -81,6 +95,7 @@ class ActivityMaker:
         self.sentences = _pool([c.message for b in boxes for c in b.comments if not c.mentions])
         self.subjects = _pool([t.subject for b in boxes for t in b.threads])
         self.task_texts = _pool([t.text for b in boxes for t in b.tasks])
+        self.field_texts = _pool(_text_field_texts(account))
         self.file_names = [
             (f.main_file_name, f.extension, f.mime_type) for b in boxes for f in b.files
         ][:500] or [("Proposal", "pdf", "application/pdf")]
@@ -368,4 +383,4 @@ class ActivityMaker:
             return [rng.choice(self.organization_keys)]
         if rng.random() < 0.5:  # TEXT_INPUT: a number (served as a JSON number) or text
             return rng.randrange(1_000, 250_000, 500)
-        return rng.choice(self.subjects)
+        return rng.choice(self.field_texts)
