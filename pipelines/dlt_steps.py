@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Final, Literal, TextIO
@@ -15,6 +16,13 @@ from streak_warehouse.targets.duckdb_file import memory_capped
 
 if TYPE_CHECKING:
     from streak_source import RunReport
+
+PARALLEL_NORMALIZE_FROM_MB: Final = 6.0
+"""Default of ``[normalize] parallel_from_mb``: below this many MB of extracted files one worker,
+in process, beats forking ``[normalize] workers``: at 2,000 boxes (~3 MB) one worker normalizes in
+1.4 s and two in 2.0 s (the pool's start-up and its 0.3 s polling); at 20,000 boxes two take 7.6 s
+and one 12.7 s (benchmarks/README.md, "Performance")."""
+MB: Final = 1024 * 1024
 
 PARQUET_DESTINATIONS: Final = frozenset(
     {"duckdb", "motherduck", "filesystem", "bigquery", "snowflake", "databricks", "athena"})
@@ -64,9 +72,11 @@ def extract_normalize_load(
         summary.mode, summary.mode_reason = run.refresh.decision.mode, run.refresh.decision.reason
         say(progress, run.refresh.outcome_line())
 
-    say(progress, "normalizing...")
     step = time.monotonic()
-    with _fork_safe():
+    extracted = _extracted_bytes(pipeline)
+    workers = normalize_workers(extracted)
+    say(progress, f"normalizing... ({extracted / MB:.1f} MB, {workers} worker{'s' if workers > 1 else ''})")
+    with _fork_safe(), _normalize_workers_set(workers):
         pipeline.normalize()
     summary.normalize_s = time.monotonic() - step
     normalize_info = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
@@ -93,6 +103,40 @@ def extract_normalize_load(
     fill_from_report(summary, report)
     summary.rows = row_counts(normalize_info, source)
     summary.total_s = time.monotonic() - started
+
+
+def normalize_workers(extracted_bytes: int) -> int:
+    """How many processes normalize a package of ``extracted_bytes``: ``[normalize] workers`` (env
+    ``NORMALIZE__WORKERS``) when the package is at least ``[normalize] parallel_from_mb``, else one."""
+    import dlt
+
+    configured = int(dlt.config.get("normalize.workers", int) or 1)
+    threshold = dlt.config.get("normalize.parallel_from_mb", float)
+    threshold_mb = PARALLEL_NORMALIZE_FROM_MB if threshold is None else float(threshold)
+    return configured if configured > 1 and extracted_bytes >= threshold_mb * MB else 1
+
+
+def _extracted_bytes(pipeline: Any) -> int:
+    """The size of the files of the packages waiting to be normalized (dlt's extract output)."""
+    return sum(job.file_size for load_id in pipeline.list_extracted_load_packages()
+               for jobs in pipeline.get_load_package_info(load_id).jobs.values() for job in jobs)
+
+
+@contextlib.contextmanager
+def _normalize_workers_set(workers: int) -> Iterator[None]:
+    """``workers`` for this normalize. dlt resolves ``NormalizeConfiguration`` from its providers
+    over the argument of ``pipeline.normalize(workers=...)``, so the one way to choose per run is
+    the top provider, the environment; restored afterwards."""
+    key = "NORMALIZE__WORKERS"
+    before = os.environ.get(key)
+    os.environ[key] = str(workers)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
 
 
 def fill_from_report(summary: LoadSummary, report: RunReport) -> None:

@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Final, cast
 from urllib.parse import quote
 
 import requests
@@ -108,11 +108,19 @@ class RunReport:
             self.renamed_columns[table] += count
 
 
+SMOOTHING_SLACK: Final = 0.97
+"""The short window's length as a share of a tenth of the second's (see :func:`build_limiter`)."""
+
+
 def build_limiter(requests_per_second: float) -> Limiter:
     """A limiter that paces requests evenly instead of in one burst per second.
 
-    Two windows: at most ``rate`` in any second, and at most a tenth of it in any 100 ms, so the
-    requests leave spread out and a server-side token bucket of the same rate never runs dry.
+    Two windows: at most ``rate`` in any second, and at most a tenth of it in any 97 ms, so the
+    requests leave spread out and a server-side token bucket of the same rate never runs dry. The
+    short window is 3 % looser than the second so that it never binds: each wait for a window
+    overruns by up to a millisecond (whole-ms timestamps, sleep overshoot), which at one wait per
+    4 calls cost 1.2 % of the rate (39.45 of 40 req/s measured); the second's window, waited on
+    once per 40 calls, loses 0.1 %.
     """
     if requests_per_second <= 0:
         raise ValueError(f"max_requests_per_second must be > 0, got {requests_per_second!r}")
@@ -120,7 +128,7 @@ def build_limiter(requests_per_second: float) -> Limiter:
     window_ms = round(per_second * 1000 / requests_per_second)
     rates = [Rate(per_second, window_ms)]
     if per_second >= 10:
-        rates.insert(0, Rate(max(1, per_second // 10), max(1, window_ms // 10)))
+        rates.insert(0, Rate(max(1, per_second // 10), max(1, round(window_ms * SMOOTHING_SLACK / 10))))
     return Limiter(InMemoryBucket(rates), buffer_ms=1)
 
 

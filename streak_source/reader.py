@@ -14,9 +14,11 @@ is never held in clear past this point.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from typing import Any, TypeVar, cast
 
 from streak_source import settings
@@ -43,17 +45,45 @@ class StreakReader:
         self.skip_empty_children = skip_empty_children
         self.privacy = privacy
         self._cache: dict[tuple[str, ...], Any] = {}
+        self._failed: dict[tuple[str, ...], Exception] = {}
         self._locks: dict[tuple[str, ...], threading.Lock] = {}
         self._guard = threading.Lock()
+        self._prefetching = False
+        self.run_in_background: Callable[[Callable[[], object]], None] = _start_daemon
+        """How :meth:`prefetch` starts a read (tests run them in place)."""
 
     def _once(self, key: tuple[str, ...], load: Callable[[], T]) -> T:
-        """Run ``load`` at most once per key, even when threads ask at the same time."""
+        """Run ``load`` at most once per key, even when threads ask at the same time; a read that
+        failed fails the same way for every later asker, without calling again."""
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
+            if key in self._failed:
+                raise self._failed[key]
             if key not in self._cache:
-                self._cache[key] = load()
+                try:
+                    self._cache[key] = load()
+                except Exception as exc:
+                    self._failed[key] = exc
+                    raise
             return self._cache[key]  # type: ignore[no-any-return]
+
+    def prefetch(self, reads: Iterable[Callable[[], object]]) -> None:
+        """Start each of ``reads`` (memoized reads of this reader) now, each in a thread of its own,
+        so the calls the start of a run would make one after another, each waiting on the one
+        before, are in flight together; whoever asks for the same list later waits for it instead
+        of calling again. A read that fails is this reader's to report to the asker (:meth:`_once`),
+        so the thread drops it; daemon threads, so a stopped run does not wait for them."""
+        for read in reads:
+            self.run_in_background(partial(_quietly, read))
+
+    def prefetch_once(self, reads: Callable[[], Iterable[Callable[[], object]]]) -> None:
+        """:meth:`prefetch` the reads ``reads()`` names, the first time this is asked only."""
+        with self._guard:
+            if self._prefetching:
+                return
+            self._prefetching = True
+        self.prefetch(reads())
 
     # -- account-level lists -------------------------------------------------------------------
 
@@ -227,6 +257,15 @@ class StreakReader:
             log.warning("box %s is gone (404 on GET %s): its %s are skipped", box_key, endpoint.path, table)
             self.client.report.box_vanished(box_key)
             return None
+
+
+def _quietly(read: Callable[[], object]) -> None:
+    with contextlib.suppress(Exception):
+        read()
+
+
+def _start_daemon(read: Callable[[], object]) -> None:
+    threading.Thread(target=read, name="streak-prefetch", daemon=True).start()
 
 
 def _flatten(pages: Iterator[list[Any]]) -> list[Any]:

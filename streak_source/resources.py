@@ -11,7 +11,8 @@ declared here too. Every table's columns come from streak_source/columns.py.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from dataclasses import dataclass
 from typing import Any, Final, cast
 
@@ -19,7 +20,7 @@ import dlt
 from dlt.common.schema.typing import TColumnSchema
 from dlt.sources import DltResource
 
-from streak_source import objects
+from streak_source import objects, settings
 from streak_source.clashes import resolve_clashes
 from streak_source.client import RunReport
 from streak_source.columns import TABLE_COLUMNS, ready_to_load
@@ -123,6 +124,7 @@ def account_resource(obj: AccountObject, run: Run) -> DltResource:
         return iter(list(batches(parent)))
 
     def extract() -> Iterator[Any]:
+        run.reader.prefetch_once(lambda: account_reads(run.reader))  # the first account table starts them all
         for parent in parents(obj, run.reader):
             if obj.deferred:
                 yield deferred(parent)
@@ -131,6 +133,29 @@ def account_resource(obj: AccountObject, run: Run) -> DltResource:
 
     resource = dlt.resource(extract, name=obj.table, primary_key=obj.primary_key, write_disposition=REPLACE)
     return _declared(resource)
+
+
+def account_reads(reader: StreakReader) -> list[Callable[[], object]]:
+    """The lists the account-level tables read (objects.ACCOUNT_OBJECTS: those read by
+    ``read_endpoint``, plus you and each team's users for ``users``), as memoized reads to start
+    together: the account's lists at once, each team's and each pipeline's as soon as the teams and
+    pipelines are in. Read one table at a time instead, they made the first ~12 calls of a run wait on
+    each other (1.2 s at 100 ms latency, in which 40 req/s would have made 48 calls)."""
+    called = [obj for obj in objects.ACCOUNT_OBJECTS if obj.read is objects.read_endpoint and obj.build_row]
+    per_team = [settings.TEAM_USERS, *(obj.endpoint for obj in called if obj.per == "team")]
+    per_pipeline = [obj.endpoint for obj in called if obj.per == "pipeline"]
+
+    def each_team() -> None:
+        reader.prefetch([partial(reader.read, endpoint, team_key=key)
+                         for key in reader.team_keys() for endpoint in per_team])
+
+    def each_pipeline() -> None:
+        keys = [entity_key(pipeline, "pipelineKey") for pipeline in reader.keyed_pipelines()]
+        reader.prefetch([partial(reader.read, endpoint, pipeline_key=key)
+                         for key in keys if key is not None for endpoint in per_pipeline])
+
+    return [reader.me, each_team, each_pipeline,
+            *(partial(reader.read, obj.endpoint) for obj in called if obj.per == "account")]
 
 
 def parents(obj: AccountObject, reader: StreakReader) -> Iterator[Parent]:

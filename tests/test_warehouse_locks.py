@@ -159,7 +159,8 @@ def test_kill_9_in_any_phase_never_locks_later_runs_out(
     phase: str, dlt_isolated: Any, jobs: Any, wait_until: Any
 ) -> None:
     with Sandbox(boxes=250, seed=11) as sb:
-        victim = jobs(source_env(sb, rate=2000))
+        # parallel_from_mb 0: forked normalize workers even for a package this small (the old bug needs them)
+        victim = jobs({**source_env(sb, rate=2000), "NORMALIZE__PARALLEL_FROM_MB": "0"})
         read_until(victim, phase)
         if phase == "normalizing...":  # the old bug: forked workers inherited the flock
             wait_until(lambda: psutil.Process(victim.pid).children(), 60, "normalize workers")
