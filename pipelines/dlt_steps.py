@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 PARALLEL_NORMALIZE_FROM_MB: Final = 6.0
 """Default of ``[normalize] parallel_from_mb``: below this many MB of extracted files one worker,
-in process, beats forking ``[normalize] workers``: at 2,000 boxes (~3 MB) one worker normalizes in
-1.4 s and two in 2.0 s (the pool's start-up and its 0.3 s polling); at 20,000 boxes two take 7.6 s
-and one 12.7 s (benchmarks/README.md, "Performance")."""
+in process, beats forking ``[normalize] workers``: at 2,000 boxes (2.6 MB) one worker normalizes in
+1.4 s and two in 2.0 s (the pool's start-up and its 0.3 s polling); at 6,000 boxes (7.7 MB) they are
+even; at 20,000 boxes two take 7.6 s and one 12.7 s (benchmarks/README.md, "What made the
+difference", item 5)."""
 MB: Final = 1024 * 1024
 
 PARQUET_DESTINATIONS: Final = frozenset(
