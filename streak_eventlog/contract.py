@@ -176,7 +176,7 @@ def _check(value: Any, depth: int) -> None:
     elif isinstance(value, dict):
         shortcut = depth < MAX_DEPTH  # an item one level down is within the depth limit
         for name, item in value.items():
-            if shortcut and type(name) is str and name.isascii() and "\x00" not in name and _plainly_storable(item):
+            if shortcut and type(name) is str and _plainly_storable(name) and _plainly_storable(item):
                 continue
             try:
                 if (problem := _text_problem(name)) is not None:
@@ -216,6 +216,13 @@ def check_storable(value: Any, field: str, depth: int = 0) -> None:
         raise ContractError(400, _field_name(field, exc.path), exc.reason) from None
 
 
+def is_plain_property(item: Any) -> bool:
+    """A property value as custom events carry them: a string, an integer (not a boolean) or a
+    finite float, by exact type so the check costs no call (NaN - NaN is NaN, inf - inf too)."""
+    kind = type(item)
+    return kind is str or kind is int or (kind is float and item - item == 0.0)
+
+
 def _property_problem(item: Any) -> str | None:
     """Why a property's value is not allowed (None: a string or a finite number)."""
     if item is None:
@@ -239,8 +246,7 @@ def check_properties(value: Any) -> dict[str, JsonScalar]:
     if not isinstance(value, dict):
         raise ContractError(400, "properties", "must be a JSON object")
     for name, item in value.items():
-        kind = type(item)
-        if kind is str or kind is int or (kind is float and item - item == 0.0):  # the usual: no call
+        if is_plain_property(item):  # the usual
             continue
         if (problem := _property_problem(item)) is not None:
             raise ContractError(400, f"properties.{name}", problem)

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import orjson
 
-from .contract import ContractError, check_storable, check_time_range, loads_strict
+from .contract import ContractError, check_storable, check_time_range, is_plain_property, loads_strict
 
 _STDLIB_PROPERTIES_JSON: Final = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
@@ -29,10 +29,8 @@ def properties_json(properties: dict[str, Any]) -> str:
     finite numbers) is written by orjson, a tenth of the CPU; anything else by ``json``, which alone
     spells NaN and the infinities as an older receiver did (orjson would write null). Readers parse
     the text, so the two spellings of a number (``1e+16``, ``1e16``) are alike."""
-    for value in properties.values():
-        kind = type(value)
-        if not (kind is str or kind is int or (kind is float and value - value == 0.0)):
-            return _STDLIB_PROPERTIES_JSON(properties)
+    if not all(is_plain_property(value) for value in properties.values()):
+        return _STDLIB_PROPERTIES_JSON(properties)
     try:
         return orjson.dumps(properties, option=orjson.OPT_SORT_KEYS).decode()
     except orjson.JSONEncodeError:  # a key that is not text, an integer beyond 64 bits, a lone surrogate

@@ -5,11 +5,14 @@ as it was."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from pipelines import dlt_steps
 from pipelines.dlt_steps import MB, normalize_workers
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(("workers", "threshold", "extracted_mb", "expected"), [
@@ -29,7 +32,7 @@ def test_workers_follow_the_package_size(monkeypatch: pytest.MonkeyPatch, worker
 def test_the_committed_configuration_forks_from_six_mb(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NORMALIZE__WORKERS", raising=False)
     monkeypatch.delenv("NORMALIZE__PARALLEL_FROM_MB", raising=False)
-    monkeypatch.setenv("DLT_PROJECT_DIR", str(dlt_steps.__file__).rsplit("/pipelines/", 1)[0])
+    monkeypatch.setenv("DLT_PROJECT_DIR", str(REPO_ROOT))
     assert (normalize_workers(int(5.9 * MB)), normalize_workers(6 * MB)) == (1, 2)
 
 
